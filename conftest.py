@@ -1,0 +1,3 @@
+"""Root conftest: every test session uses Kernel Dojo's pytest plugin (--impl, fixtures, profiles)."""
+
+pytest_plugins = ("grader.plugin",)

@@ -1,0 +1,154 @@
+"""pytest plugin: `--impl`, the impl/problem/runtime fixtures, hypothesis profiles, and the
+event stream the sandbox turns into a verdict (`--dojo-report FILE`)."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+import pytest
+from hypothesis import HealthCheck, settings
+
+from grader.checked import CheckedImpl, ImplError
+from grader.impls import ImplLoadError, NotAttempted, default_impls, load, resolve
+from grader.registry import get_problem
+from grader.runtime import NEEDS_GPU, Runtime, enable_interpreter_if_no_gpu
+
+_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
+          HealthCheck.differing_executors]
+settings.register_profile("ci", derandomize=True, max_examples=10, deadline=None,
+                          print_blob=False, report_multiple_bugs=False,
+                          suppress_health_check=_QUIET)
+settings.register_profile("dev", max_examples=100, deadline=None, report_multiple_bugs=False,
+                          suppress_health_check=_QUIET)
+
+CUDA_FAULT = re.compile(r"illegal memory access|unspecified launch failure|misaligned address|"
+                        r"illegal instruction|CUDA_ERROR_(ILLEGAL|LAUNCH|MISALIGNED)", re.I)
+
+
+def pytest_addoption(parser: pytest.Parser) -> None:
+    group = parser.getgroup("kernel-dojo")
+    group.addoption("--impl", default=None,
+                    help="implementation to test: attempt | solution[:backend] | reference | "
+                         "wrong:<bug> | null:zeros|copy|fp16 | PATH.py (default: reference and "
+                         "every solution)")
+    group.addoption("--dojo-report", default=None,
+                    help="append the per-test event stream to this file (used by `dojo check`)")
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    enable_interpreter_if_no_gpu()
+    path = config.getoption("dojo_report")
+    config._dojo_report = open(path, "a", buffering=1) if path else None  # noqa: SIM115
+
+
+def pytest_unconfigure(config: pytest.Config) -> None:
+    if getattr(config, "_dojo_report", None):
+        config._dojo_report.close()
+
+
+def _slug(path: Path) -> str | None:
+    return path.parent.name if path.parent.parent.name == "problems" else None
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "impl" not in metafunc.fixturenames:
+        return
+    slug = _slug(Path(metafunc.definition.path))
+    if slug is None:
+        return
+    chosen = metafunc.config.getoption("impl")
+    specs = [chosen] if chosen else default_impls(get_problem(slug))
+    metafunc.parametrize("impl_spec", specs, scope="module", ids=specs)
+
+
+@pytest.fixture(scope="module")
+def problem(request: pytest.FixtureRequest):
+    slug = _slug(Path(request.path))
+    if slug is None:
+        raise RuntimeError("the `problem` fixture is for tests under problems/<slug>/")
+    return get_problem(slug)
+
+
+@pytest.fixture(scope="module")
+def impl_ref(problem, impl_spec: str):
+    return resolve(problem, impl_spec)
+
+
+@pytest.fixture(scope="module")
+def impl(problem, impl_ref) -> CheckedImpl:
+    module = load(problem, impl_ref)
+    return CheckedImpl(module, problem.entry + problem.optional, impl_ref.spec)
+
+
+@pytest.fixture(scope="module")
+def runtime(problem, impl_ref) -> Runtime:
+    return Runtime.for_check(problem, impl_ref)
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
+    outcome = yield
+    report = outcome.get_result()
+    stream = item.config._dojo_report
+    record = _record(item, call, report)
+    if record is None:
+        return
+    if record["status"] == "crashed":
+        item.session.shouldstop = "a CUDA fault leaves the GPU context unusable"
+    if stream is not None:
+        stream.write(json.dumps(record) + "\n")
+
+
+@pytest.hookimpl(tryfirst=True)
+def pytest_runtest_setup(item: pytest.Item) -> None:
+    stream = item.config._dojo_report
+    if stream is not None:
+        stream.write(json.dumps({"event": "start", "nodeid": item.nodeid}) + "\n")
+
+
+def _record(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> dict | None:
+    base = {"event": "result", "nodeid": item.nodeid, "phase": report.when,
+            "test": getattr(item, "originalname", item.name),
+            "static": item.get_closest_marker("static") is not None}
+    if report.skipped:
+        reason = _skip_reason(report)
+        status = "needs_gpu" if reason.startswith(NEEDS_GPU) else "skipped"
+        return {**base, "status": status, "message": reason}
+    if report.failed:
+        status, message = classify(call.excinfo)
+        return {**base, "status": status, "message": message, "example": _example(call.excinfo)}
+    if report.when == "call":
+        return {**base, "status": "passed", "message": ""}
+    return None
+
+
+def _skip_reason(report: pytest.TestReport) -> str:
+    longrepr = report.longrepr
+    text = longrepr[2] if isinstance(longrepr, tuple) else str(longrepr)
+    return text.removeprefix("Skipped: ")
+
+
+def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
+    """(status, message) for a failed test: whose fault it was, in words."""
+    if excinfo is None:
+        return "error", "failed without an exception"
+    e = excinfo.value
+    if isinstance(e, ImplLoadError):
+        return "error", str(e)
+    if isinstance(e, NotImplementedError):
+        return "not_attempted", str(e) if isinstance(e, NotAttempted) else "not attempted yet"
+    if isinstance(e, ImplError):
+        return ("crashed" if CUDA_FAULT.search(str(e)) else "error"), str(e)
+    if isinstance(e, (AssertionError, pytest.fail.Exception)):
+        return "failed", str(e) or "assertion failed"
+    if type(e).__name__ in ("Flaky", "FlakyFailure", "FlakyStrategyDefinition"):
+        return "failed", ("the result changed between identical calls (a data race, or "
+                          "uninitialised memory?)")
+    return "error", f"internal error in the test, please report it: {type(e).__name__}: {e}"
+
+
+def _example(excinfo: pytest.ExceptionInfo | None) -> str | None:
+    notes = getattr(excinfo.value, "__notes__", None) if excinfo else None
+    lines = [n for n in notes or () if "Falsifying" in n or n.startswith(("    ", "case", "seed"))]
+    return "\n".join(lines) or None

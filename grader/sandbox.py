@@ -1,0 +1,201 @@
+"""Runs an implementation's checks in a fresh process with a timeout and turns what happened
+(per-test events, exit status, signals, hangs) into one verdict with a one-line reason."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+from grader.impls import ImplLoadError, resolve
+from grader.registry import ROOT
+from grader.spec import Problem
+
+VERDICTS = ("passed", "failed", "error", "crashed", "timeout", "not_attempted", "needs_gpu")
+_WORST_FIRST = ("crashed", "timeout", "error", "failed", "not_attempted", "passed", "needs_gpu",
+                "skipped")
+
+
+@dataclass(slots=True)
+class Check:
+    name: str
+    status: str
+    cases: int = 0
+    passed: int = 0
+    needs_gpu: int = 0
+    static: bool = False
+    message: str = ""
+    example: str | None = None
+
+
+@dataclass(slots=True)
+class CheckResult:
+    problem: str
+    impl: str
+    verdict: str
+    message: str
+    checks: list[Check] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def to_json(self) -> dict:
+        return {"schema": 1, "problem": self.problem, "impl": self.impl, "verdict": self.verdict,
+                "checks": [asdict(c) for c in self.checks], "message": self.message,
+                "seconds": round(self.seconds, 2)}
+
+
+@dataclass(slots=True)
+class Finished:
+    """How a worker process ended."""
+
+    returncode: int | None  # None: killed at the timeout
+    log: str
+    seconds: float
+
+
+def run_process(cmd: list[str], timeout: float, cwd: Path = ROOT) -> Finished:
+    """Run cmd in its own process group; on timeout kill the whole group (no leaked children)."""
+    start = time.monotonic()
+    with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
+                                stdin=subprocess.DEVNULL, start_new_session=True,
+                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        try:
+            rc = proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            rc = None
+        _kill_group(proc)
+        log.seek(0)
+        return Finished(rc, log.read()[-20000:], time.monotonic() - start)
+
+
+def _kill_group(proc: subprocess.Popen) -> None:
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+    proc.wait()
+
+
+def run_check(problem: Problem, impl: str, *, timeout: float | None = None,
+              fail_fast: bool = False, thorough: bool = False, root: Path = ROOT) -> CheckResult:
+    """`dojo check`: the problem's tests against one implementation, in a sandbox process."""
+    try:
+        ref = resolve(problem, impl, root)
+    except ImplLoadError as e:
+        return CheckResult(problem.slug, impl, "error", str(e))
+    spec = str(ref.path) if ref.kind == "path" else ref.spec
+    timeout = timeout or problem.timeouts["check"]
+    with tempfile.TemporaryDirectory(prefix="dojo-") as tmp:
+        report = Path(tmp) / "events.jsonl"
+        cmd = [sys.executable, "-m", "pytest", str(problem.path / f"test_{problem.slug}.py"),
+               "--impl", spec, "--dojo-report", str(report), "-q", "--no-header", "--tb=no",
+               "-p", "no:randomly", f"--hypothesis-profile={'dev' if thorough else 'ci'}",
+               f"--rootdir={root}"]
+        finished = run_process(cmd + (["-x"] if fail_fast else []), timeout, root)
+        events = _read_events(report)
+    for e in events:  # one implementation per run: its name in every test id is noise
+        e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
+    verdict, message, checks = decide(events, finished, timeout)
+    return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds)
+
+
+def _read_events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a torn last line from a killed process
+    return events
+
+
+def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str, str, list[Check]]:
+    """The verdict, its one-line reason, and the per-check table."""
+    results = [e for e in events if e.get("event") == "result"]
+    checks = _group(results)
+    started = [e["nodeid"] for e in events if e.get("event") == "start"]
+    running = _short(started[-1]) if started else "start-up"
+    if finished.returncode is None:
+        return "timeout", f"did not finish within {timeout:g} s (while running {running})", checks
+    if finished.returncode < 0:
+        sig = signal.Signals(-finished.returncode).name
+        return "crashed", f"the process died with {sig} while running {running}", checks
+    worst = _worst(results)
+    if worst is not None and worst["status"] in ("crashed", "error", "failed"):
+        return worst["status"], f"{_short(worst['nodeid'])}: {_first_line(worst)}", checks
+    if not results:
+        return "error", f"no checks ran: {_log_line(finished.log)}", checks
+    return _settle(results, checks, finished)
+
+
+def _settle(results: list[dict], checks: list[Check], finished: Finished):
+    deciding = [r for r in results if not r["static"]]
+    passed = [r for r in deciding if r["status"] == "passed"]
+    todo = [r for r in results if r["status"] == "not_attempted"]
+    if todo:
+        if not passed:
+            return "not_attempted", todo[0]["message"], checks
+        return "failed", f"{_short(todo[0]['nodeid'])}: {todo[0]['message']}", checks
+    gpu_only = sum(c.needs_gpu for c in checks)
+    if not passed:
+        if gpu_only:
+            return "needs_gpu", _needs_gpu_message(checks), checks
+        return "error", "every check was skipped", checks
+    if finished.returncode != 0:
+        return "error", (f"pytest exited with status {finished.returncode} although no check "
+                         f"failed: {_log_line(finished.log)}"), checks
+    n = sum(c.passed for c in checks)
+    tail = f"; {gpu_only} need a GPU and did not run here" if gpu_only else ""
+    return "passed", f"{n} checks passed{tail}", checks
+
+
+def _needs_gpu_message(checks: list[Check]) -> str:
+    static = sum(c.passed for c in checks if c.static)
+    ran = f" ({static} static check{'s' * (static != 1)} passed)" if static else ""
+    return f"correctness checks need a CUDA GPU; none could run here{ran}"
+
+
+def _group(results: list[dict]) -> list[Check]:
+    by_name: dict[str, Check] = {}
+    for r in results:
+        c = by_name.setdefault(r["test"], Check(r["test"], "skipped", static=r["static"]))
+        if r["phase"] == "call" or r["status"] != "passed":
+            c.cases += 1
+        c.passed += r["status"] == "passed"
+        c.needs_gpu += r["status"] == "needs_gpu"
+        if _rank(r["status"]) < _rank(c.status):
+            c.status = r["status"]
+            if r["status"] not in ("passed", "skipped"):
+                c.message, c.example = r["message"], r.get("example")
+    return list(by_name.values())
+
+
+def _worst(results: list[dict]) -> dict | None:
+    return min(results, key=lambda r: _rank(r["status"]), default=None)
+
+
+def _rank(status: str) -> int:
+    return _WORST_FIRST.index(status)
+
+
+def _short(nodeid: str) -> str:
+    return nodeid.rsplit("::", 1)[-1]
+
+
+def _first_line(record: dict) -> str:
+    lines = (record.get("message") or "").strip().splitlines()
+    return lines[0] if lines else record["status"]
+
+
+def _log_line(log: str) -> str:
+    lines = [ln for ln in log.strip().splitlines() if ln.strip()]
+    errors = [ln for ln in lines if "Error" in ln or "error" in ln]
+    return (errors or lines or ["(no output)"])[-1].strip()[:300]

@@ -1,0 +1,239 @@
+"""problem.toml: the schema as frozen dataclasses, loaded with tomllib; bad files fail in one line."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10 only
+    import tomli as tomllib
+
+
+class SpecError(ValueError):
+    """A problem.toml that does not match the schema; str() is the one line shown to the user."""
+
+
+DIFFICULTIES = ("easy", "medium", "hard")
+LANGUAGES = ("triton", "cuda", "torch", "python")
+NEEDS = ("cpu", "gpu", "multi_gpu")
+METRICS = ("bandwidth", "tflops", "speedup", "custom")
+BASELINES = ("copy", "cublas", "reference", "nccl", "custom")
+TIERS = ("bronze", "silver", "gold")
+
+
+@dataclass(frozen=True, slots=True)
+class Tolerance:
+    rtol: float
+    atol: float
+
+
+@dataclass(frozen=True, slots=True)
+class Perf:
+    """One perf section ([perf.cpu] or [perf.gpu]): what is timed, against what, and the bars."""
+
+    device: str
+    metric: str
+    baseline: str
+    entry: str
+    bars: dict[str, float]
+    cases: tuple[dict[str, Any], ...]
+    budget_s: float = 10.0
+
+    def tier(self, value: float) -> str | None:
+        best = None
+        for name in TIERS:
+            if value >= self.bars[name]:
+                best = name
+        return best
+
+
+@dataclass(frozen=True, slots=True)
+class StaticRule:
+    """A rule checked on the attempt's PTX: required and forbidden instruction substrings."""
+
+    name: str
+    require: tuple[str, ...] = ()
+    require_any: tuple[str, ...] = ()
+    forbid: tuple[str, ...] = ()
+    function: str | None = None  # a `__device__ float f(float)` to check alone; None = whole file
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    slug: str
+    path: Path
+    title: str
+    difficulty: str
+    language: str
+    track: str
+    order: int
+    tags: tuple[str, ...]
+    entry: tuple[str, ...]
+    signature: str
+    hints: tuple[str, ...]
+    questions: tuple[str, ...]
+    mock_minutes: int
+    needs: dict[str, str]
+    timeouts: dict[str, float]
+    cases: tuple[dict[str, Any], ...]
+    ranges: dict[str, tuple[int, int]]
+    choices: dict[str, tuple[Any, ...]]
+    tolerance: dict[str, Tolerance]
+    perf: dict[str, Perf]
+    optional: tuple[str, ...] = ()
+    static: tuple[StaticRule, ...] = ()
+    untrusted_in_interpreter: tuple[str, ...] = ()
+    interpreter_note: str = ""
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def toml_path(self) -> Path:
+        return self.path / "problem.toml"
+
+    def tol(self, dtype: Any) -> Tolerance:
+        name = str(dtype).removeprefix("torch.")
+        if name not in self.tolerance:
+            raise KeyError(f"{self.toml_path}: no [tolerance.{name}]")
+        return self.tolerance[name]
+
+
+_TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "array", dict: "table"}
+
+_TOP = {
+    "title": str, "difficulty": str, "language": str, "track": str, "order": int,
+    "tags": list, "entry": list, "optional": list, "signature": str, "hints": list,
+    "questions": list, "mock_minutes": int, "needs": dict, "timeouts": dict, "cases": list,
+    "random": dict, "tolerance": dict, "perf": dict, "static": list, "interpreter": dict,
+    "params": dict,
+}
+_REQUIRED = ("title", "difficulty", "language", "track", "order", "entry", "signature", "hints",
+             "needs", "timeouts", "cases", "tolerance")
+
+
+def load_problem(toml_path: Path) -> Problem:
+    """Parse one problem.toml; every schema violation raises SpecError naming file and key."""
+    where = str(toml_path)
+    try:
+        raw = tomllib.loads(toml_path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise SpecError(f"{where}: not valid TOML ({e})") from None
+    except OSError as e:
+        raise SpecError(f"{where}: cannot read ({e.strerror})") from None
+    _check_keys(where, "", raw, _TOP, _REQUIRED)
+    _one_of(where, "difficulty", raw["difficulty"], DIFFICULTIES)
+    _one_of(where, "language", raw["language"], LANGUAGES)
+    rnd = raw.get("random", {})
+    _check_keys(where, "random.", rnd, {"ranges": dict, "choices": dict}, ())
+    interp = raw.get("interpreter", {})
+    _check_keys(where, "interpreter.", interp, {"untrusted_dtypes": list, "note": str}, ())
+    return Problem(
+        slug=toml_path.parent.name,
+        path=toml_path.parent,
+        title=raw["title"],
+        difficulty=raw["difficulty"],
+        language=raw["language"],
+        track=raw["track"],
+        order=raw["order"],
+        tags=tuple(raw.get("tags", ())),
+        entry=tuple(raw["entry"]),
+        optional=tuple(raw.get("optional", ())),
+        signature=raw["signature"],
+        hints=tuple(raw["hints"]),
+        questions=tuple(raw.get("questions", ())),
+        mock_minutes=raw.get("mock_minutes", 30),
+        needs=_needs(where, raw["needs"]),
+        timeouts=_timeouts(where, raw["timeouts"]),
+        cases=tuple(raw["cases"]),
+        ranges=_ranges(where, rnd.get("ranges", {})),
+        choices={k: tuple(v) for k, v in rnd.get("choices", {}).items()},
+        tolerance=_tolerances(where, raw["tolerance"]),
+        perf={dev: _perf(where, dev, sec) for dev, sec in raw.get("perf", {}).items()},
+        static=tuple(_static(where, i, r) for i, r in enumerate(raw.get("static", []))),
+        untrusted_in_interpreter=tuple(interp.get("untrusted_dtypes", ())),
+        interpreter_note=interp.get("note", ""),
+        params=raw.get("params", {}),
+    )
+
+
+def _check_keys(where: str, prefix: str, table: dict, allowed: dict, required: tuple) -> None:
+    for key, value in table.items():
+        if key not in allowed:
+            raise SpecError(f"{where}: unknown key '{prefix}{key}' (allowed: {', '.join(allowed)})")
+        if not isinstance(value, allowed[key]) or isinstance(value, bool) and allowed[key] is int:
+            types = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
+            kind = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
+            raise SpecError(f"{where}: key '{prefix}{key}' must be a {kind}, got {value!r}")
+    for key in required:
+        if key not in table:
+            raise SpecError(f"{where}: missing key '{prefix}{key}'")
+
+
+def _one_of(where: str, key: str, value: Any, options: tuple) -> None:
+    if value not in options:
+        raise SpecError(f"{where}: '{key}' must be one of {', '.join(options)}, got {value!r}")
+
+
+def _needs(where: str, table: dict) -> dict[str, str]:
+    _check_keys(where, "needs.", table, {"correctness": str, "perf": str}, ("correctness",))
+    for key, value in table.items():
+        _one_of(where, f"needs.{key}", value, NEEDS)
+    return dict(table)
+
+
+def _timeouts(where: str, table: dict) -> dict[str, float]:
+    _check_keys(where, "timeouts.", table, {"check": int, "bench": int}, ("check", "bench"))
+    return {k: float(v) for k, v in table.items()}
+
+
+def _ranges(where: str, table: dict) -> dict[str, tuple[int, int]]:
+    out = {}
+    for key, value in table.items():
+        if not (isinstance(value, list) and len(value) == 2 and value[0] <= value[1]):
+            raise SpecError(f"{where}: 'random.ranges.{key}' must be [low, high], got {value!r}")
+        out[key] = (value[0], value[1])
+    return out
+
+
+def _tolerances(where: str, table: dict) -> dict[str, Tolerance]:
+    out = {}
+    for dtype, tol in table.items():
+        prefix = f"tolerance.{dtype}."
+        _check_keys(where, prefix, tol, {"rtol": (int, float), "atol": (int, float)},
+                    ("rtol", "atol"))
+        out[dtype] = Tolerance(float(tol["rtol"]), float(tol["atol"]))
+    return out
+
+
+_PERF_KEYS = {"metric": str, "baseline": str, "entry": str, "bars": dict, "cases": list,
+              "budget_s": (int, float)}
+
+
+def _perf(where: str, device: str, sec: Any) -> Perf:
+    _one_of(where, "perf.<device>", device, ("cpu", "gpu", "multi_gpu"))
+    if not isinstance(sec, dict):
+        raise SpecError(f"{where}: [perf.{device}] must be a table")
+    prefix = f"perf.{device}."
+    _check_keys(where, prefix, sec, _PERF_KEYS, ("metric", "baseline", "entry", "bars", "cases"))
+    _one_of(where, prefix + "metric", sec["metric"], METRICS)
+    _one_of(where, prefix + "baseline", sec["baseline"], BASELINES)
+    bars = sec["bars"]
+    _check_keys(where, prefix + "bars.", bars, dict.fromkeys(TIERS, (int, float)), TIERS)
+    if not bars["bronze"] <= bars["silver"] <= bars["gold"]:
+        raise SpecError(f"{where}: '{prefix}bars' must satisfy bronze <= silver <= gold")
+    return Perf(device=device, metric=sec["metric"], baseline=sec["baseline"], entry=sec["entry"],
+                bars={k: float(v) for k, v in bars.items()}, cases=tuple(sec["cases"]),
+                budget_s=float(sec.get("budget_s", 10.0)))
+
+
+def _static(where: str, i: int, rule: Any) -> StaticRule:
+    allowed = {f.name: (str if f.name in ("name", "function") else list) for f in fields(StaticRule)}
+    if not isinstance(rule, dict):
+        raise SpecError(f"{where}: [[static]] entry {i} must be a table")
+    _check_keys(where, f"static[{i}].", rule, allowed, ("name",))
+    return StaticRule(name=rule["name"], require=tuple(rule.get("require", ())),
+                      require_any=tuple(rule.get("require_any", ())),
+                      forbid=tuple(rule.get("forbid", ())), function=rule.get("function"))
