@@ -42,7 +42,7 @@ def measure(problem: Problem, module: types.ModuleType) -> dict[str, Any]:
     perf = choose_perf(problem)
     if perf is None:
         need = "2+ CUDA GPUs" if "multi_gpu" in problem.perf else "a CUDA GPU"
-        return {"status": "needs_gpu", "message": f"{problem.slug} perf is measured on {need}"}
+        return {"status": "needs_gpu", "message": f"perf is measured on {need}"}
     ref = importlib.import_module(f"reference.{problem.slug}")
     if perf.metric == "custom":  # the problem times itself (multi-process, traces, ...)
         result = ref.bench_custom(module, perf, problem)

@@ -42,6 +42,12 @@ def pytest_configure(config: pytest.Config) -> None:
     config._dojo_report = open(path, "a", buffering=1) if path else None  # noqa: SIM115
 
 
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    stream = getattr(session.config, "_dojo_report", None)
+    if stream is not None:  # its absence tells the sandbox the run ended early
+        stream.write(json.dumps({"event": "finish", "exitstatus": int(exitstatus)}) + "\n")
+
+
 def pytest_unconfigure(config: pytest.Config) -> None:
     if getattr(config, "_dojo_report", None):
         config._dojo_report.close()

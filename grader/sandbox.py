@@ -100,7 +100,8 @@ def run_check(problem: Problem, impl: str, *, timeout: float | None = None,
         finished = run_process(cmd + (["-x"] if fail_fast else []), timeout, root)
         events = _read_events(report)
     for e in events:  # one implementation per run: its name in every test id is noise
-        e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
+        if "nodeid" in e:
+            e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
     verdict, message, checks = decide(events, finished, timeout)
     return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds)
 
@@ -128,6 +129,9 @@ def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str,
     if finished.returncode < 0:
         sig = signal.Signals(-finished.returncode).name
         return "crashed", f"the process died with {sig} while running {running}", checks
+    if not any(e.get("event") == "finish" for e in events):
+        return "crashed", (f"the process exited early (status {finished.returncode}) while "
+                           f"running {running}: sys.exit or os._exit in the code?"), checks
     worst = _worst(results)
     if worst is not None and worst["status"] in ("crashed", "error", "failed"):
         return worst["status"], f"{_short(worst['nodeid'])}: {_first_line(worst)}", checks
@@ -160,7 +164,7 @@ def _settle(results: list[dict], checks: list[Check], finished: Finished):
 def _needs_gpu_message(checks: list[Check]) -> str:
     static = sum(c.passed for c in checks if c.static)
     ran = f" ({static} static check{'s' * (static != 1)} passed)" if static else ""
-    return f"correctness checks need a CUDA GPU; none could run here{ran}"
+    return f"needs a CUDA GPU for correctness; none could run here{ran}"
 
 
 def _group(results: list[dict]) -> list[Check]:

@@ -1,0 +1,5 @@
+"""`python -m grader` is `dojo`."""
+
+from grader.cli import main
+
+main()

@@ -1,0 +1,254 @@
+"""Shared-memory bank simulator for the smem_transpose layout contract (TILE, SMEM_WORDS,
+smem_offset), its one-line report for `dojo check`/`dojo show`, and the hardware's own
+bank-conflict counters read with Nsight Compute where it is installed."""
+
+from __future__ import annotations
+
+import operator
+import shutil
+import subprocess
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from grader.registry import ROOT
+
+BANKS = 32  # 4-byte banks; bank = word offset mod 32
+TILE = 32  # the contract's tile edge: one warp (32 lanes) covers one tile row or column
+MAX_WORDS = 32 * 33  # one pad word per row is the most a layout may spend
+
+# The access pattern the kernel is held to (README "Constraints"): a (32, 8) thread block moves
+# one 32 x 32 tile; warp w stores tile rows w, w+8, w+16, w+24 with lane l at column l, and after
+# the barrier loads tile columns w, w+8, w+16, w+24 with lane l at row l. Over the 8 warps that is
+# every row once (32 row stores) and every column once (32 column loads) per tile.
+NCU_LD = "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum"
+NCU_ST = "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum"
+NCU_EXTRA = ("l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
+             "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum",
+             "smsp__sass_inst_executed_op_shared_ld.sum",
+             "smsp__sass_inst_executed_op_shared_st.sum")
+NCU_SIZE = 4096  # the profiled transpose is NCU_SIZE x NCU_SIZE float32
+
+
+@dataclass(frozen=True, slots=True)
+class BankReport:
+    """What the simulator found for one layout. Conflicts are extra wavefronts, as the hardware
+    counts them: an access whose busiest bank holds k distinct words costs k - 1 extra."""
+
+    smem_words: int
+    error: str | None  # the first broken layout rule; None for a valid layout
+    stores: tuple[int, ...]  # extra wavefronts of the row-wise store of tile row 0..31
+    loads: tuple[int, ...]  # extra wavefronts of the column-wise load of tile column 0..31
+
+    @property
+    def store(self) -> int:
+        return sum(self.stores)
+
+    @property
+    def load(self) -> int:
+        return sum(self.loads)
+
+    @property
+    def total(self) -> int:
+        return self.store + self.load
+
+    @property
+    def ok(self) -> bool:
+        """A valid layout with zero conflicts: what smem_transpose requires."""
+        return self.error is None and self.total == 0
+
+    def summary(self) -> str:
+        counts = f"store {self.store} / load {self.load} bank conflicts per tile"
+        if self.error is not None:
+            tail = f"; {counts}" if self.stores else ""
+            return f"smem layout: INVALID ({self.error}){tail}"
+        worst = _worst(self.loads, "column") or _worst(self.stores, "row")
+        return (f"smem layout: injective, {self.smem_words} words, {counts}"
+                + (f" (worst: {worst})" if worst else ""))
+
+
+def warp_conflicts(offsets: Sequence[int], banks: int = BANKS) -> int:
+    """Extra wavefronts of one warp-wide 4-byte access: the most distinct words any one bank must
+    serve, minus 1. Lanes reading the same word share it (a broadcast), which costs nothing."""
+    words_in_bank: dict[int, set[int]] = {}
+    for w in offsets:
+        words_in_bank.setdefault(w % banks, set()).add(w)
+    return max((len(ws) for ws in words_in_bank.values()), default=1) - 1
+
+
+def simulate(smem_offset: Callable[[int, int], int], tile: int = TILE,
+             smem_words: int = MAX_WORDS) -> BankReport:
+    """Check the layout rules, then count the conflicts of one tile's 32 row stores and 32
+    column loads. Whatever smem_offset raises (NotImplementedError for a stub) propagates."""
+    error = _size_error(tile, smem_words)
+    if error is not None:
+        return BankReport(_as_int(smem_words), error, (), ())
+    table, error = _offsets(smem_offset, smem_words)
+    if table is None:
+        return BankReport(smem_words, error, (), ())
+    stores = tuple(warp_conflicts(table[r]) for r in range(TILE))  # lane l: (r, l)
+    loads = tuple(warp_conflicts([table[l][c] for l in range(TILE)]) for c in range(TILE))
+    return BankReport(smem_words, error, stores, loads)
+
+
+def _size_error(tile: Any, smem_words: Any) -> str | None:
+    if tile != TILE:
+        return f"TILE is {tile!r}; the contract fixes a {TILE} x {TILE} tile"
+    if _as_int(smem_words) is None or not TILE * TILE <= smem_words <= MAX_WORDS:
+        return (f"SMEM_WORDS is {smem_words!r}; it must be an int from {TILE * TILE} (the tile "
+                f"itself) to {MAX_WORDS} (one pad word per row)")
+    return None
+
+
+def _offsets(smem_offset: Callable[[int, int], int],
+             smem_words: int) -> tuple[list[list[int]] | None, str | None]:
+    """The 32 x 32 table of word offsets (None if one is not an int) and the first rule it
+    breaks: an offset out of range, or two elements in one word."""
+    table, owner, error = [], {}, None
+    for r in range(TILE):
+        row = []
+        for c in range(TILE):
+            raw = smem_offset(r, c)
+            w = _as_int(raw)
+            if w is None:
+                return None, f"smem_offset({r}, {c}) returned {raw!r}, not an int"
+            if error is None and not 0 <= w < smem_words:
+                error = f"smem_offset({r}, {c}) = {w} is outside 0 <= offset < {smem_words}"
+            if error is None and w in owner:
+                error = (f"not injective: tile elements {owner[w]} and {(r, c)} share word {w}")
+            owner.setdefault(w, (r, c))
+            row.append(w)
+        table.append(row)
+    return table, error
+
+
+def _as_int(x: Any) -> int | None:
+    if isinstance(x, bool):
+        return None
+    try:
+        return operator.index(x)  # ints and numpy integers; not floats
+    except TypeError:
+        return None
+
+
+def _worst(counts: tuple[int, ...], what: str) -> str | None:
+    if not counts or max(counts) == 0:
+        return None
+    i = max(range(len(counts)), key=counts.__getitem__)
+    return f"{what} {i} costs {counts[i] + 1} wavefronts instead of 1"
+
+
+def simulate_module(module: Any) -> BankReport:
+    """simulate() on a module's exported TILE, SMEM_WORDS and smem_offset; AttributeError with
+    the missing names when it exports none of the layout contract."""
+    missing = [n for n in ("TILE", "SMEM_WORDS", "smem_offset") if not hasattr(module, n)]
+    if missing:
+        raise AttributeError(f"the module exports no {', '.join(missing)}: smem_transpose "
+                             "implementations export TILE = 32, SMEM_WORDS and "
+                             "smem_offset(row, col), the layout their kernel uses")
+    return simulate(module.smem_offset, module.TILE, module.SMEM_WORDS)
+
+
+def report(module: Any) -> str:
+    """One line for `dojo check` / `dojo show`, e.g. 'smem layout: injective, 1056 words,
+    store 0 / load 0 bank conflicts per tile'. Never raises for a broken attempt."""
+    try:
+        return simulate_module(module).summary()
+    except NotImplementedError:
+        return "smem layout: not written yet (smem_offset raises NotImplementedError)"
+    except AttributeError as e:
+        return f"smem layout: {e}"
+    except Exception as e:  # noqa: BLE001 - the attempt's own error, reported in one line
+        return f"smem layout: cannot evaluate ({type(e).__name__}: {e})"
+
+
+def notes(problem: Any) -> list[str]:
+    """Lines `dojo show` prints under the statement: the attempt's layout report (smem_transpose
+    only; other problems have none)."""
+    if problem.slug != "smem_transpose":
+        return []
+    from grader.impls import ImplLoadError, load, resolve
+
+    try:
+        module = load(problem, resolve(problem, "attempt"))
+    except ImplLoadError as e:
+        return [f"smem layout: your attempt does not load ({e})"]
+    return [f"{report(module)} (your attempt; the tile must be conflict-free)"]
+
+
+_NCU_SCRIPT = """
+import sys, torch
+from pathlib import Path
+from grader.impls import import_file
+module = import_file(Path(sys.argv[1]), "dojo_ncu_smem_transpose")
+x = torch.randn(int(sys.argv[2]), int(sys.argv[2]), device="cuda")
+module.transpose(x)  # compile and warm up outside the profiled region
+torch.cuda.synchronize()
+torch.cuda.profiler.start()
+module.transpose(x)
+torch.cuda.synchronize()
+torch.cuda.profiler.stop()
+"""
+
+
+class NcuError(RuntimeError):
+    """ncu exists but gave no counters; str() is one line (ncu's own error where it gave one)."""
+
+
+def ncu_conflicts(impl_path: str, size: int = NCU_SIZE, timeout: float = 300) -> dict | None:
+    """The hardware's shared-memory bank conflicts for one size x size transpose by the
+    implementation at impl_path, summed over the kernels it launches: {"load": n, "store": n,
+    "kernels": [...], "metrics": {name: value}}. None where ncu is not installed."""
+    ncu = shutil.which("ncu")
+    if ncu is None:
+        return None
+
+    def run(metrics: Sequence[str]) -> subprocess.CompletedProcess:
+        cmd = [ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv",
+               "--metrics", ",".join(metrics), sys.executable, "-c", _NCU_SCRIPT,
+               str(impl_path), str(size)]
+        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
+
+    try:
+        proc = run((NCU_LD, NCU_ST, *NCU_EXTRA))
+        kernels = _parse_ncu_csv(proc.stdout)
+        if not kernels:  # an ncu without the optional metrics: ask for the two that matter
+            proc = run((NCU_LD, NCU_ST))
+            kernels = _parse_ncu_csv(proc.stdout)
+    except subprocess.TimeoutExpired:
+        raise NcuError(f"ncu did not finish within {timeout:g} s") from None
+    if not kernels:
+        lines = (proc.stderr + proc.stdout).strip().splitlines()
+        why = next((ln for ln in lines if "ERROR" in ln), lines[-1] if lines else "no output")
+        raise NcuError(f"ncu gave no counters (exit {proc.returncode}): {why.strip()[:300]}")
+    return _totals(kernels)
+
+
+def _parse_ncu_csv(text: str) -> dict[str, dict[str, float]]:
+    """ncu --csv rows (one per kernel launch and metric) -> {"<id> <kernel>": {metric: value}}."""
+    import csv
+    import io
+
+    start = text.find('"ID"')
+    if start < 0:
+        return {}
+    kernels: dict[str, dict[str, float]] = {}
+    for row in csv.DictReader(io.StringIO(text[start:])):
+        value = (row.get("Metric Value") or "").replace(",", "")  # "1,048,576" in some locales
+        try:
+            number = float(value)
+        except ValueError:
+            continue
+        name = f"{row.get('ID', '?')} {row.get('Kernel Name', '?')}"
+        kernels.setdefault(name, {})[row.get("Metric Name", "?")] = number
+    return kernels
+
+
+def _totals(kernels: dict[str, dict[str, float]]) -> dict:
+    metrics: dict[str, float] = {}
+    for values in kernels.values():
+        for name, v in values.items():
+            metrics[name] = metrics.get(name, 0.0) + v
+    return {"load": int(metrics.get(NCU_LD, 0)), "store": int(metrics.get(NCU_ST, 0)),
+            "kernels": sorted(kernels), "metrics": metrics}

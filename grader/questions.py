@@ -1,0 +1,384 @@
+"""The question bank: questions/<topic>/<id>.md, TOML front matter between +++ lines and a
+Markdown answer; loaded into frozen dataclasses, validated in one line per problem, searched."""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import Any
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10 only
+    import tomli as tomllib
+
+ROOT = Path(__file__).resolve().parent.parent
+DIFFICULTIES = ("easy", "medium", "hard")
+KINDS = ("concept", "numeric", "coding", "design")
+CODE_ROOTS = ("problems", "reference", "solutions", "engine", "grader")
+C_LIKE = (".cu", ".cuh", ".c", ".cc", ".cpp", ".h", ".hpp")  # symbols found by regex, not ast
+ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+_FIELDS: dict[str, type] = {
+    "id": str, "title": str, "topic": str, "difficulty": str, "kind": str, "tags": list,
+    "problems": list, "code": list, "key_points": list, "follow_ups": list, "see_also": list,
+}
+_REQUIRED = ("id", "title", "topic", "difficulty", "kind", "tags", "key_points")
+_LISTS = ("tags", "problems", "code", "key_points", "follow_ups", "see_also")
+
+
+class QuestionError(ValueError):
+    """A malformed question or bank file; str() is the one line shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    title: str
+    topic: str
+    difficulty: str
+    kind: str
+    tags: tuple[str, ...]
+    problems: tuple[str, ...]
+    code: tuple[str, ...]  # "path::symbol", path relative to the repository root
+    key_points: tuple[str, ...]
+    follow_ups: tuple[str, ...]
+    see_also: tuple[str, ...]
+    answer: str  # Markdown
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A coverage area of the bank (questions/AREAS.toml) and the topic folders that count."""
+
+    name: str
+    title: str
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    questions: tuple[Question, ...]
+    areas: tuple[Area, ...]
+    errors: tuple[str, ...]  # one line per file that could not be loaded
+
+    @property
+    def by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+    def get(self, qid: str) -> Question:
+        found = self.by_id.get(qid)
+        if found is None:
+            close = difflib.get_close_matches(qid, list(self.by_id), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see `dojo questions list`"
+            raise QuestionError(f"unknown question '{qid}': {hint}")
+        return found
+
+    def topics(self) -> list[str]:
+        return sorted({t for a in self.areas for t in a.topics})
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "+++":
+        raise QuestionError(f"{where}: must start with a +++ line (TOML front matter)")
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "+++"), None)
+    if end is None:
+        raise QuestionError(f"{where}: front matter has no closing +++ line")
+    try:
+        meta = tomllib.loads("".join(lines[1:end]))
+    except tomllib.TOMLDecodeError as e:
+        raise QuestionError(f"{where}: front matter is not valid TOML ({e})") from None
+    return meta, "".join(lines[end + 1:]).strip()
+
+
+def parse_question(path: Path, root: Path = ROOT) -> Question:
+    """One question file; every format or schema problem raises QuestionError naming the file."""
+    where = _rel(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise QuestionError(f"{where}: cannot read ({e})") from None
+    meta, answer = split_front_matter(text, where)
+    _check_schema(where, meta)
+    if meta["id"] != path.stem:
+        raise QuestionError(f"{where}: id '{meta['id']}' must equal the file name '{path.stem}'")
+    if meta["topic"] != path.parent.name:
+        raise QuestionError(f"{where}: topic '{meta['topic']}' must equal the folder name "
+                            f"'{path.parent.name}'")
+    if not answer:
+        raise QuestionError(f"{where}: the Markdown answer after the front matter is empty")
+    lists = {k: tuple(meta.get(k, ())) for k in _LISTS}
+    return Question(id=meta["id"], title=meta["title"], topic=meta["topic"],
+                    difficulty=meta["difficulty"], kind=meta["kind"], answer=answer, path=path,
+                    **lists)
+
+
+def _check_schema(where: str, meta: dict[str, Any]) -> None:
+    for key, value in meta.items():
+        if key not in _FIELDS:
+            raise QuestionError(f"{where}: unknown key '{key}' (allowed: {', '.join(_FIELDS)})")
+        kind = _FIELDS[key]
+        if not isinstance(value, kind) or kind is list and not all(
+                isinstance(v, str) and v.strip() for v in value):
+            what = "a list of non-empty strings" if kind is list else "a string"
+            raise QuestionError(f"{where}: '{key}' must be {what}, got {value!r}")
+    for key in _REQUIRED:
+        if key not in meta:
+            raise QuestionError(f"{where}: missing key '{key}'")
+    if not ID_RE.fullmatch(meta["id"]):
+        raise QuestionError(f"{where}: id '{meta['id']}' must be lowercase words joined by '-'")
+    if not meta["title"].strip():
+        raise QuestionError(f"{where}: 'title' is empty")
+    for key, options in (("difficulty", DIFFICULTIES), ("kind", KINDS)):
+        if meta[key] not in options:
+            raise QuestionError(f"{where}: '{key}' must be one of {', '.join(options)}, "
+                                f"got {meta[key]!r}")
+    if not 3 <= len(meta["key_points"]) <= 6:
+        raise QuestionError(f"{where}: 'key_points' needs 3 to 6 items, got "
+                            f"{len(meta['key_points'])}")
+
+
+def load_areas(root: Path = ROOT) -> tuple[Area, ...]:
+    path = root / "questions" / "AREAS.toml"
+    where = _rel(path, root)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise QuestionError(f"{where}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise QuestionError(f"{where}: not valid TOML ({e})") from None
+    areas = []
+    for name, table in raw.get("areas", {}).items():
+        if not (isinstance(table, dict) and set(table) == {"title", "topics"}
+                and isinstance(table["title"], str) and isinstance(table["topics"], list)):
+            raise QuestionError(f"{where}: [areas.{name}] needs exactly 'title' and 'topics'")
+        areas.append(Area(name, table["title"], tuple(table["topics"])))
+    if not areas or set(raw) != {"areas"}:
+        raise QuestionError(f"{where}: expected one or more [areas.<name>] tables and nothing else")
+    return tuple(areas)
+
+
+def load_bank(root: Path = ROOT) -> Bank:
+    """Every loadable question, sorted by topic then id; malformed files become error lines."""
+    try:
+        areas = load_areas(root)
+        errors: list[str] = []
+    except QuestionError as e:
+        areas, errors = (), [str(e)]
+    questions = []
+    for path in sorted((root / "questions").glob("*/*.md")):
+        try:
+            questions.append(parse_question(path, root))
+        except QuestionError as e:
+            errors.append(str(e))
+    questions.sort(key=lambda q: (q.topic, q.id))
+    return Bank(tuple(questions), areas, tuple(errors))
+
+
+def validate(root: Path = ROOT) -> list[str]:
+    """Every problem with the bank, one line each: malformed files, duplicate ids, unknown
+    topics, problems, see_also ids and code links, and problem.toml ids not in the bank."""
+    bank = load_bank(root)
+    errors = list(bank.errors)
+    topics, seen = set(bank.topics()), {}
+    for q in bank.questions:
+        where = _rel(q.path, root)
+        if q.id in seen:
+            errors.append(f"{where}: duplicate id '{q.id}' (also {_rel(seen[q.id], root)})")
+        seen.setdefault(q.id, q.path)
+        if bank.areas and q.topic not in topics:
+            errors.append(f"{where}: topic '{q.topic}' is in no area of questions/AREAS.toml")
+    ids = set(seen)
+    for q in bank.questions:
+        where = _rel(q.path, root)
+        errors += [f"{where}: unknown problem '{s}' (no problems/{s}/problem.toml)"
+                   for s in q.problems if not (root / "problems" / s / "problem.toml").is_file()]
+        errors += [f"{where}: see_also '{s}' is not a question id" for s in q.see_also
+                   if s not in ids]
+        errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
+    return errors + _problem_question_ids(root, ids)
+
+
+def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:
+    errors = []
+    for toml_path in sorted((root / "problems").glob("*/problem.toml")):
+        try:
+            listed = tomllib.loads(toml_path.read_text(encoding="utf-8")).get("questions", [])
+        except (OSError, tomllib.TOMLDecodeError):
+            continue  # `dojo list` reports a malformed problem.toml; not this bank's concern
+        errors += [f"{_rel(toml_path, root)}: question '{q}' is not in the bank"
+                   for q in listed if isinstance(q, str) and q not in ids]
+    return errors
+
+
+# --- code links: "path::symbol" -------------------------------------------------------------
+
+
+def split_link(link: str) -> tuple[str, str]:
+    path, sep, symbol = link.partition("::")
+    if not sep or not path or not symbol:
+        raise QuestionError(f"code link '{link}' must look like 'path/to/file.py::symbol'")
+    return path, symbol
+
+
+def check_code_link(link: str, root: Path = ROOT) -> str | None:
+    """None when the file exists under an allowed folder and defines the symbol, else why not."""
+    try:
+        path, symbol = split_link(link)
+    except QuestionError as e:
+        return str(e)
+    if Path(path).is_absolute() or ".." in Path(path).parts or Path(path).parts[0] not in CODE_ROOTS:
+        return f"code link '{link}' must point into {', '.join(r + '/' for r in CODE_ROOTS)}"
+    file = root / path
+    if not file.is_file():
+        return f"code link '{link}': no file {path}"
+    try:
+        found = find_symbol(file, symbol) is not None
+    except SyntaxError as e:
+        return f"code link '{link}': {path} does not parse (line {e.lineno})"
+    return None if found else f"code link '{link}': {path} defines no '{symbol}'"
+
+
+def find_symbol(file: Path, symbol: str) -> tuple[int, int] | None:
+    """(first, last) line of the symbol's definition, 1-based, or None. Python via ast
+    (`name` or `Class.method`, decorators included); CUDA/C++ by a regex for a definition."""
+    if file.suffix in C_LIKE:
+        return _c_symbol(_read(file), symbol)
+    tree = _parse(file)
+    body: list[ast.stmt] = tree.body
+    node: ast.stmt | None = None
+    for part in symbol.split("."):
+        node = next((n for n in body if part in _names(n)), None)
+        if node is None:
+            return None
+        body = getattr(node, "body", [])
+    assert node is not None
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return first, node.end_lineno or node.lineno
+
+
+def _names(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+@cache
+def _read(file: Path) -> str:
+    return file.read_text(encoding="utf-8")
+
+
+@cache
+def _parse(file: Path) -> ast.Module:
+    return ast.parse(_read(file), filename=str(file))
+
+
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+def _c_symbol(text: str, name: str) -> tuple[int, int] | None:
+    """A definition is `name(` + parameters (no ; { } or parentheses) + `{`: calls and
+    prototypes end in `;`, a call inside `if (...) {` has a `)` before the brace."""
+    code = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)  # keeps offsets
+    m = re.search(rf"\b{re.escape(name)}\s*\([^;{{}}()]*\)[^;{{}}()]*\{{", code)
+    if m is None:
+        return None
+    depth, end = 0, len(code)
+    for i in range(m.end() - 1, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        if depth == 0:
+            end = i
+            break
+    first = code.count("\n", 0, m.start()) + 1
+    lines = code.splitlines()
+    while first > 1 and lines[first - 2].strip() and lines[first - 2].rstrip()[-1] not in ";{}":
+        first -= 1  # a return type or qualifiers on the line(s) above the name
+    return first, code.count("\n", 0, end) + 1
+
+
+def snippet(link: str, root: Path = ROOT, max_lines: int = 60) -> tuple[str, int, str] | None:
+    """(path, first line, source) of a code link, cut at max_lines; None when it is missing."""
+    if check_code_link(link, root) is not None:
+        return None
+    path, symbol = split_link(link)
+    span = find_symbol(root / path, symbol)
+    assert span is not None
+    lines = _read(root / path).splitlines()[span[0] - 1: span[1]]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({span[1] - span[0] + 1 - max_lines} more lines)"]
+    return path, span[0], "\n".join(lines)
+
+
+# --- browsing ---------------------------------------------------------------------------------
+
+
+def select(questions: Iterable[Question], topic: str | None = None, tag: str | None = None,
+           difficulty: str | None = None) -> list[Question]:
+    return [q for q in questions if (topic is None or q.topic == topic)
+            and (tag is None or tag in q.tags)
+            and (difficulty is None or q.difficulty == difficulty)]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+# Where a query word is found counts this much: a title hit beats a passing mention.
+WEIGHTS = {"title": 6.0, "tags": 4.0, "id": 3.0, "key_points": 2.0, "answer": 0.5}
+
+
+def _fields(q: Question) -> dict[str, str]:
+    return {"title": q.title, "tags": " ".join(q.tags), "id": q.id,
+            "key_points": " ".join(q.key_points), "answer": q.answer}
+
+
+def search(questions: Iterable[Question], text: str) -> list[tuple[float, Question]]:
+    """Ranked matches: every query word must start a word somewhere in the question (prefix
+    match, so 'quant' finds 'quantisation'); each field adds its weight per hit (at most 3
+    hits per word and field); the whole query inside the title adds a bonus."""
+    words = _WORD.findall(text.lower())
+    if not words:
+        return []
+    phrase = " ".join(words)
+    ranked = []
+    for q in questions:
+        fields = {k: _WORD.findall(v.lower()) for k, v in _fields(q).items()}
+        score, missing = 0.0, False
+        for w in words:
+            hits = {k: min(3, sum(t.startswith(w) for t in toks)) for k, toks in fields.items()}
+            missing |= not any(hits.values())
+            score += sum(WEIGHTS[k] * n for k, n in hits.items())
+        if missing:
+            continue
+        if phrase in " ".join(fields["title"]):
+            score += 10.0
+        ranked.append((score, q))
+    ranked.sort(key=lambda sq: (-sq[0], sq[1].id))
+    return ranked
+
+
+def describe_links(problem: Any, root: Path = ROOT) -> list[str]:
+    """For `dojo show <slug>`: the problem's listed question ids plus every question that links
+    the problem, one line each ("id: title (difficulty)")."""
+    bank = load_bank(root)
+    linked = list(dict.fromkeys([*problem.questions, *(q.id for q in bank.questions
+                                                        if problem.slug in q.problems)]))
+    by_id = bank.by_id
+    return [f"{qid}: {by_id[qid].title} ({by_id[qid].difficulty})" if qid in by_id
+            else f"{qid} (not in the question bank)" for qid in linked]

@@ -1,0 +1,44 @@
+// out = x^T for a row-major (M, N) float32 matrix, staged through a padded shared-memory tile.
+// The launcher (cupy.py) compiles this file with -DTILE=32 -DSMEM_WORDS=<cupy.SMEM_WORDS>, so
+// the tile's size comes from the same Python module whose smem_offset() the bank simulator reads.
+
+#define ROWS 8  // blockDim.y: 8 warps per block, each thread moves TILE / ROWS = 4 elements
+
+// Word offset of tile element (row, col): one pad word per row, so a row is 33 words long.
+// Row-wise stores touch words r*33 + 0..31: 32 consecutive words, 32 different banks.
+// Column-wise loads touch words l*33 + c for lanes l = 0..31: bank (l + c) mod 32, all different.
+// Must equal cupy.smem_offset() for every (row, col): a GPU test compares the two.
+__device__ __forceinline__ int smem_offset(int row, int col) {
+    return row * (TILE + 1) + col;
+}
+
+// Block b owns tile (tr, tc) = (b / tiles_n, b % tiles_n): x[tr*32 : tr*32+32, tc*32 : tc*32+32],
+// which becomes out[tc*32 : tc*32+32, tr*32 : tr*32+32]. A 1-D grid has room for 2^31 - 1
+// tiles; a 2-D grid's y dimension stops at 65535 (2.1M rows).
+extern "C" __global__ void __launch_bounds__(TILE * ROWS)
+transpose_kernel(const float* __restrict__ x, float* __restrict__ out, int M, int N, int tiles_n) {
+    __shared__ float tile[SMEM_WORDS];
+    const int tr = blockIdx.x / tiles_n, tc = blockIdx.x - tr * tiles_n;
+    const int tx = threadIdx.x, ty = threadIdx.y;
+
+    // Read: warp ty reads tile rows ty, ty+8, ty+16, ty+24; its 32 lanes read 32 consecutive
+    // floats of one row of x (one 128-byte line) and store them along a tile row.
+    const int col = tc * TILE + tx;
+#pragma unroll
+    for (int j = 0; j < TILE; j += ROWS) {
+        const int row = tr * TILE + ty + j;
+        if (row < M && col < N)  // ragged right and bottom edges
+            tile[smem_offset(ty + j, tx)] = x[(long long)row * N + col];
+    }
+    __syncthreads();  // every warp reads columns that other warps wrote
+
+    // Write: out row tc*32 + ty + j is tile column ty + j; lane tx takes tile row tx, so the
+    // 32 lanes write 32 consecutive floats of out (one 128-byte line) and read down a column.
+    const int ocol = tr * TILE + tx;
+#pragma unroll
+    for (int j = 0; j < TILE; j += ROWS) {
+        const int orow = tc * TILE + ty + j;
+        if (orow < N && ocol < M)
+            out[(long long)orow * M + ocol] = tile[smem_offset(tx, ty + j)];
+    }
+}
