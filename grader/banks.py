@@ -18,16 +18,14 @@ BANKS = 32  # 4-byte banks; bank = word offset mod 32
 TILE = 32  # the contract's tile edge: one warp (32 lanes) covers one tile row or column
 MAX_WORDS = 32 * 33  # one pad word per row is the most a layout may spend
 
-# The access pattern the kernel is held to (README "Constraints"): a (32, 8) thread block moves
-# one 32 x 32 tile; warp w stores tile rows w, w+8, w+16, w+24 with lane l at column l, and after
-# the barrier loads tile columns w, w+8, w+16, w+24 with lane l at row l. Over the 8 warps that is
-# every row once (32 row stores) and every column once (32 column loads) per tile.
 NCU_LD = "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum"
 NCU_ST = "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum"
-NCU_EXTRA = ("l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
-             "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum",
-             "smsp__sass_inst_executed_op_shared_ld.sum",
-             "smsp__sass_inst_executed_op_shared_st.sum")
+NCU_EXTRA = (
+    "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
+    "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum",
+    "smsp__sass_inst_executed_op_shared_ld.sum",
+    "smsp__sass_inst_executed_op_shared_st.sum",
+)
 NCU_SIZE = 4096  # the profiled transpose is NCU_SIZE x NCU_SIZE float32
 
 
@@ -64,8 +62,9 @@ class BankReport:
             tail = f"; {counts}" if self.stores else ""
             return f"smem layout: INVALID ({self.error}){tail}"
         worst = _worst(self.loads, "column") or _worst(self.stores, "row")
-        return (f"smem layout: injective, {self.smem_words} words, {counts}"
-                + (f" (worst: {worst})" if worst else ""))
+        return f"smem layout: injective, {self.smem_words} words, {counts}" + (
+            f" (worst: {worst})" if worst else ""
+        )
 
 
 def warp_conflicts(offsets: Sequence[int], banks: int = BANKS) -> int:
@@ -77,8 +76,13 @@ def warp_conflicts(offsets: Sequence[int], banks: int = BANKS) -> int:
     return max((len(ws) for ws in words_in_bank.values()), default=1) - 1
 
 
-def simulate(smem_offset: Callable[[int, int], int], tile: int = TILE,
-             smem_words: int = MAX_WORDS) -> BankReport:
+# The access pattern the kernel is held to (README "Constraints"): a (32, 8) thread block moves
+# one 32 x 32 tile; warp w stores tile rows w, w+8, w+16, w+24 with lane l at column l, and after
+# the barrier loads tile columns w, w+8, w+16, w+24 with lane l at row l. Over the 8 warps that is
+# every row once (32 row stores) and every column once (32 column loads) per tile.
+def simulate(
+    smem_offset: Callable[[int, int], int], tile: int = TILE, smem_words: int = MAX_WORDS
+) -> BankReport:
     """Check the layout rules, then count the conflicts of one tile's 32 row stores and 32
     column loads. Whatever smem_offset raises (NotImplementedError for a stub) propagates."""
     error = _size_error(tile, smem_words)
@@ -87,22 +91,27 @@ def simulate(smem_offset: Callable[[int, int], int], tile: int = TILE,
     table, error = _offsets(smem_offset, smem_words)
     if table is None:
         return BankReport(smem_words, error, (), ())
-    stores = tuple(warp_conflicts(table[r]) for r in range(TILE))  # lane l: (r, l)
-    loads = tuple(warp_conflicts([table[l][c] for l in range(TILE)]) for c in range(TILE))
+    stores = tuple(warp_conflicts(table[r]) for r in range(TILE))  # lane i stores (r, i)
+    loads = tuple(warp_conflicts([table[i][c] for i in range(TILE)]) for c in range(TILE))
     return BankReport(smem_words, error, stores, loads)
 
 
 def _size_error(tile: Any, smem_words: Any) -> str | None:
     if tile != TILE:
         return f"TILE is {tile!r}; the contract fixes a {TILE} x {TILE} tile"
-    if _as_int(smem_words) is None or not TILE * TILE <= smem_words <= MAX_WORDS:
-        return (f"SMEM_WORDS is {smem_words!r}; it must be an int from {TILE * TILE} (the tile "
-                f"itself) to {MAX_WORDS} (one pad word per row)")
+    # Fewer than 32 * 32 words is allowed here: the overlap check then names two elements that
+    # share a word, which says more than a size complaint.
+    if _as_int(smem_words) is None or not 0 < smem_words <= MAX_WORDS:
+        return (
+            f"SMEM_WORDS is {smem_words!r}; it must be a positive int of at most {MAX_WORDS} "
+            "(the tile plus one pad word per row)"
+        )
     return None
 
 
-def _offsets(smem_offset: Callable[[int, int], int],
-             smem_words: int) -> tuple[list[list[int]] | None, str | None]:
+def _offsets(
+    smem_offset: Callable[[int, int], int], smem_words: int
+) -> tuple[list[list[int]] | None, str | None]:
     """The 32 x 32 table of word offsets (None if one is not an int) and the first rule it
     breaks: an offset out of range, or two elements in one word."""
     table, owner, error = [], {}, None
@@ -116,7 +125,7 @@ def _offsets(smem_offset: Callable[[int, int], int],
             if error is None and not 0 <= w < smem_words:
                 error = f"smem_offset({r}, {c}) = {w} is outside 0 <= offset < {smem_words}"
             if error is None and w in owner:
-                error = (f"not injective: tile elements {owner[w]} and {(r, c)} share word {w}")
+                error = f"not injective: tile elements {owner[w]} and {(r, c)} share word {w}"
             owner.setdefault(w, (r, c))
             row.append(w)
         table.append(row)
@@ -144,9 +153,11 @@ def simulate_module(module: Any) -> BankReport:
     the missing names when it exports none of the layout contract."""
     missing = [n for n in ("TILE", "SMEM_WORDS", "smem_offset") if not hasattr(module, n)]
     if missing:
-        raise AttributeError(f"the module exports no {', '.join(missing)}: smem_transpose "
-                             "implementations export TILE = 32, SMEM_WORDS and "
-                             "smem_offset(row, col), the layout their kernel uses")
+        raise AttributeError(
+            f"the module exports no {', '.join(missing)}: smem_transpose "
+            "implementations export TILE = 32, SMEM_WORDS and "
+            "smem_offset(row, col), the layout their kernel uses"
+        )
     return simulate(module.smem_offset, module.TILE, module.SMEM_WORDS)
 
 
@@ -173,8 +184,8 @@ def notes(problem: Any) -> list[str]:
     try:
         module = load(problem, resolve(problem, "attempt"))
     except ImplLoadError as e:
-        return [f"smem layout: your attempt does not load ({e})"]
-    return [f"{report(module)} (your attempt; the tile must be conflict-free)"]
+        return [f"smem layout of your attempt: it does not load ({e})"]
+    return [report(module).replace("smem layout:", "smem layout of your attempt:", 1)]
 
 
 _NCU_SCRIPT = """
@@ -205,9 +216,21 @@ def ncu_conflicts(impl_path: str, size: int = NCU_SIZE, timeout: float = 300) ->
         return None
 
     def run(metrics: Sequence[str]) -> subprocess.CompletedProcess:
-        cmd = [ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv",
-               "--metrics", ",".join(metrics), sys.executable, "-c", _NCU_SCRIPT,
-               str(impl_path), str(size)]
+        cmd = [
+            ncu,
+            "--clock-control",
+            "none",
+            "--profile-from-start",
+            "off",
+            "--csv",
+            "--metrics",
+            ",".join(metrics),
+            sys.executable,
+            "-c",
+            _NCU_SCRIPT,
+            str(impl_path),
+            str(size),
+        ]
         return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
 
     try:
@@ -250,5 +273,9 @@ def _totals(kernels: dict[str, dict[str, float]]) -> dict:
     for values in kernels.values():
         for name, v in values.items():
             metrics[name] = metrics.get(name, 0.0) + v
-    return {"load": int(metrics.get(NCU_LD, 0)), "store": int(metrics.get(NCU_ST, 0)),
-            "kernels": sorted(kernels), "metrics": metrics}
+    return {
+        "load": int(metrics.get(NCU_LD, 0)),
+        "store": int(metrics.get(NCU_ST, 0)),
+        "kernels": sorted(kernels),
+        "metrics": metrics,
+    }

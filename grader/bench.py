@@ -46,18 +46,33 @@ def measure(problem: Problem, module: types.ModuleType) -> dict[str, Any]:
     ref = importlib.import_module(f"reference.{problem.slug}")
     if perf.metric == "custom":  # the problem times itself (multi-process, traces, ...)
         result = ref.bench_custom(module, perf, problem)
-        return {"status": "measured", "device": _device_name(perf), "metric": perf.metric,
-                "baseline": perf.baseline, "bars": perf.bars, **result}
-    target = ref.bench_target(module) if hasattr(ref, "bench_target") else getattr(module,
-                                                                                 perf.entry)
-    baseline_fn = ref.bench_target(ref) if hasattr(ref, "bench_target") else getattr(ref,
-                                                                                   perf.entry)
+        return {
+            "status": "measured",
+            "device": _device_name(perf),
+            "metric": perf.metric,
+            "baseline": perf.baseline,
+            "bars": perf.bars,
+            **result,
+        }
+    target = (
+        ref.bench_target(module) if hasattr(ref, "bench_target") else getattr(module, perf.entry)
+    )
+    baseline_fn = (
+        ref.bench_target(ref) if hasattr(ref, "bench_target") else getattr(ref, perf.entry)
+    )
     cases = [_case(problem, perf, ref, target, baseline_fn, c) for c in perf.cases]
     worst = min(cases, key=lambda c: c["fraction"])
     tier = worst["tier"]
-    result = {"status": "measured", "device": _device_name(perf), "metric": perf.metric,
-              "baseline": perf.baseline, "bars": perf.bars, "cases": cases,
-              "fraction": worst["fraction"], "tier": tier}
+    result = {
+        "status": "measured",
+        "device": _device_name(perf),
+        "metric": perf.metric,
+        "baseline": perf.baseline,
+        "bars": perf.bars,
+        "cases": cases,
+        "fraction": worst["fraction"],
+        "tier": tier,
+    }
     if hasattr(ref, "bench_extra"):
         extra = ref.bench_extra(module, perf)
         cap = extra.pop("tier_cap", "none")
@@ -66,8 +81,14 @@ def measure(problem: Problem, module: types.ModuleType) -> dict[str, Any]:
     return result
 
 
-def _case(problem: Problem, perf: Perf, ref: types.ModuleType, target: Callable,
-          baseline_fn: Callable, case: dict) -> dict[str, Any]:
+def _case(
+    problem: Problem,
+    perf: Perf,
+    ref: types.ModuleType,
+    target: Callable,
+    baseline_fn: Callable,
+    case: dict,
+) -> dict[str, Any]:
     on_gpu = perf.device != "cpu"
     gen = torch.Generator(device="cuda" if on_gpu else "cpu")
     pool = [ref.make_inputs(case, gen.manual_seed(1000 + i)) for i in range(POOL)]
@@ -87,8 +108,14 @@ def _case(problem: Problem, perf: Perf, ref: types.ModuleType, target: Callable,
     return row
 
 
-def _score(problem: Problem, perf: Perf, ref: types.ModuleType, case: dict, t: timing.Timing,
-           baseline_call: Callable) -> dict[str, Any]:
+def _score(
+    problem: Problem,
+    perf: Perf,
+    ref: types.ModuleType,
+    case: dict,
+    t: timing.Timing,
+    baseline_call: Callable,
+) -> dict[str, Any]:
     cost = ref.cost(case)
     seconds = t.median_ms * 1e-3
     if perf.metric == "bandwidth":
@@ -102,16 +129,25 @@ def _score(problem: Problem, perf: Perf, ref: types.ModuleType, case: dict, t: t
         base = 1.0 / (timing.time_cpu(baseline_call, perf.budget_s).median_ms * 1e-3)
         achieved, unit = 1.0 / seconds, "calls/s"
     fraction = achieved / base
-    row = {"achieved": achieved, "unit": unit, "baseline_value": base, "fraction": fraction,
-           "tier": perf.tier(fraction)}
+    row = {
+        "achieved": achieved,
+        "unit": unit,
+        "baseline_value": base,
+        "fraction": fraction,
+        "tier": perf.tier(fraction),
+    }
     limit = IMPOSSIBLE.get(perf.metric)
     if limit is not None and fraction > limit:
-        raise AssertionError(f"impossible result: {fraction:.2f}x the {perf.baseline} baseline "
-                             "(faster than the roofline floor): the timed work did not all run "
-                             "in the timed region")
+        raise AssertionError(
+            f"impossible result: {fraction:.2f}x the {perf.baseline} baseline "
+            "(faster than the roofline floor): the timed work did not all run "
+            "in the timed region"
+        )
     if t.host_ratio is not None and t.host_ratio < 0.5:
-        raise AssertionError(f"the CUDA events saw {t.host_ratio:.0%} of the host-clock time: "
-                             "work escaped the current stream; run every kernel on it")
+        raise AssertionError(
+            f"the CUDA events saw {t.host_ratio:.0%} of the host-clock time: "
+            "work escaped the current stream; run every kernel on it"
+        )
     return row
 
 
@@ -159,9 +195,11 @@ def main(slug: str, spec: str, out: str) -> None:
     except Exception as e:  # noqa: BLE001 - the attempt's exception is a verdict, not a crash
         crash = CUDA_FAULT.search(str(e)) is not None
         where = traceback.extract_tb(e.__traceback__)[-1]
-        result = {"status": "crashed" if crash else "error",
-                  "message": f"{type(e).__name__}: {str(e).strip()[:300]} "
-                             f"({Path(where.filename).name}:{where.lineno})"}
+        result = {
+            "status": "crashed" if crash else "error",
+            "message": f"{type(e).__name__}: {str(e).strip()[:300]} "
+            f"({Path(where.filename).name}:{where.lineno})",
+        }
     Path(out).write_text(json.dumps(result))
 
 

@@ -51,17 +51,22 @@ class CheckedFunction:
         out = self._invoke(args, kwargs)
         for key, before in pristine.items():
             if not _same(named[key], before):
-                raise AssertionError(f"{self.name} modified its input '{key}' (inputs are "
-                                     "read-only: write results to a new tensor)")
+                raise AssertionError(
+                    f"{self.name} modified its input '{key}' (inputs are "
+                    "read-only: write results to a new tensor)"
+                )
         outs = _tensors(out)
         for i, t in enumerate(outs):
             if type(t) is not torch.Tensor:
-                raise AssertionError(f"{self.name} returned a {type(t).__name__} where a "
-                                     "torch.Tensor was expected")
+                raise AssertionError(
+                    f"{self.name} returned a {type(t).__name__} where a torch.Tensor was expected"
+                )
             for key, inp in named.items():
                 if _overlaps(t, inp):
-                    raise AssertionError(f"{self.name}: output {i} shares memory with input "
-                                         f"'{key}' (return a new tensor, not a view of an input)")
+                    raise AssertionError(
+                        f"{self.name}: output {i} shares memory with input "
+                        f"'{key}' (return a new tensor, not a view of an input)"
+                    )
         self._check_previous(outs)
         self._last = (outs, [t.clone() for t in outs])
         return out
@@ -74,8 +79,9 @@ class CheckedFunction:
         except Exception as e:  # noqa: BLE001 - whatever the attempt raised is reported as such
             src = Path(inspect.getsourcefile(self.fn) or self.name)
             if isinstance(e, NotImplementedError) and _raised_in(e, src):
-                raise NotAttempted(f"{self.name} still raises NotImplementedError: edit "
-                                   f"{src.name}") from e
+                raise NotAttempted(
+                    f"{self.name} still raises NotImplementedError: edit {src.name}"
+                ) from e
             raise ImplError(f"{self.name} raised {one_line(e)} ({where_in(e, src)})") from e
 
     def _check_previous(self, outs: list[torch.Tensor]) -> None:
@@ -84,9 +90,11 @@ class CheckedFunction:
         prev, snapshot = self._last
         for p, snap in zip(prev, snapshot):
             if any(_overlaps(p, t) for t in outs) or not _same(p, snap):
-                raise AssertionError(f"{self.name} overwrote the output of its previous call "
-                                     "(stale or reused output buffer: allocate a new output "
-                                     "for every call)")
+                raise AssertionError(
+                    f"{self.name} overwrote the output of its previous call "
+                    "(stale or reused output buffer: allocate a new output "
+                    "for every call)"
+                )
 
 
 def _raised_in(e: BaseException, src: Path) -> bool:

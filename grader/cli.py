@@ -18,12 +18,16 @@ from grader import plot as plot_mod
 from grader import profile, report, scaffold, store
 from grader.grade import Grade, grade, readiness, run_bench
 from grader.impls import solution_backends, wrong_variants
-from grader.registry import UnknownProblem, all_problems, get_problem
+from grader.registry import ROOT, UnknownProblem, all_problems, get_problem
 from grader.sandbox import run_check
 from grader.spec import SpecError
 
-app = typer.Typer(help="Kernel Dojo: practise GPU-kernel and LLM-inference interview problems.",
-                  no_args_is_help=True, add_completion=False, pretty_exceptions_enable=False)
+app = typer.Typer(
+    help="Kernel Dojo: practise GPU-kernel and LLM-inference interview problems.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 out = Console(highlight=False)
 err = Console(stderr=True, highlight=False)
 
@@ -36,16 +40,26 @@ def fail(message: str, code: int = 2) -> None:
     raise typer.Exit(code)
 
 
-def _problem(slug: str):
+@app.callback()
+def _root(
+    ctx: typer.Context,
+    root: Path = typer.Option(
+        ROOT, hidden=True, help="the Kernel Dojo checkout to read problems from"
+    ),
+) -> None:
+    ctx.obj = root
+
+
+def _problem(ctx: typer.Context, slug: str):
     try:
-        return get_problem(slug)
+        return get_problem(slug, ctx.obj)
     except (UnknownProblem, SpecError) as e:
         fail(str(e))
 
 
-def _problems():
+def _problems(ctx: typer.Context):
     try:
-        return all_problems()
+        return all_problems(ctx.obj)
     except SpecError as e:
         fail(str(e))
 
@@ -62,22 +76,41 @@ def _exit_for(verdict: str) -> None:
 
 
 @app.command("list")
-def list_cmd(as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+def list_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
     """The problems: difficulty, language, where each runs here, your last result."""
-    problems = _problems()
+    problems = _problems(ctx)
     last = store.last_results(warn=lambda m: err.print(f"[yellow]warning:[/] {m}"))
     here = doctor_mod.capabilities()
-    rows = [{"order": p.order, "problem": p.slug, "title": p.title, "difficulty": p.difficulty,
-             "language": p.language, "runs_here": doctor_mod.runs_here(p, here),
-             "last": _last(last.get(p.slug, {}))} for p in problems]
+    rows = [
+        {
+            "order": p.order,
+            "problem": p.slug,
+            "title": p.title,
+            "difficulty": p.difficulty,
+            "language": p.language,
+            "runs_here": doctor_mod.runs_here(p, here),
+            "last": _last(last.get(p.slug, {})),
+        }
+        for p in problems
+    ]
     if as_json:
         return _emit_json({"schema": 1, "problems": rows})
     table = report.Table(header_style="bold", title="Kernel Dojo problems")
     for col in ("#", "problem", "title", "level", "lang", "runs here", "your last result"):
         table.add_column(col)
     for r in rows:
-        table.add_row(str(r["order"]), r["problem"], r["title"], r["difficulty"], r["language"],
-                      r["runs_here"], r["last"])
+        table.add_row(
+            str(r["order"]),
+            r["problem"],
+            r["title"],
+            r["difficulty"],
+            r["language"],
+            r["runs_here"],
+            r["last"],
+        )
     out.print(table)
 
 
@@ -90,25 +123,34 @@ def _last(entries: dict[str, Any]) -> str:
 
 
 @app.command()
-def show(slug: str):
+def show(ctx: typer.Context, slug: str):
     """The statement, signature, perf bars, hints available and linked questions."""
-    p = _problem(slug)
+    p = _problem(ctx, slug)
     readme = p.path / "README.md"
     out.print(Markdown(readme.read_text()) if readme.exists() else f"# {p.title}")
     out.rule()
     out.print(Text.assemble(("signature ", "bold"), p.signature))
-    out.print(f"[bold]entry[/] {', '.join(p.entry)}"
-              + (f" (optional: {', '.join(p.optional)})" if p.optional else ""))
+    out.print(
+        f"[bold]entry[/] {', '.join(p.entry)}"
+        + (f" (optional: {', '.join(p.optional)})" if p.optional else "")
+    )
     for device, perf in p.perf.items():
         bars = ", ".join(f"{k} {v:g}" for k, v in perf.bars.items())
         out.print(f"[bold]perf ({device})[/] {perf.metric} vs {perf.baseline}: {bars}")
     for line in _problem_notes(p):
         out.print(line)
-    impls = ["attempt", "reference", *(f"solution:{b}" for b in solution_backends(p)),
-             *(f"wrong:{w}" for w in wrong_variants(p)), "null:zeros|copy|fp16"]
+    impls = [
+        "attempt",
+        "reference",
+        *(f"solution:{b}" for b in solution_backends(p)),
+        *(f"wrong:{w}" for w in wrong_variants(p)),
+        "null:zeros|copy|fp16",
+    ]
     out.print(Text.assemble(("implementations ", "bold"), " ".join(impls)))
-    out.print(f"[bold]hints[/] {len(p.hints)} (`dojo hint {slug}`) · "
-              f"[bold]mock interview[/] {p.mock_minutes} min")
+    out.print(
+        f"[bold]hints[/] {len(p.hints)} (`dojo hint {slug}`) · "
+        f"[bold]mock interview[/] {p.mock_minutes} min"
+    )
     for q in _linked_questions(p):
         out.print(f"[bold]question[/] {q}")
 
@@ -127,19 +169,25 @@ def _linked_questions(p) -> list[str]:
         from grader import questions
     except ImportError:
         return list(p.questions)
-    return questions.describe_links(p) if hasattr(questions, "describe_links") else list(
-        p.questions)
+    return (
+        questions.describe_links(p) if hasattr(questions, "describe_links") else list(p.questions)
+    )
 
 
 @app.command()
-def check(slug: str, impl: str = typer.Option("attempt", help=IMPL_HELP),
-          as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-          timeout: float = typer.Option(None, help="seconds (default from problem.toml)"),
-          fail_fast: bool = typer.Option(False, "--fail-fast", "-x", help="stop at the first "
-                                         "failing check"),
-          thorough: bool = typer.Option(False, help="hypothesis `dev` profile: 100 examples")):
+def check(
+    ctx: typer.Context,
+    slug: str,
+    impl: str = typer.Option("attempt", help=IMPL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    timeout: float = typer.Option(None, help="seconds (default from problem.toml)"),
+    fail_fast: bool = typer.Option(
+        False, "--fail-fast", "-x", help="stop at the first failing check"
+    ),
+    thorough: bool = typer.Option(False, help="hypothesis `dev` profile: 100 examples"),
+):
     """Correctness of an implementation, in a sandboxed process."""
-    p = _problem(slug)
+    p = _problem(ctx, slug)
     if as_json:
         r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
         _emit_json(r.to_json())
@@ -153,12 +201,16 @@ def check(slug: str, impl: str = typer.Option("attempt", help=IMPL_HELP),
 
 
 @app.command()
-def bench(slug: str, impl: str = typer.Option("attempt", help=IMPL_HELP),
-          as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-          ncu: bool = typer.Option(False, "--ncu", help="also read hardware counters with ncu"),
-          plot: Path = typer.Option(None, help="write fraction vs bars as an SVG chart")):
+def bench(
+    ctx: typer.Context,
+    slug: str,
+    impl: str = typer.Option("attempt", help=IMPL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    ncu: bool = typer.Option(False, "--ncu", help="also read hardware counters with ncu"),
+    plot: Path = typer.Option(None, help="write fraction vs bars as an SVG chart"),
+):
     """Performance against the bars, with the baseline measured in the same run."""
-    p = _problem(slug)
+    p = _problem(ctx, slug)
     with err.status(f"benchmarking {slug} ({impl})…"):
         b = run_bench(p, impl)
         if ncu:
@@ -175,14 +227,18 @@ def bench(slug: str, impl: str = typer.Option("attempt", help=IMPL_HELP),
 
 
 @app.command("grade")
-def grade_cmd(slug: str = typer.Argument(None), all_: bool = typer.Option(False, "--all"),
-              impl: str = typer.Option("attempt", help=IMPL_HELP),
-              as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-              fail_fast: bool = typer.Option(False, "--fail-fast", "-x")):
+def grade_cmd(
+    ctx: typer.Context,
+    slug: str = typer.Argument(None),
+    all_: bool = typer.Option(False, "--all"),
+    impl: str = typer.Option("attempt", help=IMPL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    fail_fast: bool = typer.Option(False, "--fail-fast", "-x"),
+):
     """Check + bench → score (0 unless correct; 60 + up to 40 by tier) and readiness."""
     if bool(slug) == all_:
         fail("give one problem slug or --all")
-    problems = _problems() if all_ else [_problem(slug)]
+    problems = _problems(ctx) if all_ else [_problem(ctx, slug)]
     grades: list[Grade] = []
     for p in problems:
         with err.status(f"grading {p.slug} ({impl})…"):
@@ -203,9 +259,11 @@ def grade_cmd(slug: str = typer.Argument(None), all_: bool = typer.Option(False,
 
 
 @app.command()
-def hint(slug: str, reset: bool = typer.Option(False, help="hide every hint again")):
+def hint(
+    ctx: typer.Context, slug: str, reset: bool = typer.Option(False, help="hide every hint again")
+):
     """Reveal the next hint of the ladder (the ones already revealed are shown again)."""
-    p = _problem(slug)
+    p = _problem(ctx, slug)
     if reset:
         store.set_hints_revealed(slug, 0)
         return out.print(f"hints for {slug} hidden again")
@@ -218,19 +276,26 @@ def hint(slug: str, reset: bool = typer.Option(False, help="hide every hint agai
 
 
 @app.command()
-def doctor(as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
     """What this machine can run: torch, Triton, CuPy, nvcc, ncu, the GPU and its measured
     copy bandwidth and cuBLAS rate."""
     facts = doctor_mod.facts(measure=True)
     if as_json:
         return _emit_json({"schema": 1, **facts})
-    doctor_mod.print_facts(out, facts, _problems())
+    doctor_mod.print_facts(out, facts, _problems(ctx))
 
 
 @app.command()
-def new(slug: str, lang: str = typer.Option(..., help="triton | cuda | torch | python"),
-        root: Path = typer.Option(Path(__file__).resolve().parent.parent, hidden=True)):
+def new(
+    ctx: typer.Context,
+    slug: str,
+    lang: str = typer.Option(..., help="triton | cuda | torch | python"),
+):
     """Scaffold a new problem in the right shape (a working example to edit)."""
+    root = ctx.obj
     try:
         written = scaffold.create(root, slug, lang)
     except ValueError as e:

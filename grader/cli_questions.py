@@ -18,9 +18,12 @@ from rich.table import Table
 from grader import questions as qb
 from grader import quiz as qz
 
-questions_app = typer.Typer(help="Browse, search and validate the question bank.",
-                            no_args_is_help=True, add_completion=False,
-                            pretty_exceptions_enable=False)
+questions_app = typer.Typer(
+    help="Browse, search and validate the question bank.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
 EXIT_USER = 2  # a usage mistake (unknown id, topic, ...), as in grader.cli
 EXIT_INVALID = 1  # the bank does not validate / nothing matched
 
@@ -51,10 +54,16 @@ def _bank(topic: str | None = None, difficulty: str | None = None) -> qb.Bank:
 
 
 def _row(q: qb.Question) -> dict:
-    return {"id": q.id, "title": q.title, "topic": q.topic, "difficulty": q.difficulty,
-            "kind": q.kind, "tags": list(q.tags), "problems": list(q.problems),
-            "path": str(q.path.relative_to(qb.ROOT)) if q.path.is_relative_to(qb.ROOT)
-            else str(q.path)}
+    return {
+        "id": q.id,
+        "title": q.title,
+        "topic": q.topic,
+        "difficulty": q.difficulty,
+        "kind": q.kind,
+        "tags": list(q.tags),
+        "problems": list(q.problems),
+        "path": str(q.path.relative_to(qb.ROOT)) if q.path.is_relative_to(qb.ROOT) else str(q.path),
+    }
 
 
 def _table(questions: list[qb.Question], title: str, score: list[float] | None = None) -> Table:
@@ -68,16 +77,19 @@ def _table(questions: list[qb.Question], title: str, score: list[float] | None =
 
 
 @questions_app.command("list")
-def list_cmd(topic: str = typer.Option(None, help="only this topic folder"),
-             tag: str = typer.Option(None, help="only questions with this tag"),
-             difficulty: str = typer.Option(None, help="easy | medium | hard"),
-             as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+def list_cmd(
+    topic: str = typer.Option(None, help="only this topic folder"),
+    tag: str = typer.Option(None, help="only questions with this tag"),
+    difficulty: str = typer.Option(None, help="easy | medium | hard"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
     """The questions, filtered by topic, tag or difficulty."""
     bank = _bank(topic, difficulty)
     found = qb.select(bank.questions, topic, tag, difficulty)
     if as_json:
-        sys.stdout.write(json.dumps({"schema": 1, "questions": [_row(q) for q in found]},
-                                    indent=1) + "\n")
+        sys.stdout.write(
+            json.dumps({"schema": 1, "questions": [_row(q) for q in found]}, indent=1) + "\n"
+        )
         return
     if not found:
         _fail("no questions match those filters", EXIT_INVALID)
@@ -119,7 +131,9 @@ def _print_code(out: Console, link: str) -> None:
         return
     path, first, source = found
     out.rule(f"{link} (line {first})")
-    lexer = "python" if path.endswith(".py") else "cuda" if path.endswith((".cu", ".cuh")) else "cpp"
+    lexer = (
+        "python" if path.endswith(".py") else "cuda" if path.endswith((".cu", ".cuh")) else "cpp"
+    )
     out.print(Syntax(source, lexer, line_numbers=True, start_line=first, word_wrap=True))
 
 
@@ -134,16 +148,19 @@ def _problem_title(slug: str) -> str:
 
 
 @questions_app.command()
-def search(text: list[str] = typer.Argument(..., help="words to look for"),
-           limit: int = typer.Option(10, help="at most this many results"),
-           as_json: bool = typer.Option(False, "--json", help="machine-readable output")):
+def search(
+    text: list[str] = typer.Argument(..., help="words to look for"),
+    limit: int = typer.Option(10, help="at most this many results"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
     """Ranked search over titles, tags, key points and answers."""
     query = " ".join(text)
-    ranked = qb.search(_bank().questions, query)[:max(limit, 1)]
+    ranked = qb.search(_bank().questions, query)[: max(limit, 1)]
     if as_json:
         rows = [{"score": round(s, 2), **_row(q)} for s, q in ranked]
-        sys.stdout.write(json.dumps({"schema": 1, "query": query, "results": rows}, indent=1)
-                         + "\n")
+        sys.stdout.write(
+            json.dumps({"schema": 1, "query": query, "results": rows}, indent=1) + "\n"
+        )
         return
     if not ranked:
         _fail(f"no question matches '{query}' (every word must appear)", EXIT_INVALID)
@@ -160,29 +177,34 @@ def validate(root: Path = typer.Option(qb.ROOT, help="repository root whose bank
         _fail(f"{len(errors)} problem(s) in the question bank", EXIT_INVALID)
     bank = qb.load_bank(root)
     links = sum(len(q.code) for q in bank.questions)
-    _out().print(f"ok: {len(bank.questions)} questions in {len({q.topic for q in bank.questions})}"
-                 f" topics, {len(bank.areas)} areas, {links} code links checked")
+    _out().print(
+        f"ok: {len(bank.questions)} questions in {len({q.topic for q in bank.questions})}"
+        f" topics, {len(bank.areas)} areas, {links} code links checked"
+    )
 
 
-def quiz(topic: str = typer.Option(None, help="only this topic folder"),
-         n: int = typer.Option(10, "--n", help="questions in this session"),
-         stats: bool = typer.Option(False, "--stats", help="what is due and how retention goes"),
-         data_dir: Path = typer.Option(None, "--data-dir",
-                                       help="where quiz.json lives (default: XDG data dir)")):
+def quiz(
+    topic: str = typer.Option(None, help="only this topic folder"),
+    n: int = typer.Option(10, "--n", help="questions in this session"),
+    stats: bool = typer.Option(False, "--stats", help="what is due and how retention goes"),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="where quiz.json lives (default: XDG data dir)"
+    ),
+):
     """Flash-card review with spaced repetition (SM-2): question, reveal, self-grade 0-5."""
     if n < 1:
         _fail(f"--n must be at least 1, got {n}")
     bank = _bank(topic)
     pool = qb.select(bank.questions, topic)
     path = qz.progress_path(data_dir)
-    cards = qz.load_cards(path, lambda m: _err().print(f"[yellow]warning:[/] {m}",
-                                                       soft_wrap=True))
+    cards = qz.load_cards(path, lambda m: _err().print(f"[yellow]warning:[/] {m}", soft_wrap=True))
     if stats:
         return _print_stats(qz.stats(pool, cards, date.today()), path)
     picked = qz.pick(pool, cards, date.today(), n)
     if not picked:
-        upcoming = min((c.due for i, c in cards.items() if c.due and i in {q.id for q in pool}),
-                       default=None)
+        upcoming = min(
+            (c.due for i, c in cards.items() if c.due and i in {q.id for q in pool}), default=None
+        )
         _out().print(f"nothing due: the next review is on {upcoming} (dojo quiz --stats)")
         return
     done = 0
@@ -223,13 +245,14 @@ def _ask(text: str) -> str:
 
 def _print_stats(s: dict, path: Path) -> None:
     table = Table(title="quiz progress", header_style="bold")
-    cols = ("topic", "questions", "seen", "new", "due", "due_7d", "reviews", "retention",
-            "mean_ef")
+    cols = ("topic", "questions", "seen", "new", "due", "due_7d", "reviews", "retention", "mean_ef")
     for col in cols:
         table.add_column(col.replace("_", " "), justify="left" if col == "topic" else "right")
     for row in [*s["topics"], s["total"]]:
-        cells = ["-" if row[c] is None else f"{row[c]:.0%}" if c == "retention" else str(row[c])
-                 for c in cols]
+        cells = [
+            "-" if row[c] is None else f"{row[c]:.0%}" if c == "retention" else str(row[c])
+            for c in cols
+        ]
         table.add_row(*cells, style="bold" if row is s["total"] else None)
     out = _out()
     out.print(table)

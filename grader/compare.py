@@ -19,7 +19,9 @@ def check_like(got: Any, expected: torch.Tensor, name: str = "output") -> None:
     if got.device.type == "meta" or got.layout != torch.strided:
         raise AssertionError(f"{name} has no real storage ({got.device.type}, {got.layout})")
     if tuple(got.shape) != tuple(expected.shape):
-        raise AssertionError(f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}")
+        raise AssertionError(
+            f"{name} has shape {tuple(got.shape)}, expected {tuple(expected.shape)}"
+        )
     if got.dtype != expected.dtype:
         raise AssertionError(f"{name} has dtype {got.dtype}, expected {expected.dtype}")
     if got.device.type != expected.device.type:
@@ -50,8 +52,14 @@ def assert_equal(got: Any, expected: torch.Tensor, name: str = "output") -> None
         raise AssertionError(_report(name, g, e, ~same, "(exact match required)", err))
 
 
-def _report(name: str, g: torch.Tensor, e: torch.Tensor, bad: torch.Tensor, where: str,
-            err: torch.Tensor | None) -> str:
+def _report(
+    name: str,
+    g: torch.Tensor,
+    e: torch.Tensor,
+    bad: torch.Tensor,
+    where: str,
+    err: torch.Tensor | None,
+) -> str:
     n_bad, n = int(bad.sum()), bad.numel()
     lines = [f"{name}: {n_bad} of {n} elements differ {where}"]
     if g.is_floating_point():
@@ -88,7 +96,9 @@ def assert_matches(got: Any, expected: Any, tol_for: Any, name: str = "output") 
     their dtype (tol_for(dtype)), everything else exactly; tuples element by element."""
     if isinstance(expected, (tuple, list)):
         if not isinstance(got, (tuple, list)) or len(got) != len(expected):
-            raise AssertionError(f"{name} must be a tuple of {len(expected)}, got {type(got).__name__}")
+            raise AssertionError(
+                f"{name} must be a tuple of {len(expected)}, got {type(got).__name__}"
+            )
         for i, (g, e) in enumerate(zip(got, expected)):
             assert_matches(g, e, tol_for, f"{name}[{i}]")
     elif isinstance(expected, torch.Tensor) and expected.is_floating_point():

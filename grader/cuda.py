@@ -24,22 +24,35 @@ def cuda_include() -> str:
 class CudaSource:
     """One .cu file. Kernels compile on first use, so importing a launcher needs no GPU."""
 
-    def __init__(self, path: str | Path, options: tuple[str, ...] = (), extra: str = ""):
+    def __init__(self, path: str | Path, options: tuple[str, ...] = (), extra: str = "",
+                 patches: tuple[tuple[str, str], ...] = ()):
         self.path = Path(path)
         self.options = options
         self.extra = extra  # appended source, e.g. a probe kernel that tests one device function
+        self.patches = patches  # (old, new) text replacements: how known-wrong variants are made
 
     @property
     def text(self) -> str:
-        return self.path.read_text() + self.extra
+        text = self.path.read_text()
+        for old, new in self.patches:
+            if old not in text:
+                raise ImplLoadError(f"{self.path.name}: patch target not found: {old[:60]!r}")
+            text = text.replace(old, new)
+        return text + self.extra
 
     def with_extra(self, extra: str) -> CudaSource:
-        return CudaSource(self.path, self.options, self.extra + extra)
+        return CudaSource(self.path, self.options, self.extra + extra, self.patches)
+
+    def patched(self, old: str, new: str) -> CudaSource:
+        """This source with one bug planted: the text `old` replaced by `new` (must exist)."""
+        return CudaSource(self.path, self.options, self.extra, (*self.patches, (old, new)))
 
     def check_started(self) -> None:
         if STUB_MARKER in self.text:
-            raise NotAttempted(f"{self.path.name} still contains the {STUB_MARKER} line: write "
-                               "the kernel, then delete that line")
+            raise NotAttempted(
+                f"{self.path.name} still contains the {STUB_MARKER} line: write "
+                "the kernel, then delete that line"
+            )
 
     @cached_property
     def module(self) -> Any:
@@ -52,15 +65,19 @@ class CudaSource:
             mod = cupy.RawModule(code=self.text, options=opts)
             mod.compile()
         except cupy.cuda.compiler.CompileException as e:
-            raise ImplLoadError(f"{self.path.name}: {_first_error(str(e), self.path.name)}") from None
+            raise ImplLoadError(
+                f"{self.path.name}: {_first_error(str(e), self.path.name)}"
+            ) from None
         return mod
 
     def kernel(self, name: str, max_dynamic_smem: int = 0) -> Any:
         try:
             k = self.module.get_function(name)
         except Exception as e:  # noqa: BLE001 - CuPy raises a bare CUDADriverError here
-            raise ImplLoadError(f"{self.path.name}: no kernel named '{name}' (declare it "
-                                f'extern "C" __global__): {e}') from None
+            raise ImplLoadError(
+                f"{self.path.name}: no kernel named '{name}' (declare it "
+                f'extern "C" __global__): {e}'
+            ) from None
         if max_dynamic_smem:
             k.max_dynamic_shared_size_bytes = max_dynamic_smem
         return k
@@ -73,8 +90,9 @@ def _first_error(log: str, name: str) -> str:
     return (errors or [log.strip().splitlines()[0] if log.strip() else "compile error"])[0][:400]
 
 
-def launch(kernel: Any, grid: tuple[int, ...], block: tuple[int, ...], args: tuple,
-           shared_mem: int = 0) -> None:
+def launch(
+    kernel: Any, grid: tuple[int, ...], block: tuple[int, ...], args: tuple, shared_mem: int = 0
+) -> None:
     """Launch on torch's current stream; tensors go through DLPack (zero copy)."""
     import cupy
 

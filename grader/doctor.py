@@ -36,8 +36,9 @@ def _tool(name: str) -> str | None:
     if path is None:
         return None
     try:
-        text = subprocess.run([path, "--version"], capture_output=True, text=True,
-                              timeout=20).stdout
+        text = subprocess.run(
+            [path, "--version"], capture_output=True, text=True, timeout=20
+        ).stdout
     except (OSError, subprocess.TimeoutExpired):
         return path
     release = [ln for ln in text.splitlines() if "release" in ln or "Version" in ln]
@@ -48,8 +49,11 @@ def capabilities() -> dict[str, Any]:
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return {"gpus": gpus, "nvcc": shutil.which("nvcc") is not None,
-            "cupy": _cupy_version() is not None}
+    return {
+        "gpus": gpus,
+        "nvcc": shutil.which("nvcc") is not None,
+        "cupy": _cupy_version() is not None,
+    }
 
 
 def runs_here(p: Problem, caps: dict[str, Any]) -> str:
@@ -69,9 +73,14 @@ def facts(measure: bool = True) -> dict[str, Any]:
     import torch
 
     f: dict[str, Any] = {
-        "python": platform.python_version(), "platform": platform.platform(),
-        "cpu_cores": os.cpu_count(), "torch": torch.__version__, "triton": _version("triton"),
-        "cupy": _cupy_version(), "nvcc": _tool("nvcc"), "ncu": shutil.which("ncu"),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+        "cpu_cores": os.cpu_count(),
+        "torch": torch.__version__,
+        "triton": _version("triton"),
+        "cupy": _cupy_version(),
+        "nvcc": _tool("nvcc"),
+        "ncu": shutil.which("ncu"),
         "cuda_available": torch.cuda.is_available(),
         "triton_mode": "GPU" if torch.cuda.is_available() else "interpreter (TRITON_INTERPRET=1)",
     }
@@ -86,7 +95,8 @@ def facts(measure: bool = True) -> dict[str, Any]:
 
             f["copy_bandwidth_tbs"] = round(timing.copy_bandwidth() / 1e12, 3)
             f["cublas_fp16_4096_tflops"] = round(
-                timing.cublas_flops(4096, 4096, 4096, torch.float16) / 1e12, 1)
+                timing.cublas_flops(4096, 4096, 4096, torch.float16) / 1e12, 1
+            )
     return f
 
 
@@ -94,9 +104,11 @@ def print_facts(console: Console, f: dict[str, Any], problems: list[Problem]) ->
     table = Table(box=None, show_header=False)
     table.add_column(style="bold")
     table.add_column()
-    missing = {"cupy": "not installed: pip install -e '.[gpu]' on a CUDA machine",
-               "nvcc": "not found: CUDA problems get no PTX static checks here",
-               "ncu": "not found: no hardware counters (dojo bench --ncu)"}
+    missing = {
+        "cupy": "not installed: pip install -e '.[gpu]' on a CUDA machine",
+        "nvcc": "not found: CUDA problems get no PTX static checks here",
+        "ncu": "not found: no hardware counters (dojo bench --ncu)",
+    }
     for key, value in f.items():
         shown = value if value not in (None, []) else missing.get(key, "—")
         table.add_row(key.replace("_", " "), Text(str(shown)))
@@ -109,6 +121,9 @@ def print_facts(console: Console, f: dict[str, Any], problems: list[Problem]) ->
     for p in problems:
         ok = caps["gpus"] >= need[p.needs["correctness"]]
         perf = [d for d in p.perf if caps["gpus"] >= need[d]]
-        runs.add_row(p.slug, "here" if ok else runs_here(p, caps),
-                     f"here ({perf[0]})" if perf else "needs GPU")
+        runs.add_row(
+            p.slug,
+            "here" if ok else runs_here(p, caps),
+            f"here ({perf[0]})" if perf else "needs GPU",
+        )
     console.print(runs)

@@ -19,9 +19,11 @@ CORRECT_POINTS = 60
 TIER_POINTS = {None: 0, "bronze": 20, "silver": 30, "gold": 40}
 
 
-def run_bench(problem: Problem, impl: str, *, timeout: float | None = None,
-              root: Path = ROOT) -> dict[str, Any]:
+def run_bench(
+    problem: Problem, impl: str, *, timeout: float | None = None, root: Path | None = None
+) -> dict[str, Any]:
     """`dojo bench`: perf JSON for one implementation, measured in a fresh process."""
+    root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
     except ImplLoadError as e:
@@ -30,8 +32,9 @@ def run_bench(problem: Problem, impl: str, *, timeout: float | None = None,
     timeout = timeout or problem.timeouts["bench"]
     with tempfile.TemporaryDirectory(prefix="dojo-bench-") as tmp:
         out = Path(tmp) / "bench.json"
-        finished = run_process([sys.executable, "-m", "grader.bench", problem.slug, spec,
-                                str(out)], timeout, root)
+        finished = run_process(
+            [sys.executable, "-m", "grader.bench", problem.slug, spec, str(out)], timeout, root
+        )
         if out.exists():
             return {"problem": problem.slug, "impl": ref.spec, **json.loads(out.read_text())}
     if finished.returncode is None:
@@ -67,12 +70,20 @@ class Grade:
         return CORRECT_POINTS + TIER_POINTS[self.tier]
 
     def to_json(self) -> dict[str, Any]:
-        return {"problem": self.check.problem, "impl": self.check.impl,
-                "verdict": self.check.verdict, "score": self.score, "tier": self.tier,
-                "message": self.check.message, "perf": self.perf}
+        return {
+            "problem": self.check.problem,
+            "impl": self.check.impl,
+            "verdict": self.check.verdict,
+            "score": self.score,
+            "tier": self.tier,
+            "message": self.check.message,
+            "perf": self.perf,
+        }
 
 
-def grade(problem: Problem, impl: str, *, fail_fast: bool = False, root: Path = ROOT) -> Grade:
+def grade(
+    problem: Problem, impl: str, *, fail_fast: bool = False, root: Path | None = None
+) -> Grade:
     check = run_check(problem, impl, fail_fast=fail_fast, root=root)
     if check.verdict != "passed":
         return Grade(check, {"status": "skipped", "message": f"not benchmarked: {check.verdict}"})
@@ -83,7 +94,12 @@ def readiness(grades: list[Grade]) -> dict[str, Any]:
     """KernelBench-style fast_p over all problems: the share correct and at or above a tier."""
     n = len(grades) or 1
     correct = sum(g.check.verdict == "passed" for g in grades)
-    at = {t: sum(g.tier is not None and TIER_POINTS[g.tier] >= TIER_POINTS[t] for g in grades)
-          for t in ("bronze", "silver", "gold")}
-    return {"problems": len(grades), "correct": correct / n,
-            **{f"at_{t}": k / n for t, k in at.items()}}
+    at = {
+        t: sum(g.tier is not None and TIER_POINTS[g.tier] >= TIER_POINTS[t] for g in grades)
+        for t in ("bronze", "silver", "gold")
+    }
+    return {
+        "problems": len(grades),
+        "correct": correct / n,
+        **{f"at_{t}": k / n for t, k in at.items()},
+    }

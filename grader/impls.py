@@ -65,8 +65,12 @@ def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
     if kind == "attempt" and not arg:
         return ImplRef(spec, kind, _exists(problem.path / "attempt.py", spec), problem.language)
     if kind == "reference" and not arg:
-        return ImplRef(spec, kind, _exists(root / "reference" / f"{problem.slug}.py", spec),
-                       "torch" if problem.language != "python" else "python")
+        return ImplRef(
+            spec,
+            kind,
+            _exists(root / "reference" / f"{problem.slug}.py", spec),
+            "torch" if problem.language != "python" else "python",
+        )
     if kind == "solution":
         backends = solution_backends(problem, root)
         native = SOLUTION_STEMS[problem.language]
@@ -74,15 +78,21 @@ def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
         if stem not in backends:
             have = ", ".join(f"solution:{b}" for b in backends) or "none"
             raise ImplLoadError(f"no solution '{arg}' for {problem.slug} (have: {have})")
-        return ImplRef(f"solution:{stem}", kind,
-                       root / "solutions" / problem.slug / f"{stem}.py", STEM_LANGUAGE[stem])
+        return ImplRef(
+            f"solution:{stem}",
+            kind,
+            root / "solutions" / problem.slug / f"{stem}.py",
+            STEM_LANGUAGE[stem],
+        )
     if kind == "wrong" and arg:
         path = root / "solutions" / problem.slug / f"wrong_{arg}.py"
         return ImplRef(spec, kind, _exists(path, spec), problem.language)
     if kind == "null" and arg in NULL_KINDS:
         return ImplRef(spec, kind, None, "torch")
-    raise ImplLoadError(f"--impl '{spec}' not understood: use attempt, solution[:backend], "
-                        f"reference, wrong:<bug>, null:{'|'.join(NULL_KINDS)} or a path to a .py")
+    raise ImplLoadError(
+        f"--impl '{spec}' not understood: use attempt, solution[:backend], "
+        f"reference, wrong:<bug>, null:{'|'.join(NULL_KINDS)} or a path to a .py"
+    )
 
 
 def _exists(path: Path, spec: str) -> Path:
@@ -100,8 +110,10 @@ def load(problem: Problem, ref: ImplRef) -> types.ModuleType:
     module = import_file(ref.path, f"dojo_impl_{problem.slug}_{ref.kind}_{ref.path.stem}")
     missing = [name for name in problem.entry if not callable(getattr(module, name, None))]
     if missing:
-        raise ImplLoadError(f"{_short(ref.path)} defines no {' or '.join(missing)}: the grader "
-                            f"calls {problem.signature}")
+        raise ImplLoadError(
+            f"{_short(ref.path)} defines no {' or '.join(missing)}: the grader "
+            f"calls {problem.signature}"
+        )
     return module
 
 

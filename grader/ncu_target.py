@@ -20,8 +20,9 @@ def main(slug: str, spec: str) -> None:
     ref = importlib.import_module(f"reference.{slug}")
     gen = torch.Generator(device="cuda").manual_seed(0)
     inputs = ref.make_inputs(perf.cases[0], gen)
-    target = ref.bench_target(module) if hasattr(ref, "bench_target") else getattr(module,
-                                                                                 perf.entry)
+    target = (
+        ref.bench_target(module) if hasattr(ref, "bench_target") else getattr(module, perf.entry)
+    )
     target(**inputs)  # compile and warm up outside the profiled region
     torch.cuda.synchronize()
     torch.cuda.profiler.start()

@@ -1,5 +1,7 @@
 """Generic null answers (zeros, an input copy, the reference computed in float16) that every
-problem's tolerances must reject; built from the reference, selected with --impl null:<kind>."""
+problem's tolerances must reject; built from the reference, selected with --impl null:<kind>.
+For fp16: the reference's `<entry>_fp16` where it defines one (problems whose inputs are
+already half, where casting them changes nothing), else the reference on float16 inputs."""
 
 from __future__ import annotations
 
@@ -21,9 +23,11 @@ def null_module(problem: Problem, kind: str) -> types.ModuleType:
     for name in problem.entry:
         fn = getattr(ref, name)
         if isinstance(fn, type):
-            raise ImplLoadError(f"null answers apply to function problems; {problem.slug}.{name} "
-                                "is a class")
-        setattr(module, name, _NULLS[kind](fn))
+            raise ImplLoadError(
+                f"null answers apply to function problems; {problem.slug}.{name} is a class"
+            )
+        half = getattr(ref, f"{name}_fp16", None)  # the reference's own half-precision version
+        setattr(module, name, half if kind == "fp16" and half is not None else _NULLS[kind](fn))
     return module
 
 
@@ -53,7 +57,9 @@ def _fp16(fn: Callable) -> Callable:
         half = _map_tensors((args, kwargs), _to_half)
         out = fn(*half[0], **half[1])
         flat_true, flat = _flatten(true_out), _flatten(out)
-        cast = [o.to(t.dtype) if isinstance(o, torch.Tensor) else o for o, t in zip(flat, flat_true)]
+        cast = [
+            o.to(t.dtype) if isinstance(o, torch.Tensor) else o for o, t in zip(flat, flat_true)
+        ]
         return _unflatten(true_out, iter(cast))
 
     return wrapper
@@ -64,7 +70,9 @@ def _like(src: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
     copy = src.detach().clone()
     if copy.numel() == out.numel():
         copy = copy.reshape(out.shape)
-    return copy.to(out.dtype) if out.dtype.is_floating_point == copy.dtype.is_floating_point else copy
+    return (
+        copy.to(out.dtype) if out.dtype.is_floating_point == copy.dtype.is_floating_point else copy
+    )
 
 
 def _to_half(t: torch.Tensor) -> torch.Tensor:

@@ -11,29 +11,49 @@ from hypothesis import HealthCheck, settings
 
 from grader.checked import CheckedImpl, ImplError
 from grader.impls import ImplLoadError, NotAttempted, default_impls, load, resolve
-from grader.registry import get_problem
+from grader.registry import _load as _load_problem
 from grader.runtime import NEEDS_GPU, Runtime, enable_interpreter_if_no_gpu
 
-_QUIET = [HealthCheck.too_slow, HealthCheck.data_too_large, HealthCheck.filter_too_much,
-          HealthCheck.differing_executors]
-settings.register_profile("ci", derandomize=True, max_examples=10, deadline=None,
-                          print_blob=False, report_multiple_bugs=False,
-                          suppress_health_check=_QUIET)
-settings.register_profile("dev", max_examples=100, deadline=None, report_multiple_bugs=False,
-                          suppress_health_check=_QUIET)
+_QUIET = [
+    HealthCheck.too_slow,
+    HealthCheck.data_too_large,
+    HealthCheck.filter_too_much,
+    HealthCheck.differing_executors,
+]
+settings.register_profile(
+    "ci",
+    derandomize=True,
+    max_examples=10,
+    deadline=None,
+    print_blob=False,
+    report_multiple_bugs=False,
+    suppress_health_check=_QUIET,
+)
+settings.register_profile(
+    "dev", max_examples=100, deadline=None, report_multiple_bugs=False, suppress_health_check=_QUIET
+)
 
-CUDA_FAULT = re.compile(r"illegal memory access|unspecified launch failure|misaligned address|"
-                        r"illegal instruction|CUDA_ERROR_(ILLEGAL|LAUNCH|MISALIGNED)", re.I)
+CUDA_FAULT = re.compile(
+    r"illegal memory access|unspecified launch failure|misaligned address|"
+    r"illegal instruction|CUDA_ERROR_(ILLEGAL|LAUNCH|MISALIGNED)",
+    re.I,
+)
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
     group = parser.getgroup("kernel-dojo")
-    group.addoption("--impl", default=None,
-                    help="implementation to test: attempt | solution[:backend] | reference | "
-                         "wrong:<bug> | null:zeros|copy|fp16 | PATH.py (default: reference and "
-                         "every solution)")
-    group.addoption("--dojo-report", default=None,
-                    help="append the per-test event stream to this file (used by `dojo check`)")
+    group.addoption(
+        "--impl",
+        default=None,
+        help="implementation to test: attempt | solution[:backend] | reference | "
+        "wrong:<bug> | null:zeros|copy|fp16 | PATH.py (default: reference and "
+        "every solution)",
+    )
+    group.addoption(
+        "--dojo-report",
+        default=None,
+        help="append the per-test event stream to this file (used by `dojo check`)",
+    )
 
 
 def pytest_configure(config: pytest.Config) -> None:
@@ -53,32 +73,34 @@ def pytest_unconfigure(config: pytest.Config) -> None:
         config._dojo_report.close()
 
 
-def _slug(path: Path) -> str | None:
-    return path.parent.name if path.parent.parent.name == "problems" else None
+def _problem_of(path: Path):
+    """The problem a test file belongs to: problems/<slug>/test_<slug>.py; None elsewhere."""
+    toml = path.parent / "problem.toml"
+    return _load_problem(toml) if path.parent.parent.name == "problems" and toml.is_file() else None
 
 
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
     if "impl" not in metafunc.fixturenames:
         return
-    slug = _slug(Path(metafunc.definition.path))
-    if slug is None:
+    problem = _problem_of(Path(metafunc.definition.path))
+    if problem is None:
         return
     chosen = metafunc.config.getoption("impl")
-    specs = [chosen] if chosen else default_impls(get_problem(slug))
+    specs = [chosen] if chosen else default_impls(problem, problem.path.parent.parent)
     metafunc.parametrize("impl_spec", specs, scope="module", ids=specs)
 
 
 @pytest.fixture(scope="module")
 def problem(request: pytest.FixtureRequest):
-    slug = _slug(Path(request.path))
-    if slug is None:
+    problem = _problem_of(Path(request.path))
+    if problem is None:
         raise RuntimeError("the `problem` fixture is for tests under problems/<slug>/")
-    return get_problem(slug)
+    return problem
 
 
 @pytest.fixture(scope="module")
 def impl_ref(problem, impl_spec: str):
-    return resolve(problem, impl_spec)
+    return resolve(problem, impl_spec, problem.path.parent.parent)
 
 
 @pytest.fixture(scope="module")
@@ -114,9 +136,13 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
 
 
 def _record(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport) -> dict | None:
-    base = {"event": "result", "nodeid": item.nodeid, "phase": report.when,
-            "test": getattr(item, "originalname", item.name),
-            "static": item.get_closest_marker("static") is not None}
+    base = {
+        "event": "result",
+        "nodeid": item.nodeid,
+        "phase": report.when,
+        "test": getattr(item, "originalname", item.name),
+        "static": item.get_closest_marker("static") is not None,
+    }
     if report.skipped:
         reason = _skip_reason(report)
         status = "needs_gpu" if reason.startswith(NEEDS_GPU) else "skipped"
@@ -149,8 +175,9 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
     if isinstance(e, (AssertionError, pytest.fail.Exception)):
         return "failed", str(e) or "assertion failed"
     if type(e).__name__ in ("Flaky", "FlakyFailure", "FlakyStrategyDefinition"):
-        return "failed", ("the result changed between identical calls (a data race, or "
-                          "uninitialised memory?)")
+        return "failed", (
+            "the result changed between identical calls (a data race, or uninitialised memory?)"
+        )
     return "error", f"internal error in the test, please report it: {type(e).__name__}: {e}"
 
 

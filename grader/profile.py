@@ -36,9 +36,21 @@ def ncu_report(problem: Problem, impl: str, timeout: float = 600) -> dict[str, A
     except ImplLoadError as e:
         return {"status": "error", "message": str(e)}
     spec = str(ref.path) if ref.kind == "path" else ref.spec
-    cmd = [ncu, "--clock-control", "none", "--profile-from-start", "off", "--csv",
-           "--metrics", ",".join(METRICS), sys.executable, "-m", "grader.ncu_target",
-           problem.slug, spec]
+    cmd = [
+        ncu,
+        "--clock-control",
+        "none",
+        "--profile-from-start",
+        "off",
+        "--csv",
+        "--metrics",
+        ",".join(METRICS),
+        sys.executable,
+        "-m",
+        "grader.ncu_target",
+        problem.slug,
+        spec,
+    ]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
     except subprocess.TimeoutExpired:

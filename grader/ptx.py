@@ -18,8 +18,10 @@ from grader.spec import StaticRule
 ARCH = "sm_90"
 PROBE = "dojo_probe"
 # Calls the device function alone so its instructions can be told apart from the kernel's.
-_PROBE_SRC = ('\nextern "C" __global__ void ' + PROBE + "(float* p) "
-              "{{ p[threadIdx.x] = {fn}(p[threadIdx.x]); }}\n")
+_PROBE_SRC = (
+    '\nextern "C" __global__ void ' + PROBE + "(float* p) "
+    "{{ p[threadIdx.x] = {fn}(p[threadIdx.x]); }}\n"
+)
 
 
 def compile_ptx(source: CudaSource, extra: str = "") -> str:
@@ -32,8 +34,18 @@ def compile_ptx(source: CudaSource, extra: str = "") -> str:
     with tempfile.TemporaryDirectory(prefix="dojo-ptx-") as tmp:
         cu, out = Path(tmp) / source.path.name, Path(tmp) / "out.ptx"
         cu.write_text(source.text + extra)
-        cmd = [nvcc, "-ptx", f"-arch={ARCH}", "-std=c++17", "-O3", f"-I{cuda_include()}",
-               *source.options, "-o", str(out), str(cu)]
+        cmd = [
+            nvcc,
+            "-ptx",
+            f"-arch={ARCH}",
+            "-std=c++17",
+            "-O3",
+            f"-I{cuda_include()}",
+            *source.options,
+            "-o",
+            str(out),
+            str(cu),
+        ]
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
         if proc.returncode != 0:
             first = next((ln for ln in proc.stderr.splitlines() if "error" in ln), proc.stderr)
@@ -56,10 +68,13 @@ def function_body(ptx: str, name: str) -> str:
 
 
 def _functions(ptx: str):
-    for m in re.finditer(r"^(?:\.visible\s+|\.weak\s+|\.extern\s+)*\.(?:entry|func)\s+(?:\([^)]*\)\s*)?([\w$]+)",
-                         ptx, re.M):
+    for m in re.finditer(
+        r"^(?:\.visible\s+|\.weak\s+|\.extern\s+)*\.(?:entry|func)\s+(?:\([^)]*\)\s*)?([\w$]+)",
+        ptx,
+        re.M,
+    ):
         end = ptx.find("\n}", m.end())
-        yield m.group(1), ptx[m.start():end + 2]
+        yield m.group(1), ptx[m.start() : end + 2]
 
 
 def check_rule(source: CudaSource, rule: StaticRule) -> None:
@@ -76,7 +91,8 @@ def check_rule(source: CudaSource, rule: StaticRule) -> None:
     found = [s for s in rule.forbid if s in code]
     if missing or found:
         parts = ([f"missing {', '.join(missing)}"] if missing else []) + (
-            [f"uses forbidden {', '.join(found)}"] if found else [])
+            [f"uses forbidden {', '.join(found)}"] if found else []
+        )
         raise AssertionError(f"{rule.name}: the PTX of {scope} is {'; '.join(parts)}")
 
 

@@ -26,8 +26,17 @@ C_LIKE = (".cu", ".cuh", ".c", ".cc", ".cpp", ".h", ".hpp")  # symbols found by 
 ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
 _FIELDS: dict[str, type] = {
-    "id": str, "title": str, "topic": str, "difficulty": str, "kind": str, "tags": list,
-    "problems": list, "code": list, "key_points": list, "follow_ups": list, "see_also": list,
+    "id": str,
+    "title": str,
+    "topic": str,
+    "difficulty": str,
+    "kind": str,
+    "tags": list,
+    "problems": list,
+    "code": list,
+    "key_points": list,
+    "follow_ups": list,
+    "see_also": list,
 }
 _REQUIRED = ("id", "title", "topic", "difficulty", "kind", "tags", "key_points")
 _LISTS = ("tags", "problems", "code", "key_points", "follow_ups", "see_also")
@@ -103,7 +112,7 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
         meta = tomllib.loads("".join(lines[1:end]))
     except tomllib.TOMLDecodeError as e:
         raise QuestionError(f"{where}: front matter is not valid TOML ({e})") from None
-    return meta, "".join(lines[end + 1:]).strip()
+    return meta, "".join(lines[end + 1 :]).strip()
 
 
 def parse_question(path: Path, root: Path = ROOT) -> Question:
@@ -118,14 +127,22 @@ def parse_question(path: Path, root: Path = ROOT) -> Question:
     if meta["id"] != path.stem:
         raise QuestionError(f"{where}: id '{meta['id']}' must equal the file name '{path.stem}'")
     if meta["topic"] != path.parent.name:
-        raise QuestionError(f"{where}: topic '{meta['topic']}' must equal the folder name "
-                            f"'{path.parent.name}'")
+        raise QuestionError(
+            f"{where}: topic '{meta['topic']}' must equal the folder name '{path.parent.name}'"
+        )
     if not answer:
         raise QuestionError(f"{where}: the Markdown answer after the front matter is empty")
     lists = {k: tuple(meta.get(k, ())) for k in _LISTS}
-    return Question(id=meta["id"], title=meta["title"], topic=meta["topic"],
-                    difficulty=meta["difficulty"], kind=meta["kind"], answer=answer, path=path,
-                    **lists)
+    return Question(
+        id=meta["id"],
+        title=meta["title"],
+        topic=meta["topic"],
+        difficulty=meta["difficulty"],
+        kind=meta["kind"],
+        answer=answer,
+        path=path,
+        **lists,
+    )
 
 
 def _check_schema(where: str, meta: dict[str, Any]) -> None:
@@ -133,8 +150,11 @@ def _check_schema(where: str, meta: dict[str, Any]) -> None:
         if key not in _FIELDS:
             raise QuestionError(f"{where}: unknown key '{key}' (allowed: {', '.join(_FIELDS)})")
         kind = _FIELDS[key]
-        if not isinstance(value, kind) or kind is list and not all(
-                isinstance(v, str) and v.strip() for v in value):
+        if (
+            not isinstance(value, kind)
+            or kind is list
+            and not all(isinstance(v, str) and v.strip() for v in value)
+        ):
             what = "a list of non-empty strings" if kind is list else "a string"
             raise QuestionError(f"{where}: '{key}' must be {what}, got {value!r}")
     for key in _REQUIRED:
@@ -146,11 +166,13 @@ def _check_schema(where: str, meta: dict[str, Any]) -> None:
         raise QuestionError(f"{where}: 'title' is empty")
     for key, options in (("difficulty", DIFFICULTIES), ("kind", KINDS)):
         if meta[key] not in options:
-            raise QuestionError(f"{where}: '{key}' must be one of {', '.join(options)}, "
-                                f"got {meta[key]!r}")
+            raise QuestionError(
+                f"{where}: '{key}' must be one of {', '.join(options)}, got {meta[key]!r}"
+            )
     if not 3 <= len(meta["key_points"]) <= 6:
-        raise QuestionError(f"{where}: 'key_points' needs 3 to 6 items, got "
-                            f"{len(meta['key_points'])}")
+        raise QuestionError(
+            f"{where}: 'key_points' needs 3 to 6 items, got {len(meta['key_points'])}"
+        )
 
 
 def load_areas(root: Path = ROOT) -> tuple[Area, ...]:
@@ -164,8 +186,12 @@ def load_areas(root: Path = ROOT) -> tuple[Area, ...]:
         raise QuestionError(f"{where}: not valid TOML ({e})") from None
     areas = []
     for name, table in raw.get("areas", {}).items():
-        if not (isinstance(table, dict) and set(table) == {"title", "topics"}
-                and isinstance(table["title"], str) and isinstance(table["topics"], list)):
+        if not (
+            isinstance(table, dict)
+            and set(table) == {"title", "topics"}
+            and isinstance(table["title"], str)
+            and isinstance(table["topics"], list)
+        ):
             raise QuestionError(f"{where}: [areas.{name}] needs exactly 'title' and 'topics'")
         areas.append(Area(name, table["title"], tuple(table["topics"])))
     if not areas or set(raw) != {"areas"}:
@@ -206,10 +232,14 @@ def validate(root: Path = ROOT) -> list[str]:
     ids = set(seen)
     for q in bank.questions:
         where = _rel(q.path, root)
-        errors += [f"{where}: unknown problem '{s}' (no problems/{s}/problem.toml)"
-                   for s in q.problems if not (root / "problems" / s / "problem.toml").is_file()]
-        errors += [f"{where}: see_also '{s}' is not a question id" for s in q.see_also
-                   if s not in ids]
+        errors += [
+            f"{where}: unknown problem '{s}' (no problems/{s}/problem.toml)"
+            for s in q.problems
+            if not (root / "problems" / s / "problem.toml").is_file()
+        ]
+        errors += [
+            f"{where}: see_also '{s}' is not a question id" for s in q.see_also if s not in ids
+        ]
         errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
     return errors + _problem_question_ids(root, ids)
 
@@ -221,8 +251,11 @@ def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:
             listed = tomllib.loads(toml_path.read_text(encoding="utf-8")).get("questions", [])
         except (OSError, tomllib.TOMLDecodeError):
             continue  # `dojo list` reports a malformed problem.toml; not this bank's concern
-        errors += [f"{_rel(toml_path, root)}: question '{q}' is not in the bank"
-                   for q in listed if isinstance(q, str) and q not in ids]
+        errors += [
+            f"{_rel(toml_path, root)}: question '{q}' is not in the bank"
+            for q in listed
+            if isinstance(q, str) and q not in ids
+        ]
     return errors
 
 
@@ -242,7 +275,11 @@ def check_code_link(link: str, root: Path = ROOT) -> str | None:
         path, symbol = split_link(link)
     except QuestionError as e:
         return str(e)
-    if Path(path).is_absolute() or ".." in Path(path).parts or Path(path).parts[0] not in CODE_ROOTS:
+    if (
+        Path(path).is_absolute()
+        or ".." in Path(path).parts
+        or Path(path).parts[0] not in CODE_ROOTS
+    ):
         return f"code link '{link}' must point into {', '.join(r + '/' for r in CODE_ROOTS)}"
     file = root / path
     if not file.is_file():
@@ -322,7 +359,7 @@ def snippet(link: str, root: Path = ROOT, max_lines: int = 60) -> tuple[str, int
     path, symbol = split_link(link)
     span = find_symbol(root / path, symbol)
     assert span is not None
-    lines = _read(root / path).splitlines()[span[0] - 1: span[1]]
+    lines = _read(root / path).splitlines()[span[0] - 1 : span[1]]
     if len(lines) > max_lines:
         lines = lines[:max_lines] + [f"... ({span[1] - span[0] + 1 - max_lines} more lines)"]
     return path, span[0], "\n".join(lines)
@@ -331,11 +368,19 @@ def snippet(link: str, root: Path = ROOT, max_lines: int = 60) -> tuple[str, int
 # --- browsing ---------------------------------------------------------------------------------
 
 
-def select(questions: Iterable[Question], topic: str | None = None, tag: str | None = None,
-           difficulty: str | None = None) -> list[Question]:
-    return [q for q in questions if (topic is None or q.topic == topic)
-            and (tag is None or tag in q.tags)
-            and (difficulty is None or q.difficulty == difficulty)]
+def select(
+    questions: Iterable[Question],
+    topic: str | None = None,
+    tag: str | None = None,
+    difficulty: str | None = None,
+) -> list[Question]:
+    return [
+        q
+        for q in questions
+        if (topic is None or q.topic == topic)
+        and (tag is None or tag in q.tags)
+        and (difficulty is None or q.difficulty == difficulty)
+    ]
 
 
 _WORD = re.compile(r"[a-z0-9]+")
@@ -344,8 +389,13 @@ WEIGHTS = {"title": 6.0, "tags": 4.0, "id": 3.0, "key_points": 2.0, "answer": 0.
 
 
 def _fields(q: Question) -> dict[str, str]:
-    return {"title": q.title, "tags": " ".join(q.tags), "id": q.id,
-            "key_points": " ".join(q.key_points), "answer": q.answer}
+    return {
+        "title": q.title,
+        "tags": " ".join(q.tags),
+        "id": q.id,
+        "key_points": " ".join(q.key_points),
+        "answer": q.answer,
+    }
 
 
 def search(questions: Iterable[Question], text: str) -> list[tuple[float, Question]]:
@@ -377,8 +427,15 @@ def describe_links(problem: Any, root: Path = ROOT) -> list[str]:
     """For `dojo show <slug>`: the problem's listed question ids plus every question that links
     the problem, one line each ("id: title (difficulty)")."""
     bank = load_bank(root)
-    linked = list(dict.fromkeys([*problem.questions, *(q.id for q in bank.questions
-                                                        if problem.slug in q.problems)]))
+    linked = list(
+        dict.fromkeys(
+            [*problem.questions, *(q.id for q in bank.questions if problem.slug in q.problems)]
+        )
+    )
     by_id = bank.by_id
-    return [f"{qid}: {by_id[qid].title} ({by_id[qid].difficulty})" if qid in by_id
-            else f"{qid} (not in the question bank)" for qid in linked]
+    return [
+        f"{qid}: {by_id[qid].title} ({by_id[qid].difficulty})"
+        if qid in by_id
+        else f"{qid} (not in the question bank)"
+        for qid in linked
+    ]

@@ -17,8 +17,14 @@ from grader.questions import Question
 EF_START = 2.5  # SM-2's starting easiness factor
 EF_FLOOR = 1.3  # below this, cards come back so often they become a chore
 PASS = 3  # grades 3..5 are recalls, 0..2 are lapses
-GRADES = {0: "blank", 1: "wrong, familiar once seen", 2: "wrong, but close",
-          3: "right, with effort", 4: "right, after a pause", 5: "right, instantly"}
+GRADES = {
+    0: "blank",
+    1: "wrong, familiar once seen",
+    2: "wrong, but close",
+    3: "right, with effort",
+    4: "right, after a pause",
+    5: "right, instantly",
+}
 SCHEMA = 1
 
 
@@ -62,21 +68,31 @@ def review(card: Card, grade: int, today: date) -> Card:
     else:
         reps, interval, lapses = 0, 1, card.lapses + 1
     due = (today + timedelta(days=interval)).isoformat()
-    return Card(ef=ef, reps=reps, interval=interval, due=due, reviews=card.reviews + 1,
-                lapses=lapses, last_grade=grade)
+    return Card(
+        ef=ef,
+        reps=reps,
+        interval=interval,
+        due=due,
+        reviews=card.reviews + 1,
+        lapses=lapses,
+        last_grade=grade,
+    )
 
 
 def is_due(card: Card | None, today: date) -> bool:
     return card is not None and card.due is not None and date.fromisoformat(card.due) <= today
 
 
-def pick(questions: Iterable[Question], cards: dict[str, Card], today: date, n: int
-         ) -> list[Question]:
+def pick(
+    questions: Iterable[Question], cards: dict[str, Card], today: date, n: int
+) -> list[Question]:
     """Up to n questions: due cards first (most overdue first), then new ones, taking topics in
     turn so a session does not drill one topic; cards seen and not yet due wait."""
     questions = list(questions)
-    due = sorted((q for q in questions if is_due(cards.get(q.id), today)),
-                 key=lambda q: (cards[q.id].due, q.id))
+    due = sorted(
+        (q for q in questions if is_due(cards.get(q.id), today)),
+        key=lambda q: (cards[q.id].due, q.id),
+    )
     by_topic: dict[str, list[Question]] = {}
     for q in questions:
         if q.id not in cards:
@@ -89,15 +105,25 @@ def pick(questions: Iterable[Question], cards: dict[str, Card], today: date, n: 
     return (due + fresh)[:n]
 
 
-def stats(questions: Iterable[Question], cards: dict[str, Card], today: date
-          ) -> dict[str, Any]:
+def stats(questions: Iterable[Question], cards: dict[str, Card], today: date) -> dict[str, Any]:
     """What is due and how retention is going, overall and per topic."""
     rows: dict[str, dict[str, Any]] = {}
     week = today + timedelta(days=7)
     for q in questions:
         card = cards.get(q.id)
-        row = rows.setdefault(q.topic, {"topic": q.topic, "questions": 0, "new": 0, "due": 0,
-                                         "due_7d": 0, "reviews": 0, "lapses": 0, "ef_sum": 0.0})
+        row = rows.setdefault(
+            q.topic,
+            {
+                "topic": q.topic,
+                "questions": 0,
+                "new": 0,
+                "due": 0,
+                "due_7d": 0,
+                "reviews": 0,
+                "lapses": 0,
+                "ef_sum": 0.0,
+            },
+        )
         row["questions"] += 1
         if card is None:
             row["new"] += 1
@@ -107,10 +133,14 @@ def stats(questions: Iterable[Question], cards: dict[str, Card], today: date
         row["reviews"] += card.reviews
         row["lapses"] += card.lapses
         row["ef_sum"] += card.ef
-    total = {k: sum(r[k] for r in rows.values()) for k in
-             ("questions", "new", "due", "due_7d", "reviews", "lapses", "ef_sum")}
-    return {"topics": [_finish(r) for _, r in sorted(rows.items())],
-            "total": _finish({"topic": "all", **total})}
+    total = {
+        k: sum(r[k] for r in rows.values())
+        for k in ("questions", "new", "due", "due_7d", "reviews", "lapses", "ef_sum")
+    }
+    return {
+        "topics": [_finish(r) for _, r in sorted(rows.items())],
+        "total": _finish({"topic": "all", **total}),
+    }
 
 
 def _finish(row: dict[str, Any]) -> dict[str, Any]:
@@ -148,10 +178,15 @@ def load_cards(path: Path, warn: Callable[[str], None]) -> dict[str, Card]:
 
 def _card(value: Any) -> Card:
     card = replace(Card(), **value)  # unknown keys raise TypeError
-    ok = (isinstance(card.ef, (int, float)) and card.ef >= EF_FLOOR
-          and all(isinstance(v, int) and v >= 0 for v in (card.reps, card.interval,
-                                                           card.reviews, card.lapses))
-          and (card.last_grade is None or card.last_grade in GRADES))
+    ok = (
+        isinstance(card.ef, (int, float))
+        and card.ef >= EF_FLOOR
+        and all(
+            isinstance(v, int) and v >= 0
+            for v in (card.reps, card.interval, card.reviews, card.lapses)
+        )
+        and (card.last_grade is None or card.last_grade in GRADES)
+    )
     if not ok:
         raise ValueError(f"bad card {value!r}")
     if card.due is not None:

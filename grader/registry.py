@@ -17,7 +17,9 @@ class UnknownProblem(LookupError):
 
 def problem_dirs(root: Path = ROOT) -> list[Path]:
     base = root / "problems"
-    return sorted(p for p in base.iterdir() if (p / "problem.toml").is_file()) if base.is_dir() else []
+    return (
+        sorted(p for p in base.iterdir() if (p / "problem.toml").is_file()) if base.is_dir() else []
+    )
 
 
 @cache
@@ -37,8 +39,9 @@ def get_problem(slug: str, root: Path = ROOT) -> Problem:
 
 def all_problems(root: Path = ROOT) -> list[Problem]:
     """Every problem, in curriculum order; the first malformed problem.toml raises SpecError."""
-    return sorted((_load(d / "problem.toml") for d in problem_dirs(root)),
-                  key=lambda p: (p.order, p.slug))
+    return sorted(
+        (_load(d / "problem.toml") for d in problem_dirs(root)), key=lambda p: (p.order, p.slug)
+    )
 
 
 __all__ = ["ROOT", "Problem", "SpecError", "UnknownProblem", "all_problems", "get_problem"]

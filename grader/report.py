@@ -11,9 +11,17 @@ from rich.text import Text
 from grader.grade import Grade
 from grader.sandbox import CheckResult
 
-STYLE = {"passed": "bold green", "failed": "bold red", "error": "bold red",
-         "crashed": "bold red", "timeout": "bold red", "not_attempted": "yellow",
-         "needs_gpu": "cyan", "skipped": "dim", "measured": "bold green"}
+STYLE = {
+    "passed": "bold green",
+    "failed": "bold red",
+    "error": "bold red",
+    "crashed": "bold red",
+    "timeout": "bold red",
+    "not_attempted": "yellow",
+    "needs_gpu": "cyan",
+    "skipped": "dim",
+    "measured": "bold green",
+}
 TIER_STYLE = {"gold": "bold yellow", "silver": "bold white", "bronze": "bold dark_orange3"}
 NEXT = {
     "failed": "read the first failure above; `dojo hint {slug}` reveals the next hint",
@@ -34,8 +42,14 @@ MARK = {"passed": "✓", "needs_gpu": "·", "skipped": "·", "not_attempted": "�
 
 
 def print_check(console: Console, r: CheckResult) -> None:
-    console.print(Text.assemble((r.problem, "bold"), f" · {r.impl} · ", verdict_text(r.verdict),
-                                f"  ({r.seconds:.1f} s)"))
+    console.print(
+        Text.assemble(
+            (r.problem, "bold"),
+            f" · {r.impl} · ",
+            verdict_text(r.verdict),
+            f"  ({r.seconds:.1f} s)",
+        )
+    )
     width = max((len(_human(c.name)) for c in r.checks), default=0)
     for c in r.checks:
         cases = f"{c.passed}/{c.cases}" if c.cases else ""
@@ -51,8 +65,11 @@ def print_check(console: Console, r: CheckResult) -> None:
             console.print(Text(bad.example, style="magenta"))
     else:
         console.print(Text(r.message, style=STYLE.get(r.verdict, "")))
-    key = "unknown_impl" if r.message.startswith("--impl") or "no solution" in r.message else (
-        r.verdict)
+    key = (
+        "unknown_impl"
+        if r.message.startswith("--impl") or "no solution" in r.message
+        else (r.verdict)
+    )
     if key in NEXT:
         console.print(Text("next: " + NEXT[key].format(slug=r.problem, impl=r.impl), style="dim"))
 
@@ -68,25 +85,37 @@ def _first(message: str) -> str:
 
 def print_bench(console: Console, b: dict[str, Any]) -> None:
     status = b.get("status", "error")
-    head = Text.assemble((f"{b.get('problem', '')}", "bold"), f" · {b.get('impl', '')} · ",
-                         verdict_text(status))
+    head = Text.assemble(
+        (f"{b.get('problem', '')}", "bold"), f" · {b.get('impl', '')} · ", verdict_text(status)
+    )
     console.print(head)
     if status != "measured":
         console.print(Text(b.get("message", ""), style=STYLE.get(status, "")))
         return
-    console.print(f"device: {b['device']} · metric: {b['metric']} vs {b['baseline']} · bars: "
-                  + ", ".join(f"{k} {v:g}" for k, v in b["bars"].items()))
+    console.print(
+        f"device: {b['device']} · metric: {b['metric']} vs {b['baseline']} · bars: "
+        + ", ".join(f"{k} {v:g}" for k, v in b["bars"].items())
+    )
     table = Table(box=None, header_style="dim")
     for col in ("case", "median", "achieved", "baseline", "fraction", "tier"):
         table.add_column(col, justify="right" if col != "case" else "left")
     for row in b["cases"]:
-        table.add_row(_case(row["case"]), f"{row['median_ms']:.4g} ms",
-                      _rate(row.get("achieved"), row.get("unit", "")),
-                      _rate(row.get("baseline_value"), row.get("unit", "")),
-                      f"{row['fraction']:.3f}", tier_text(row.get("tier")))
+        table.add_row(
+            _case(row["case"]),
+            f"{row['median_ms']:.4g} ms",
+            _rate(row.get("achieved"), row.get("unit", "")),
+            _rate(row.get("baseline_value"), row.get("unit", "")),
+            f"{row['fraction']:.3f}",
+            tier_text(row.get("tier")),
+        )
     console.print(table)
-    console.print(Text.assemble("tier: ", tier_text(b.get("tier")),
-                                f"  (worst case {b['fraction']:.3f} of the baseline)"))
+    console.print(
+        Text.assemble(
+            "tier: ",
+            tier_text(b.get("tier")),
+            f"  (worst case {b['fraction']:.3f} of the baseline)",
+        )
+    )
     for key, value in (b.get("extra") or {}).items():
         console.print(f"{key}: {value}")
 
@@ -111,13 +140,17 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
     impls = sorted({g.check.impl.split(":")[0] for g in grades})
     w = max([len("problem"), *(len(g.check.problem) for g in grades)])
     console.print(Text(f"Kernel Dojo scoreboard · {', '.join(impls)}", style="bold"))
-    console.print(Text(f"{'problem':<{w}}  {'verdict':<13}  score  {'tier':<12}  perf   note",
-                       style="dim"))
+    console.print(
+        Text(f"{'problem':<{w}}  {'verdict':<13}  score  {'tier':<12}  perf   note", style="dim")
+    )
     for g in grades:
         measured = g.perf.get("status") == "measured"
         frac = f"{g.perf['fraction']:.3f}" if measured else "—"
-        note = g.perf.get("device", "") if measured else (
-            g.perf.get("message", "") if g.check.verdict == "passed" else g.check.message)
+        note = (
+            g.perf.get("device", "")
+            if measured
+            else (g.perf.get("message", "") if g.check.verdict == "passed" else g.check.message)
+        )
         score = "n/a" if g.score is None else str(g.score)
         tier = tier_text(g.tier) if measured else Text("—", style="dim")
         line = Text(f"{g.check.problem:<{w}}  ")
@@ -128,9 +161,11 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
         room = max(10, console.width - len(line.plain) - 1)
         line.append(_first(note)[:room], style="dim")
         console.print(line, no_wrap=True, overflow="ellipsis")
-    console.print(f"readiness: {readiness['correct']:.0%} correct · "
-                  f"{readiness['at_bronze']:.0%} at bronze or better · "
-                  f"{readiness['at_gold']:.0%} at gold  ({readiness['problems']} problems)")
+    console.print(
+        f"readiness: {readiness['correct']:.0%} correct · "
+        f"{readiness['at_bronze']:.0%} at bronze or better · "
+        f"{readiness['at_gold']:.0%} at gold  ({readiness['problems']} problems)"
+    )
 
 
 def _pad(text: Text, width: int) -> Text:

@@ -56,7 +56,9 @@ class Runtime:
         if need == "gpu" and have == 0:
             pytest.skip(f"{NEEDS_GPU}: {self.problem.slug} {needs} runs on a CUDA GPU")
         if need == "multi_gpu" and have < 2:
-            pytest.skip(f"{NEEDS_GPU}: {self.problem.slug} {needs} needs 2+ CUDA GPUs, found {have}")
+            pytest.skip(
+                f"{NEEDS_GPU}: {self.problem.slug} {needs} needs 2+ CUDA GPUs, found {have}"
+            )
 
     def trusted(self, case: dict[str, Any]) -> bool:
         """False when the case uses a dtype the Triton interpreter computes wrongly."""

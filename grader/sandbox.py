@@ -18,8 +18,16 @@ from grader.registry import ROOT
 from grader.spec import Problem
 
 VERDICTS = ("passed", "failed", "error", "crashed", "timeout", "not_attempted", "needs_gpu")
-_WORST_FIRST = ("crashed", "timeout", "error", "failed", "not_attempted", "passed", "needs_gpu",
-                "skipped")
+_WORST_FIRST = (
+    "crashed",
+    "timeout",
+    "error",
+    "failed",
+    "not_attempted",
+    "passed",
+    "needs_gpu",
+    "skipped",
+)
 
 
 @dataclass(slots=True)
@@ -44,9 +52,15 @@ class CheckResult:
     seconds: float = 0.0
 
     def to_json(self) -> dict:
-        return {"schema": 1, "problem": self.problem, "impl": self.impl, "verdict": self.verdict,
-                "checks": [asdict(c) for c in self.checks], "message": self.message,
-                "seconds": round(self.seconds, 2)}
+        return {
+            "schema": 1,
+            "problem": self.problem,
+            "impl": self.impl,
+            "verdict": self.verdict,
+            "checks": [asdict(c) for c in self.checks],
+            "message": self.message,
+            "seconds": round(self.seconds, 2),
+        }
 
 
 @dataclass(slots=True)
@@ -62,9 +76,15 @@ def run_process(cmd: list[str], timeout: float, cwd: Path = ROOT) -> Finished:
     """Run cmd in its own process group; on timeout kill the whole group (no leaked children)."""
     start = time.monotonic()
     with tempfile.TemporaryFile("w+") as log:
-        proc = subprocess.Popen(cmd, cwd=cwd, stdout=log, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True,
-                                env={**os.environ, "PYTHONUNBUFFERED": "1"})
+        proc = subprocess.Popen(
+            cmd,
+            cwd=cwd,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
         try:
             rc = proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -82,9 +102,17 @@ def _kill_group(proc: subprocess.Popen) -> None:
     proc.wait()
 
 
-def run_check(problem: Problem, impl: str, *, timeout: float | None = None,
-              fail_fast: bool = False, thorough: bool = False, root: Path = ROOT) -> CheckResult:
+def run_check(
+    problem: Problem,
+    impl: str,
+    *,
+    timeout: float | None = None,
+    fail_fast: bool = False,
+    thorough: bool = False,
+    root: Path | None = None,
+) -> CheckResult:
     """`dojo check`: the problem's tests against one implementation, in a sandbox process."""
+    root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
     except ImplLoadError as e:
@@ -93,10 +121,25 @@ def run_check(problem: Problem, impl: str, *, timeout: float | None = None,
     timeout = timeout or problem.timeouts["check"]
     with tempfile.TemporaryDirectory(prefix="dojo-") as tmp:
         report = Path(tmp) / "events.jsonl"
-        cmd = [sys.executable, "-m", "pytest", str(problem.path / f"test_{problem.slug}.py"),
-               "--impl", spec, "--dojo-report", str(report), "-q", "--no-header", "--tb=no",
-               "-p", "no:randomly", f"--hypothesis-profile={'dev' if thorough else 'ci'}",
-               f"--rootdir={root}"]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(problem.path / f"test_{problem.slug}.py"),
+            "--impl",
+            spec,
+            "--dojo-report",
+            str(report),
+            "-q",
+            "--no-header",
+            "--tb=no",
+            "-p",
+            "grader.plugin",
+            "-p",
+            "no:randomly",
+            f"--hypothesis-profile={'dev' if thorough else 'ci'}",
+            f"--rootdir={root}",
+        ]
         finished = run_process(cmd + (["-x"] if fail_fast else []), timeout, root)
         events = _read_events(report)
     for e in events:  # one implementation per run: its name in every test id is noise
@@ -130,8 +173,14 @@ def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str,
         sig = signal.Signals(-finished.returncode).name
         return "crashed", f"the process died with {sig} while running {running}", checks
     if not any(e.get("event") == "finish" for e in events):
-        return "crashed", (f"the process exited early (status {finished.returncode}) while "
-                           f"running {running}: sys.exit or os._exit in the code?"), checks
+        return (
+            "crashed",
+            (
+                f"the process exited early (status {finished.returncode}) while "
+                f"running {running}: sys.exit or os._exit in the code?"
+            ),
+            checks,
+        )
     worst = _worst(results)
     if worst is not None and worst["status"] in ("crashed", "error", "failed"):
         return worst["status"], f"{_short(worst['nodeid'])}: {_first_line(worst)}", checks
@@ -154,8 +203,14 @@ def _settle(results: list[dict], checks: list[Check], finished: Finished):
             return "needs_gpu", _needs_gpu_message(checks), checks
         return "error", "every check was skipped", checks
     if finished.returncode != 0:
-        return "error", (f"pytest exited with status {finished.returncode} although no check "
-                         f"failed: {_log_line(finished.log)}"), checks
+        return (
+            "error",
+            (
+                f"pytest exited with status {finished.returncode} although no check "
+                f"failed: {_log_line(finished.log)}"
+            ),
+            checks,
+        )
     n = sum(c.passed for c in checks)
     tail = f"; {gpu_only} need a GPU and did not run here" if gpu_only else ""
     return "passed", f"{n} checks passed{tail}", checks

@@ -8,7 +8,7 @@ from pathlib import Path
 
 LANGS = {"triton": "triton", "cuda": "cupy", "torch": "torch", "python": "python"}
 
-TOML = '''title = "{title}"
+TOML = """title = "{title}"
 difficulty = "easy"
 language = "{lang}"
 track = "kernels"
@@ -53,9 +53,9 @@ baseline = "copy"
 entry = "{slug}"
 bars = {{ bronze = 0.5, silver = 0.75, gold = 0.9 }}
 cases = [{{ N = 67108864 }}]
-'''
+"""
 
-README = '''# {title}
+README = """# {title}
 
 ## Task
 Write `{slug}(x)`: replace this example (y = 2x) with the statement.
@@ -77,7 +77,7 @@ Bytes moved: 8N (read x, write y). Bars: fraction of device copy bandwidth, 0.5 
 
 ## How to check
 `dojo check {slug}` then `dojo bench {slug}` on a GPU.
-'''
+"""
 
 REFERENCE = '''"""Reference for {slug}: replace the example (y = 2x) with your problem's semantics."""
 
@@ -186,12 +186,12 @@ def {slug}(x: torch.Tensor) -> torch.Tensor:
 ''',
 }
 
-CU = '''// y = 2x: one thread per element (the example of a new problem).
+CU = """// y = 2x: one thread per element (the example of a new problem).
 extern "C" __global__ void {slug}_kernel(const float* __restrict__ x, float* y, long long n) {{
     long long i = blockIdx.x * (long long)blockDim.x + threadIdx.x;
     if (i < n) y[i] = 2.0f * x[i];
 }}
-'''
+"""
 
 WRONG = '''"""Known-wrong {slug}: forgets the factor 2 (every problem keeps bugs the grader rejects)."""
 
@@ -221,11 +221,18 @@ def create(root: Path, slug: str, lang: str) -> list[Path]:
     if (root / "problems" / slug).exists():
         raise ValueError(f"problems/{slug} already exists")
     on_cpu = lang in ("torch", "python", "triton")
-    fields = {"slug": slug, "lang": lang, "title": slug.replace("_", " ").capitalize(),
-              "needs": "cpu" if on_cpu else "gpu", "perf": "gpu"}
+    fields = {
+        "slug": slug,
+        "lang": lang,
+        "title": slug.replace("_", " ").capitalize(),
+        "needs": "cpu" if on_cpu else "gpu",
+        "perf": "gpu",
+    }
     files = {
-        f"problems/{slug}/problem.toml": TOML, f"problems/{slug}/README.md": README,
-        f"problems/{slug}/attempt.py": ATTEMPT, f"problems/{slug}/test_{slug}.py": TEST,
+        f"problems/{slug}/problem.toml": TOML,
+        f"problems/{slug}/README.md": README,
+        f"problems/{slug}/attempt.py": ATTEMPT,
+        f"problems/{slug}/test_{slug}.py": TEST,
         f"reference/{slug}.py": REFERENCE,
         f"solutions/{slug}/{LANGS[lang]}.py": SOLUTIONS[LANGS[lang]],
         f"solutions/{slug}/wrong_forgets_factor.py": WRONG,

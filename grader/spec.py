@@ -104,14 +104,42 @@ class Problem:
 _TYPE_NAMES = {str: "string", int: "integer", float: "number", list: "array", dict: "table"}
 
 _TOP = {
-    "title": str, "difficulty": str, "language": str, "track": str, "order": int,
-    "tags": list, "entry": list, "optional": list, "signature": str, "hints": list,
-    "questions": list, "mock_minutes": int, "needs": dict, "timeouts": dict, "cases": list,
-    "random": dict, "tolerance": dict, "perf": dict, "static": list, "interpreter": dict,
+    "title": str,
+    "difficulty": str,
+    "language": str,
+    "track": str,
+    "order": int,
+    "tags": list,
+    "entry": list,
+    "optional": list,
+    "signature": str,
+    "hints": list,
+    "questions": list,
+    "mock_minutes": int,
+    "needs": dict,
+    "timeouts": dict,
+    "cases": list,
+    "random": dict,
+    "tolerance": dict,
+    "perf": dict,
+    "static": list,
+    "interpreter": dict,
     "params": dict,
 }
-_REQUIRED = ("title", "difficulty", "language", "track", "order", "entry", "signature", "hints",
-             "needs", "timeouts", "cases", "tolerance")
+_REQUIRED = (
+    "title",
+    "difficulty",
+    "language",
+    "track",
+    "order",
+    "entry",
+    "signature",
+    "hints",
+    "needs",
+    "timeouts",
+    "cases",
+    "tolerance",
+)
 
 
 def load_problem(toml_path: Path) -> Problem:
@@ -202,14 +230,21 @@ def _tolerances(where: str, table: dict) -> dict[str, Tolerance]:
     out = {}
     for dtype, tol in table.items():
         prefix = f"tolerance.{dtype}."
-        _check_keys(where, prefix, tol, {"rtol": (int, float), "atol": (int, float)},
-                    ("rtol", "atol"))
+        _check_keys(
+            where, prefix, tol, {"rtol": (int, float), "atol": (int, float)}, ("rtol", "atol")
+        )
         out[dtype] = Tolerance(float(tol["rtol"]), float(tol["atol"]))
     return out
 
 
-_PERF_KEYS = {"metric": str, "baseline": str, "entry": str, "bars": dict, "cases": list,
-              "budget_s": (int, float)}
+_PERF_KEYS = {
+    "metric": str,
+    "baseline": str,
+    "entry": str,
+    "bars": dict,
+    "cases": list,
+    "budget_s": (int, float),
+}
 
 
 def _perf(where: str, device: str, sec: Any) -> Perf:
@@ -224,16 +259,28 @@ def _perf(where: str, device: str, sec: Any) -> Perf:
     _check_keys(where, prefix + "bars.", bars, dict.fromkeys(TIERS, (int, float)), TIERS)
     if not bars["bronze"] <= bars["silver"] <= bars["gold"]:
         raise SpecError(f"{where}: '{prefix}bars' must satisfy bronze <= silver <= gold")
-    return Perf(device=device, metric=sec["metric"], baseline=sec["baseline"], entry=sec["entry"],
-                bars={k: float(v) for k, v in bars.items()}, cases=tuple(sec["cases"]),
-                budget_s=float(sec.get("budget_s", 10.0)))
+    return Perf(
+        device=device,
+        metric=sec["metric"],
+        baseline=sec["baseline"],
+        entry=sec["entry"],
+        bars={k: float(v) for k, v in bars.items()},
+        cases=tuple(sec["cases"]),
+        budget_s=float(sec.get("budget_s", 10.0)),
+    )
 
 
 def _static(where: str, i: int, rule: Any) -> StaticRule:
-    allowed = {f.name: (str if f.name in ("name", "function") else list) for f in fields(StaticRule)}
+    allowed = {
+        f.name: (str if f.name in ("name", "function") else list) for f in fields(StaticRule)
+    }
     if not isinstance(rule, dict):
         raise SpecError(f"{where}: [[static]] entry {i} must be a table")
     _check_keys(where, f"static[{i}].", rule, allowed, ("name",))
-    return StaticRule(name=rule["name"], require=tuple(rule.get("require", ())),
-                      require_any=tuple(rule.get("require_any", ())),
-                      forbid=tuple(rule.get("forbid", ())), function=rule.get("function"))
+    return StaticRule(
+        name=rule["name"],
+        require=tuple(rule.get("require", ())),
+        require_any=tuple(rule.get("require_any", ())),
+        forbid=tuple(rule.get("forbid", ())),
+        function=rule.get("function"),
+    )

@@ -33,8 +33,10 @@ def load_json(path: Path, default: Any, warn: Any = None) -> Any:
         except OSError:
             aside = path
         if warn is not None:
-            warn(f"{path} was unreadable ({type(e).__name__}); kept it as {aside.name} and "
-                 "started afresh")
+            warn(
+                f"{path} was unreadable ({type(e).__name__}); kept it as {aside.name} and "
+                "started afresh"
+            )
         return default
 
 

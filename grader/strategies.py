@@ -16,7 +16,8 @@ def cases(slug: str, **overrides: Any) -> st.SearchStrategy[dict[str, Any]]:
     with strategies of your own (or constants)."""
     problem = get_problem(slug)
     parts: dict[str, st.SearchStrategy] = {
-        k: st.integers(lo, hi) for k, (lo, hi) in problem.ranges.items()}
+        k: st.integers(lo, hi) for k, (lo, hi) in problem.ranges.items()
+    }
     parts.update({k: st.sampled_from(v) for k, v in problem.choices.items()})
     for k, v in overrides.items():
         parts[k] = v if isinstance(v, st.SearchStrategy) else st.just(v)

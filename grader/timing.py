@@ -25,9 +25,13 @@ class Timing:
     host_ratio: float | None = None  # event time / host time on an idle GPU; < 0.5 is suspicious
 
     def to_json(self) -> dict[str, Any]:
-        return {"median_ms": round(self.median_ms, 6), "samples": self.samples,
-                "stderr_pct": round(self.stderr_pct, 3), "min_ms": round(self.min_ms, 6),
-                "host_ratio": None if self.host_ratio is None else round(self.host_ratio, 3)}
+        return {
+            "median_ms": round(self.median_ms, 6),
+            "samples": self.samples,
+            "stderr_pct": round(self.stderr_pct, 3),
+            "min_ms": round(self.min_ms, 6),
+            "host_ratio": None if self.host_ratio is None else round(self.host_ratio, 3),
+        }
 
 
 def _stderr_pct(xs: list[float]) -> float:
@@ -42,8 +46,13 @@ def _done(xs: list[float], started: float, budget_s: float, min_n: int, max_n: i
     return len(xs) >= min_n and _stderr_pct(xs) < 1.0
 
 
-def time_gpu(call: Callable[[int], Any], budget_s: float = 10.0, min_n: int = 10,
-             max_n: int = 300, check: Callable[[int, Any], None] | None = None) -> Timing:
+def time_gpu(
+    call: Callable[[int], Any],
+    budget_s: float = 10.0,
+    min_n: int = 10,
+    max_n: int = 300,
+    check: Callable[[int, Any], None] | None = None,
+) -> Timing:
     """call(i) runs sample i (the caller rotates fresh inputs); check(i, out) re-checks outputs."""
     flush = torch.empty(L2_FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
@@ -81,8 +90,9 @@ def _host_ratio(call: Callable[[int], Any], n: int = 5) -> float:
     return statistics.median(ratios)
 
 
-def time_cpu(call: Callable[[int], Any], budget_s: float = 10.0, min_n: int = 5,
-             max_n: int = 200) -> Timing:
+def time_cpu(
+    call: Callable[[int], Any], budget_s: float = 10.0, min_n: int = 5, max_n: int = 200
+) -> Timing:
     """perf_counter around call(i); median of at least min_n runs or until the budget is spent."""
     xs: list[float] = []
     began = time.perf_counter()

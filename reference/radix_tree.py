@@ -123,9 +123,13 @@ def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
     convs = []
     for _ in range(case["conversations"]):
         sys_id = int(torch.randint(0, len(systems), (1,), generator=gen))
-        turns = [(_tokens(_length(case["user_len"], gen), vocab, gen),
-                  _tokens(_length(case["reply_len"], gen), vocab, gen))
-                 for _ in range(case["turns"])]
+        turns = [
+            (
+                _tokens(_length(case["user_len"], gen), vocab, gen),
+                _tokens(_length(case["reply_len"], gen), vocab, gen),
+            )
+            for _ in range(case["turns"])
+        ]
         convs.append([list(systems[sys_id]), turns])
     waiting, active, batches = convs[::-1], [], []
     while waiting or active:
@@ -168,8 +172,8 @@ def replay(cache_cls: type, batches: list, capacity: int) -> list[tuple[int, ...
                 free.extend(sorted(freed, reverse=True))  # order-free: only the set matters
             if need > len(free):
                 raise RuntimeError(f"trace needs {need} slots, {len(free)} free after evict")
-            slots = values + free[len(free) - need:]
-            del free[len(free) - need:]
+            slots = values + free[len(free) - need :]
+            del free[len(free) - need :]
             running.append((full, slots, node, len(values), hash(tuple(values)), evicted))
         for full, slots, node, hit, digest, evicted in running:
             cached = cache.insert(full, slots)
@@ -193,5 +197,64 @@ def compare(got: Any, expected: Any, inputs: dict, problem: Any) -> None:
             if a != b:
                 raise AssertionError(f"request {i} of the trace: {name} {a}, reference {b}")
     if got[-1] != expected[-1]:
-        raise AssertionError(f"after the trace (total, evictable, free slots) = {got[-1]}, "
-                             f"reference {expected[-1]}")
+        raise AssertionError(
+            f"after the trace (total, evictable, free slots) = {got[-1]}, reference {expected[-1]}"
+        )
+
+
+def _probe_ns_per_token(cache_cls: type, n_seqs: int, p: dict, seed: int) -> float:
+    """Fill a tree with n_seqs sequences (n_seqs / 8 shared prefixes, so the root's fan-out grows
+    too), then time a fixed workload of chat-like requests on recently used sequences at a
+    constant capacity: match, lock, evictable_size, insert, unlock, evict. ns per query token."""
+    gen = torch.Generator().manual_seed(seed)
+    heads = [_tokens(p["growth_prefix"], 32000, gen) for _ in range(max(1, n_seqs // 8))]
+    seqs = [heads[i % len(heads)] + _tokens(p["growth_suffix"], 32000, gen)
+            for i in range(n_seqs)]
+    cache, slot = cache_cls(), 0
+    for s in seqs:
+        cache.insert(s, list(range(slot, slot + len(s))))
+        slot += len(s)
+    capacity, recent = cache.total_size(), seqs[-p["growth_recent"]:]
+    picks = torch.randint(0, len(recent), (p["growth_queries"],), generator=gen).tolist()
+    cuts = torch.randint(1, len(seqs[0]) + 1, (p["growth_queries"],), generator=gen).tolist()
+    queries = [recent[i][:c] + _tokens(p["growth_new"], 32000, gen) for i, c in zip(picks, cuts)]
+    t0 = time.perf_counter()
+    for q in queries:
+        _, node = cache.match_prefix(q)
+        cache.inc_lock(node)
+        cache.evictable_size()  # a scheduler asks before every allocation
+        cache.insert(q, list(range(slot, slot + len(q))))
+        slot += len(q)
+        cache.dec_lock(node)
+        if cache.total_size() > capacity:
+            cache.evict(cache.total_size() - capacity)
+    return (time.perf_counter() - t0) * 1e9 / sum(len(q) for q in queries)
+
+
+def bench_extra(module: Any, perf: Any) -> dict[str, Any]:
+    """Hit rate and tokens/s of one replay of the first perf trace, and the scaling check: the
+    per-token cost may grow less than growth_limit when the tree grows growth_factor times."""
+    from grader.registry import get_problem
+
+    p = get_problem("radix_tree").params
+    inputs = make_inputs(perf.cases[0], torch.Generator().manual_seed(1000))
+    t0 = time.perf_counter()
+    rows = replay(module.RadixCache, **inputs)
+    seconds = time.perf_counter() - t0
+    prompts = [len(prompt) for batch in inputs["batches"] for prompt, _ in batch]
+    tokens = sum(len(prompt) + len(full) for batch in inputs["batches"] for prompt, full in batch)
+    small, large = p["growth_sequences"], p["growth_sequences"] * p["growth_factor"]
+    ns_small, ns_large = [], []
+    for r in range(p["growth_repeats"]):  # interleaved, best of each: load noise hits both
+        ns_small.append(_probe_ns_per_token(module.RadixCache, small, p, 7 + r))
+        ns_large.append(_probe_ns_per_token(module.RadixCache, large, p, 7 + r))
+        growth = min(ns_large) / min(ns_small)
+        if growth > 2 * p["growth_limit"]:
+            break  # far past the limit: more repeats cannot change the verdict, only cost time
+    return {"hit_rate": round(sum(r[0] for r in rows[:-1]) / sum(prompts), 4),
+            "tokens_per_s": round(tokens / seconds), "requests": len(prompts),
+            "ns_per_token_small_tree": round(min(ns_small), 1),
+            "ns_per_token_large_tree": round(min(ns_large), 1),
+            "tree_sequences": [small, large], "cost_growth": round(growth, 3),
+            "growth_limit": p["growth_limit"],
+            "tier_cap": "none" if growth < p["growth_limit"] else None}

@@ -17,8 +17,9 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.
     return weight * (xf * inv_rms).to(x.dtype)  # (..., H)
 
 
-def fused_add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
-                       eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_add_rms_norm(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
     """The pre-norm residual stream step: h = x + residual (in x.dtype); (rms_norm(h), h)."""
     h = x + residual  # (..., H) the new residual stream, rounded to x.dtype as HF does
     return rms_norm(h, weight, eps), h

@@ -1,5 +1,5 @@
-"""Matrix transpose reference: x.t().contiguous(), checked bit for bit, plus the padded
-shared-memory layout that the layout checks accept (for comparison with an attempt's)."""
+"""Matrix transpose reference: x.t() copied into a new contiguous tensor, checked bit for bit,
+plus the padded shared-memory layout that the layout checks accept (to compare with yours)."""
 
 from __future__ import annotations
 
@@ -19,8 +19,10 @@ def smem_offset(row: int, col: int) -> int:
 
 
 def transpose(x: torch.Tensor) -> torch.Tensor:
-    # read 4MN bytes, write 4MN: a transpose moves every element once and computes nothing
-    return x.t().contiguous()  # (N, M)
+    # read 4MN bytes, write 4MN: a transpose moves every element once and computes nothing.
+    # x.t().contiguous() in effect, but always a new tensor: for M == 1 or N == 1, x.t() is
+    # already contiguous and .contiguous() would hand back a view of x.
+    return x.t().clone(memory_format=torch.contiguous_format)  # (N, M)
 
 
 def compare(got: Any, expected: torch.Tensor, inputs: dict[str, Any], problem: Problem) -> None:
@@ -30,8 +32,10 @@ def compare(got: Any, expected: torch.Tensor, inputs: dict[str, Any], problem: P
 
     assert_equal(got, expected, "transpose")
     if not got.is_contiguous():
-        raise AssertionError(f"transpose must return a contiguous (N, M) tensor, got strides "
-                             f"{got.stride()} (expected {expected.stride()})")
+        raise AssertionError(
+            f"transpose must return a contiguous (N, M) tensor, got strides "
+            f"{got.stride()} (expected {expected.stride()})"
+        )
     assert_equal(got.view(torch.int32), expected.view(torch.int32), "transpose (bit patterns)")
 
 
@@ -64,8 +68,9 @@ def _sprinkle_specials(base: torch.Tensor, gen: torch.Generator) -> None:
     bits = base.view(torch.int32)
     payloads = torch.tensor(NAN_PAYLOADS, dtype=torch.int32, device=dev)
     nan_at = torch.rand(n, generator=gen, device=dev) < 0.1
-    bits[nan_at] = payloads[torch.randint(len(NAN_PAYLOADS), (n,), generator=gen,
-                                          device=dev)][nan_at]
+    bits[nan_at] = payloads[torch.randint(len(NAN_PAYLOADS), (n,), generator=gen, device=dev)][
+        nan_at
+    ]
 
 
 def cost(case: dict[str, Any]) -> dict[str, float]:
@@ -81,5 +86,8 @@ def bench_extra(module: Any, perf: Perf) -> dict[str, Any]:
         sim = simulate_module(module)
     except Exception:  # noqa: BLE001 - no or broken layout: the report line says which
         return {"smem_layout": report(module), "tier_cap": None}
-    return {"smem_layout": sim.summary(), "bank_conflicts": {"store": sim.store, "load": sim.load},
-            "tier_cap": "none" if sim.ok else None}
+    return {
+        "smem_layout": sim.summary(),
+        "bank_conflicts": {"store": sim.store, "load": sim.load},
+        "tier_cap": "none" if sim.ok else None,
+    }

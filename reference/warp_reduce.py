@@ -29,8 +29,10 @@ def compare(got: Any, expected: torch.Tensor, inputs: dict[str, Any], problem: P
     err, bound = abs(float(got) - exact), tolerance(inputs["x"], problem)
     if not err <= bound:  # also catches NaN
         n = inputs["x"].numel()
-        raise AssertionError(f"sum of N={n}: got {float(got):.9g}, expected {exact:.9g} "
-                             f"(error {err:.3g} > allowed {bound:.3g} = rtol*sum|x| + atol)")
+        raise AssertionError(
+            f"sum of N={n}: got {float(got):.9g}, expected {exact:.9g} "
+            f"(error {err:.3g} > allowed {bound:.3g} = rtol*sum|x| + atol)"
+        )
 
 
 def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:

@@ -41,18 +41,25 @@ def test_accepts_any_leading_shape(impl, problem, runtime, lead, H, seed):
     assert_close(impl.rms_norm(**args), ref.rms_norm(**args), problem.tol("float32"))
 
 
-@given(case=cases(SLUG, dtype="float32", values="normal"), seed=SEEDS,
-       scale=st.floats(1e-2, 1e2))
+@given(case=cases(SLUG, dtype="float32", values="normal"), seed=SEEDS, scale=st.floats(1e-2, 1e2))
 def test_invariant_to_positive_scaling_of_x(impl, problem, runtime, case, seed, scale):
     """With eps = 0, rms_norm(c * x) == rms_norm(x) for any c > 0 (the normalisation cancels c)."""
     args = ref.make_inputs(case, runtime.gen(seed))
     x, w = args["x"], args["weight"]
-    assert_close(impl.rms_norm(x * scale, w, eps=0.0), impl.rms_norm(x, w, eps=0.0),
-                 problem.tol("float32"), name="rms_norm(c*x) vs rms_norm(x)")
+    assert_close(
+        impl.rms_norm(x * scale, w, eps=0.0),
+        impl.rms_norm(x, w, eps=0.0),
+        problem.tol("float32"),
+        name="rms_norm(c*x) vs rms_norm(x)",
+    )
 
 
-@given(case=cases(SLUG, dtype="float32", values="normal"), seed=SEEDS,
-       a=st.floats(-3, 3), b=st.floats(-3, 3))
+@given(
+    case=cases(SLUG, dtype="float32", values="normal"),
+    seed=SEEDS,
+    a=st.floats(-3, 3),
+    b=st.floats(-3, 3),
+)
 def test_linear_in_weight(impl, problem, runtime, case, seed, a, b):
     """rms_norm(x, a*w1 + b*w2) == a*rms_norm(x, w1) + b*rms_norm(x, w2)."""
     args = ref.make_inputs(case, runtime.gen(seed))
@@ -66,8 +73,13 @@ def test_linear_in_weight(impl, problem, runtime, case, seed, a, b):
     assert_close(lhs, rhs, tol, name="rms_norm(x, a*w1 + b*w2) vs a*rms_norm(x, w1) + ...")
 
 
-@given(rows=st.integers(1, 4), H=st.integers(1, 600), c=st.floats(1e-5, 1e2), seed=SEEDS,
-       eps=st.sampled_from([1e-6, 1e-5, 1e-2]))
+@given(
+    rows=st.integers(1, 4),
+    H=st.integers(1, 600),
+    c=st.floats(1e-5, 1e2),
+    seed=SEEDS,
+    eps=st.sampled_from([1e-6, 1e-5, 1e-2]),
+)
 def test_constant_rows_match_closed_form(impl, problem, runtime, rows, H, c, seed, eps):
     """A row of constant c normalises to w * c / sqrt(c^2 + eps): eps must sit inside the root."""
     w = torch.randn(H, generator=runtime.gen(seed), device=runtime.device)  # (H,)

@@ -20,8 +20,9 @@ def smem_offset(row: int, col: int) -> int:
     raise NotImplementedError("write smem_offset (and the same formula in attempt.cu)")
 
 
-SOURCE = CudaSource(Path(__file__).with_name("attempt.cu"),
-                    options=(f"-DTILE={TILE}", f"-DSMEM_WORDS={SMEM_WORDS}"))
+SOURCE = CudaSource(
+    Path(__file__).with_name("attempt.cu"), options=(f"-DTILE={TILE}", f"-DSMEM_WORDS={SMEM_WORDS}")
+)
 
 
 def transpose(x: torch.Tensor) -> torch.Tensor:
@@ -30,6 +31,10 @@ def transpose(x: torch.Tensor) -> torch.Tensor:
     out = torch.empty((N, M), dtype=x.dtype, device=x.device)  # (N, M)
     tiles_n = -(-N // TILE)
     tiles = -(-M // TILE) * tiles_n
-    launch(SOURCE.kernel("transpose_kernel"), (tiles,), (TILE, ROWS),
-           (x, out, np.int32(M), np.int32(N), np.int32(tiles_n)))
+    launch(
+        SOURCE.kernel("transpose_kernel"),
+        (tiles,),
+        (TILE, ROWS),
+        (x, out, np.int32(M), np.int32(N), np.int32(tiles_n)),
+    )
     return out

@@ -74,8 +74,9 @@ def test_warp_reduce_sum_totals_each_warp_in_lane_0(impl, runtime, seed):
     expected = x.double().view(4, 32).sum(dim=1)
     bound = 1e-5 * x.double().abs().view(4, 32).sum(dim=1) + 1e-6
     err = (out.double() - expected).abs()
-    assert bool((err <= bound).all()), (f"warp_reduce_sum: per-warp totals {out.tolist()}, "
-                                        f"expected {expected.tolist()}")
+    assert bool((err <= bound).all()), (
+        f"warp_reduce_sum: per-warp totals {out.tolist()}, expected {expected.tolist()}"
+    )
 
 
 def test_sums_aligned_and_misaligned_views_of_integers_exactly(impl, runtime):

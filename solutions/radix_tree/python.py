@@ -36,7 +36,7 @@ def _common_len(edge: list[int], key: list[int], start: int) -> int:
     lo, hi = 0, min(len(edge), len(key) - start)
     while lo < hi:
         mid = (lo + hi + 1) // 2
-        if key[start:start + mid] == edge[:mid]:
+        if key[start : start + mid] == edge[:mid]:
             lo = mid
         else:
             hi = mid - 1
@@ -65,7 +65,7 @@ class RadixCache:
             if child is None:
                 break
             edge = child.key
-            if key[i:i + len(edge)] != edge:  # ends inside this edge: keep the front only
+            if key[i : i + len(edge)] != edge:  # ends inside this edge: keep the front only
                 child = self._split(child, _common_len(edge, key, i))
             child.last_access = self._clock
             values += child.value
@@ -157,7 +157,10 @@ class RadixCache:
         self._pushes += 1
         heapq.heappush(self._heap, (node.last_access, self._pushes, node))
         if len(self._heap) > 2 * self._nodes + 64:  # mostly stale: rebuild from live entries
-            live = {id(n): (n.last_access, k, n) for t, k, n in self._heap
-                    if n.last_access == t and self._evictable_leaf(n)}
+            live = {
+                id(n): (n.last_access, k, n)
+                for t, k, n in self._heap
+                if n.last_access == t and self._evictable_leaf(n)
+            }
             self._heap = list(live.values())
             heapq.heapify(self._heap)

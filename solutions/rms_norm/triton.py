@@ -16,8 +16,9 @@ import triton.language as tl
 
 
 @triton.jit
-def _rms_norm_kernel(x_ptr, w_ptr, out_ptr, H, eps, x_row_stride, out_row_stride,
-                     BLOCK_H: tl.constexpr):
+def _rms_norm_kernel(
+    x_ptr, w_ptr, out_ptr, H, eps, x_row_stride, out_row_stride, BLOCK_H: tl.constexpr
+):
     # Program i owns row i: reads x[i, :H] and weight[:H], writes out[i, :H].
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK_H)
@@ -43,13 +44,23 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.
     out = torch.empty(x2.shape, dtype=x.dtype, device=x.device)  # (N, H)
     block = triton.next_power_of_2(H)
     grid = (x2.shape[0],)
-    _rms_norm_kernel[grid](x2, weight, out, H, eps, x2.stride(0), out.stride(0),
-                           BLOCK_H=block, num_warps=_num_warps(block))
+    _rms_norm_kernel[grid](
+        x2,
+        weight,
+        out,
+        H,
+        eps,
+        x2.stride(0),
+        out.stride(0),
+        BLOCK_H=block,
+        num_warps=_num_warps(block),
+    )
     return out.view(x.shape)
 
 
-def fused_add_rms_norm(x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor,
-                       eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+def fused_add_rms_norm(
+    x: torch.Tensor, residual: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(rms_norm(x + residual), x + residual); the sum is rounded to x.dtype first, as HF does."""
     h = x + residual  # (..., H) one extra read/write pass; a fused kernel would save it
     return rms_norm(h, weight, eps), h

@@ -16,8 +16,9 @@ def _rms_norm_kernel(x_ptr, w_ptr, out_ptr, H, eps, stride, BLOCK_H: tl.constexp
     x = tl.load(x_ptr + row * stride + cols, mask=mask, other=0.0).to(tl.float32)
     inv_rms = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / BLOCK_H + eps)  # BUG: BLOCK_H, not H
     w = tl.load(w_ptr + cols, mask=mask, other=0.0)
-    tl.store(out_ptr + row * stride + cols, w * (x * inv_rms).to(out_ptr.dtype.element_ty),
-             mask=mask)
+    tl.store(
+        out_ptr + row * stride + cols, w * (x * inv_rms).to(out_ptr.dtype.element_ty), mask=mask
+    )
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:

@@ -46,8 +46,9 @@ def transpose(x: torch.Tensor) -> torch.Tensor:
 
 def _transpose(source: CudaSource, x: torch.Tensor) -> torch.Tensor:
     if not (x.is_cuda and x.dtype == torch.float32 and x.dim() == 2):
-        raise ValueError(f"x must be a 2-D float32 CUDA tensor, got {tuple(x.shape)} {x.dtype} "
-                         f"on {x.device}")
+        raise ValueError(
+            f"x must be a 2-D float32 CUDA tensor, got {tuple(x.shape)} {x.dtype} on {x.device}"
+        )
     if not x.is_contiguous():  # the kernel indexes x as row-major with row stride N
         raise ValueError(f"x must be contiguous, got strides {x.stride()}: pass x.contiguous()")
     M, N = x.shape
@@ -56,6 +57,10 @@ def _transpose(source: CudaSource, x: torch.Tensor) -> torch.Tensor:
     out = torch.empty((N, M), dtype=x.dtype, device=x.device)  # (N, M)
     tiles_n = -(-N // TILE)
     tiles = -(-M // TILE) * tiles_n  # one block per 32 x 32 tile, ragged edge tiles included
-    launch(source.kernel("transpose_kernel"), (tiles,), (TILE, ROWS),
-           (x, out, np.int32(M), np.int32(N), np.int32(tiles_n)))
+    launch(
+        source.kernel("transpose_kernel"),
+        (tiles,),
+        (TILE, ROWS),
+        (x, out, np.int32(M), np.int32(N), np.int32(tiles_n)),
+    )
     return out

@@ -22,14 +22,18 @@ transpose_kernel(const float* __restrict__ x, float* __restrict__ out, int M, in
     const int tx = threadIdx.x, ty = threadIdx.y;
 
     // Read: warp ty reads tile rows ty, ty+8, ty+16, ty+24; its 32 lanes read 32 consecutive
-    // floats of one row of x (one 128-byte line) and store them along a tile row.
+    // floats of one row of x (one 128-byte line). All four loads are issued before the first
+    // result is used, so each thread has 4 loads in flight instead of waiting on each in turn.
     const int col = tc * TILE + tx;
+    float v[TILE / ROWS];
 #pragma unroll
-    for (int j = 0; j < TILE; j += ROWS) {
-        const int row = tr * TILE + ty + j;
-        if (row < M && col < N)  // ragged right and bottom edges
-            tile[smem_offset(ty + j, tx)] = x[(long long)row * N + col];
+    for (int k = 0; k < TILE / ROWS; ++k) {
+        const int row = tr * TILE + ty + k * ROWS;
+        v[k] = (row < M && col < N) ? x[(long long)row * N + col] : 0.0f;  // ragged edges
     }
+#pragma unroll
+    for (int k = 0; k < TILE / ROWS; ++k)  // ...and store them along tile rows
+        tile[smem_offset(ty + k * ROWS, tx)] = v[k];
     __syncthreads();  // every warp reads columns that other warps wrote
 
     // Write: out row tc*32 + ty + j is tile column ty + j; lane tx takes tile row tx, so the

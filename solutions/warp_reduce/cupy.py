@@ -34,7 +34,11 @@ def _reduce_sum(source: CudaSource, x: torch.Tensor) -> torch.Tensor:
     blocks = max(1, min(sms * BLOCKS_PER_SM, -(-n // (THREADS * 4))))
     partials = torch.empty(blocks, dtype=torch.float32, device=x.device)  # (blocks,)
     out = torch.empty((), dtype=torch.float32, device=x.device)  # () 0-d result
-    launch(source.kernel("reduce_sum_partials"), (blocks,), (THREADS,),
-           (x, partials, np.int64(n), np.int32(head)))
+    launch(
+        source.kernel("reduce_sum_partials"),
+        (blocks,),
+        (THREADS,),
+        (x, partials, np.int64(n), np.int32(head)),
+    )
     launch(source.kernel("reduce_sum_final"), (1,), (1024,), (partials, out, np.int32(blocks)))
     return out

@@ -1,0 +1,83 @@
+"""MoE layer in PyTorch: route, sort token slots by expert, one GEMM per expert, fp32 combine.
+
+Idea: instead of T*k matrix-vector products (each re-reading an expert's weights), sort the
+token slots by expert so each expert's tokens form one contiguous slice of x_sorted; then each
+expert is three dense GEMMs on its slice, and its weights are read once per call. On a GPU with
+torch._grouped_mm (bf16, sm90) all experts run in one grouped GEMM launch per projection, with
+the group boundaries read from the device (no host sync); elsewhere a loop over experts.
+Memory traffic: weights once (3*E*F*H), x_sorted and the expert outputs written and read once
+(2*T*k*H each way), the (T*k, F) activations a few times. FLOPs: 6*T*k*H*F.
+Limits: the combine gathers rows back into slot order and upcasts them to fp32 before the
+weighted sum: one (T, k, H) fp32 temporary that a fused kernel (see triton.py) avoids.
+Run it: `dojo check moe_dispatch --impl solution`, `dojo bench moe_dispatch --impl solution`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+
+
+def route(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
+    probs = torch.softmax(logits.float(), dim=-1)  # (T, E) fp32
+    # stable descending sort: equal probabilities stay in id order (torch.topk promises none)
+    top, ids = torch.sort(probs, dim=-1, descending=True, stable=True)  # (T, E)
+    weights = top[:, :top_k]  # (T, k)
+    return weights / weights.sum(dim=-1, keepdim=True), ids[:, :top_k].contiguous()
+
+
+def dispatch(x: torch.Tensor, ids: torch.Tensor,
+             num_experts: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    k = ids.shape[1]
+    flat = ids.reshape(-1)  # (T*k,) slot t*k + j
+    order = torch.sort(flat, stable=True).indices  # (T*k,) stable: ties keep slot order
+    x_sorted = x.index_select(0, order // k)  # (T*k, H) read T*k*H, write T*k*H
+    counts = torch.bincount(flat, minlength=num_experts)  # (E,)
+    return x_sorted, counts, order
+
+
+def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    T, k = weights.shape
+    pos = torch.empty_like(order)  # (T*k,) inverse permutation: slot -> sorted position
+    pos[order] = torch.arange(order.numel(), device=order.device)
+    y = y_sorted.index_select(0, pos).view(T, k, -1).float()  # (T, k, H) slot order, fp32
+    # (T, 1, k) @ (T, k, H): the k-term weighted sum as a batched GEMM, accumulated in fp32
+    out = torch.bmm(weights.float().unsqueeze(1), y).squeeze(1)  # (T, H)
+    return out.to(y_sorted.dtype)
+
+
+def _grouped_ok(x: torch.Tensor, w_down: torch.Tensor) -> bool:
+    """torch._grouped_mm wants bf16 on sm90+ and 16-byte aligned rows (H, F multiples of 8)."""
+    return (x.is_cuda and x.dtype == torch.bfloat16 and hasattr(torch, "_grouped_mm")
+            and torch.cuda.get_device_capability(x.device) >= (9, 0)
+            and x.shape[1] % 8 == 0 and w_down.shape[2] % 8 == 0)
+
+
+def _experts_grouped(x_sorted, counts, w_gate, w_up, w_down):
+    offs = torch.cumsum(counts, 0).to(torch.int32)  # (E,) end row of each group, on device
+    # mat_b is (E, K, N): the transposed (E, N, K) weights, a stride view, no copy
+    g = torch._grouped_mm(x_sorted, w_gate.transpose(1, 2), offs=offs)  # (T*k, F)
+    u = torch._grouped_mm(x_sorted, w_up.transpose(1, 2), offs=offs)  # (T*k, F)
+    h = F.silu(g, inplace=True).mul_(u)  # (T*k, F) in place: g is ours
+    return torch._grouped_mm(h, w_down.transpose(1, 2), offs=offs)  # (T*k, H)
+
+
+def _experts_loop(x_sorted, counts, w_gate, w_up, w_down):
+    y_sorted = torch.empty_like(x_sorted)  # (T*k, H)
+    start = 0
+    for e, n in enumerate(counts.tolist()):  # host copy of E counts: a sync on a GPU
+        if n:
+            xe = x_sorted[start:start + n]  # (n, H) a view: this expert's tokens
+            h = F.silu(xe @ w_gate[e].T).mul_(xe @ w_up[e].T)  # (n, F)
+            torch.mm(h, w_down[e].T, out=y_sorted[start:start + n])  # (n, H)
+        start += n
+    return y_sorted
+
+
+def moe_forward(x: torch.Tensor, logits: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
+                w_down: torch.Tensor, top_k: int) -> torch.Tensor:
+    weights, ids = route(logits, top_k)  # (T, k), (T, k)
+    x_sorted, counts, order = dispatch(x, ids, w_gate.shape[0])  # (T*k, H), (E,), (T*k,)
+    experts = _experts_grouped if _grouped_ok(x, w_down) else _experts_loop
+    y_sorted = experts(x_sorted, counts, w_gate, w_up, w_down)  # (T*k, H)
+    return combine(y_sorted, order, weights)  # (T, H)

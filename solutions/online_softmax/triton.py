@@ -1,0 +1,162 @@
+"""Softmax over the last dim in Triton: x read from DRAM once at every row length.
+
+Idea: softmax(x)_i = exp(x_i - m) / s with m = max(x) and s = sum_j exp(x_j - m); subtracting
+m keeps exp from overflowing at x = 1e4. Statistics of two pieces of a row merge exactly:
+(m, s) = (max(m1, m2), s1 * exp(m1 - m) + s2 * exp(m2 - m)), the online-softmax rule. Three
+paths, chosen by row length and device:
+  1. N <= MAX_ROW_BLOCK: one program per row holds the row in registers. Read once, write once.
+  2. longer rows on CUDA: each row is cut into C = cdiv(N, SPLIT_BLOCK) chunks, one program
+     per chunk, each chunk held in registers. A program publishes its chunk's (max, sum) to a
+     workspace, counts itself in at its row's arrival counter, waits until all C chunks of the
+     row have arrived, merges the C pairs with the rule above and scales its chunk, still in
+     registers. x is read once; the workspace adds 8 bytes per chunk.
+  3. otherwise (the Triton interpreter, or C > SM count): one program per row loops over the
+     row: a first loop keeps a running max and a running sum, rescaling the sum whenever the
+     max grows; a second loop reads x again and writes the output. 3 passes of bytes, not 2.
+Memory traffic: paths 1 and 2 move 2*M*N*itemsize bytes, the minimum; path 3 moves 3*M*N*itemsize.
+
+Co-residency, the condition path 2 depends on. A waiting program keeps its SM slot, so path 2
+can deadlock if the programs a row waits for can never start. Programs therefore take their
+(row, chunk) from an atomic ticket, not from program_id: tickets are handed out in order, so
+when a program holds ticket t every ticket below t is held by a program that is running or
+done. Every row whose C tickets are all taken finishes; only the row holding the newest ticket
+can be incomplete, and its up to C - 1 waiting programs cannot fill the GPU as long as it holds
+at least C programs at once. Every SM can hold one program of a kernel that launches at all, so
+C <= SM count suffices (C <= 32 here for N <= 262144; an H100 has 132 SMs), and the wrapper
+falls back to path 3 otherwise. What this does not cover: other work that holds SMs
+indefinitely (a persistent kernel on another stream, an MPS or green-context SM limit below C).
+The interpreter runs programs one after another, so a waiting program would wait forever:
+path 2 never runs there, and it is checked only on a GPU.
+
+Tuning: the UPPER_CASE constants below are the knobs to sweep on a GPU.
+Run it: `dojo check online_softmax --impl solution`, `dojo bench online_softmax --impl solution`.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+MAX_ROW_BLOCK = 16384  # longest row kept whole in one program's registers (path 1)
+SPLIT_BLOCK = 8192  # elements per program in path 2
+SPLIT_WARPS = 8
+LOOP_BLOCK = 4096  # elements per loop step in path 3
+LOOP_WARPS = 8
+
+
+@triton.jit
+def _finite_or_zero(m):
+    # The shift for exp(x - m). A max of -inf (nothing but -inf so far) would make
+    # exp(-inf - -inf) = NaN; shifting by 0 instead gives exp(-inf) = 0, and a row that is all
+    # -inf ends with 0 / 0 = NaN, exactly what torch.softmax returns.
+    return tl.where(m == float("-inf"), 0.0, m)
+
+
+@triton.jit
+def _softmax_row_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride, BLOCK: tl.constexpr):
+    # Path 1. Program i owns row i: reads x[i, :N] once, writes out[i, :N] once.
+    row = tl.program_id(0).to(tl.int64)
+    cols = tl.arange(0, BLOCK)
+    mask = cols < N
+    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=float("-inf"))
+    x = x.to(tl.float32)  # (BLOCK,) padded lanes hold -inf and contribute exp(-inf) = 0
+    e = tl.exp(x - _finite_or_zero(tl.max(x, axis=0)))
+    y = e * (1.0 / tl.sum(e, axis=0))
+    tl.store(out_ptr + row * out_row_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+@triton.jit
+def _softmax_split_kernel(x_ptr, out_ptr, stats_ptr, sync_ptr, N, chunks, num_slots,
+                          x_row_stride, out_row_stride, BLOCK: tl.constexpr,
+                          CHUNKS_POW2: tl.constexpr):
+    # Path 2. A program owns one chunk of BLOCK columns of one row. sync[0] is the ticket
+    # dispenser, sync[1 + row] the row's arrival counter; stats holds (max, sum) per chunk.
+    ticket = tl.atomic_add(sync_ptr, 1)  # see the module docstring: why a ticket, not program_id
+    row, chunk = ticket // chunks, ticket % chunks
+    cols = chunk * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < N
+    x = tl.load(x_ptr + row.to(tl.int64) * x_row_stride + cols, mask=mask, other=float("-inf"))
+    x = x.to(tl.float32)  # (BLOCK,) read x[row, chunk] once
+    m = tl.max(x, axis=0)
+    e = tl.exp(x - _finite_or_zero(m))  # (BLOCK,) kept in registers until the end
+    slot = row * chunks + chunk
+    tl.store(stats_ptr + slot, m)
+    tl.store(stats_ptr + num_slots + slot, tl.sum(e, axis=0))
+    tl.debug_barrier()  # the stores above come before the arrival below
+    # acq_rel: release our (max, sum); acquire the others' if we happen to arrive last
+    arrived = tl.atomic_add(sync_ptr + 1 + row, 1, sem="acq_rel") + 1
+    while arrived < chunks:  # spin: the row's other chunks run on other SMs right now
+        arrived = tl.atomic_add(sync_ptr + 1 + row, 0, sem="acquire")
+    tl.debug_barrier()
+    j = tl.arange(0, CHUNKS_POW2)
+    first = row * chunks
+    # .cg reads L2 directly: L1 is not coherent across SMs, and stats were written elsewhere
+    ms = tl.load(stats_ptr + first + j, mask=j < chunks, other=float("-inf"), cache_modifier=".cg")
+    ss = tl.load(stats_ptr + num_slots + first + j, mask=j < chunks, other=0.0,
+                 cache_modifier=".cg")
+    shift = _finite_or_zero(tl.max(ms, axis=0))  # the row max
+    total = tl.sum(ss * tl.exp(ms - shift), axis=0)  # the online merge of all C chunks
+    y = e * (tl.exp(m - shift) / total)  # rescale this chunk from its own max to the row max
+    tl.store(out_ptr + row.to(tl.int64) * out_row_stride + cols, y.to(out_ptr.dtype.element_ty),
+             mask=mask)
+
+
+@triton.jit
+def _softmax_looped_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride,
+                           BLOCK: tl.constexpr):
+    # Path 3. Program i owns row i: reads x[i, :N] twice, writes out[i, :N] once.
+    row = tl.program_id(0).to(tl.int64)
+    x_row, out_row = x_ptr + row * x_row_stride, out_ptr + row * out_row_stride
+    cols = tl.arange(0, BLOCK)
+    m = float("-inf")  # running max of the blocks seen so far
+    s = 0.0  # running sum of exp(x - m) over those blocks
+    for start in range(0, N, BLOCK):
+        x = tl.load(x_row + start + cols, mask=start + cols < N, other=float("-inf"))
+        x = x.to(tl.float32)  # (BLOCK,)
+        m_new = tl.maximum(m, tl.max(x, axis=0))
+        shift = _finite_or_zero(m_new)
+        # the online step: rescale the old sum from the old max to the new one, then add
+        s = s * tl.exp(m - shift) + tl.sum(tl.exp(x - shift), axis=0)
+        m = m_new
+    shift, inv = _finite_or_zero(m), 1.0 / s  # an all -inf row: s = 0, inv = inf, y = 0*inf = NaN
+    for start in range(0, N, BLOCK):
+        mask = start + cols < N
+        x = tl.load(x_row + start + cols, mask=mask, other=float("-inf")).to(tl.float32)
+        y = tl.exp(x - shift) * inv
+        tl.store(out_row + start + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+
+
+def _row_warps(block: int) -> int:
+    return 4 if block <= 2048 else 8 if block <= 8192 else 16
+
+
+def softmax(x: torch.Tensor) -> torch.Tensor:
+    assert x.ndim == 2 and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
+    if x.stride(-1) != 1:
+        x = x.contiguous()  # rows may be strided (a view of wider logits); columns may not
+    M, N = x.shape
+    out = torch.empty((M, N), dtype=x.dtype, device=x.device)  # (M, N)
+    if M == 0 or N == 0:
+        return out
+    chunks = triton.cdiv(N, SPLIT_BLOCK)
+    if N <= MAX_ROW_BLOCK:
+        block = triton.next_power_of_2(N)
+        _softmax_row_kernel[(M,)](x, out, N, x.stride(0), out.stride(0), BLOCK=block,
+                                  num_warps=_row_warps(block))
+    elif x.is_cuda and chunks <= torch.cuda.get_device_properties(x.device).multi_processor_count:
+        _split(x, out, chunks)
+    else:
+        _softmax_looped_kernel[(M,)](x, out, N, x.stride(0), out.stride(0), BLOCK=LOOP_BLOCK,
+                                     num_warps=LOOP_WARPS)
+    return out
+
+
+def _split(x: torch.Tensor, out: torch.Tensor, chunks: int) -> None:
+    M, N = x.shape
+    stats = torch.empty(2 * M * chunks, dtype=torch.float32, device=x.device)  # (max, sum) per chunk
+    sync = torch.zeros(1 + M, dtype=torch.int32, device=x.device)  # ticket, arrivals per row
+    grid = (M * chunks,)
+    _softmax_split_kernel[grid](x, out, stats, sync, N, chunks, M * chunks, x.stride(0),
+                                out.stride(0), BLOCK=SPLIT_BLOCK,
+                                CHUNKS_POW2=triton.next_power_of_2(chunks), num_warps=SPLIT_WARPS)

@@ -1,0 +1,22 @@
+"""Known-wrong GEMM: keeps the running sum in fp16 between k slices (as an fp16 accumulator
+fragment would). Fine for small K with mixed signs; off by percents at K = 4096 with
+all-positive inputs, where the sum outgrows fp16's 11-bit significand."""
+
+import torch
+
+from solutions.wmma_gemm.cupy import SOURCE as SOLUTION
+from solutions.wmma_gemm.cupy import _matmul
+
+ROUND = """compute_tile(smem + (kt % STAGES) * STAGE, acc, wm, wn);
+#pragma unroll
+            for (int i = 0; i < MI; ++i)
+#pragma unroll
+                for (int j = 0; j < NI; ++j)
+#pragma unroll
+                    for (int e = 0; e < 4; ++e)  // BUG: the running sum lives in fp16
+                        acc[i][j][e] = __half2float(__float2half(acc[i][j][e]));"""
+SOURCE = SOLUTION.patched("compute_tile(smem + (kt % STAGES) * STAGE, acc, wm, wn);", ROUND)
+
+
+def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    return _matmul(SOURCE, a, b)
