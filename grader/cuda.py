@@ -97,6 +97,23 @@ def launch(
     import cupy
 
     converted = tuple(cupy.from_dlpack(a) if isinstance(a, torch.Tensor) else a for a in args)
-    stream = cupy.cuda.ExternalStream(torch.cuda.current_stream().cuda_stream)
-    with stream:
+    with _current_stream(cupy):
         kernel(grid, block, converted, shared_mem=shared_mem)
+
+
+class _StreamRef:
+    """The CUDA stream protocol (`__cuda_stream__` -> (version, cudaStream_t)) for a pointer."""
+
+    def __init__(self, ptr: int):
+        self.ptr = ptr
+
+    def __cuda_stream__(self) -> tuple[int, int]:
+        return (0, self.ptr)
+
+
+def _current_stream(cupy: Any) -> Any:
+    """torch's current stream as a CuPy stream (CuPy 14: from_external; older: by pointer)."""
+    ptr = torch.cuda.current_stream().cuda_stream
+    if hasattr(cupy.cuda.Stream, "from_external"):
+        return cupy.cuda.Stream.from_external(_StreamRef(ptr))
+    return cupy.cuda.ExternalStream(ptr)

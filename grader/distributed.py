@@ -161,8 +161,8 @@ class Ranks:
         bad.sort(key=lambda item: item[1][0] != "died")  # a death is the cause, not a symptom
         rank, rep = bad[0]
         stuck = sorted(set(range(self.world_size)) - set(replies))
-        tail = (f" ({_list(stuck)} still inside {what} {self.grace_s:g} s later and "
-                f"were killed: {STUCK_HINT})" if stuck else "")
+        tail = (f" ({_list(stuck)} still inside {what} {self.grace_s:g} s later, killed: "
+                f"{STUCK_HINT})" if stuck else "")
         if rep[0] == "died":
             raise RankDied(f"rank {rank} died ({rep[1]}) while running {what}{tail}")
         exc = _rebuild(rep[1], f"rank {rank}: ", tail)

@@ -151,7 +151,8 @@ def _record(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
         status, message = classify(call.excinfo)
         return {**base, "status": status, "message": message, "example": _example(call.excinfo)}
     if report.when == "call":
-        return {**base, "status": "passed", "message": ""}
+        notes = [v for k, v in item.user_properties if k == "dojo_note"]
+        return {**base, "status": "passed", "message": "", "notes": notes}
     return None
 
 

@@ -57,6 +57,8 @@ def print_check(console: Console, r: CheckResult) -> None:
         line = Text(f"  {MARK.get(c.status, '✗')} {_human(c.name):<{width}}  {cases:>7}  ")
         line.append(verdict_text(c.status))
         console.print(line + Text(extra, style="dim"))
+    for note in r.notes:
+        console.print(Text(note, style="cyan"))
     bad = next((c for c in r.checks if c.status in ("failed", "error", "crashed")), None)
     if bad is not None and r.verdict == bad.status:
         console.print(Text("first failure: ", style="bold") + Text(r.message.split(": ")[0]))

@@ -146,7 +146,8 @@ def run_check(
         if "nodeid" in e:
             e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
     verdict, message, checks = decide(events, finished, timeout)
-    return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds)
+    notes = list(dict.fromkeys(n for e in events for n in e.get("notes", ())))
+    return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds, notes)
 
 
 def _read_events(path: Path) -> list[dict]:

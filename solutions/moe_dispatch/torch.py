@@ -2,9 +2,10 @@
 
 Idea: instead of T*k matrix-vector products (each re-reading an expert's weights), sort the
 token slots by expert so each expert's tokens form one contiguous slice of x_sorted; then each
-expert is three dense GEMMs on its slice, and its weights are read once per call. On a GPU with
-torch._grouped_mm (bf16, sm90) all experts run in one grouped GEMM launch per projection, with
-the group boundaries read from the device (no host sync); elsewhere a loop over experts.
+expert is three dense GEMMs on its slice, and its weights are read once per call. Where
+torch._grouped_mm runs (CUDA bf16 on sm90+, or the CPU from torch 2.9, rows of 16-byte
+multiples) all experts go in one grouped GEMM per projection, the group boundaries read on the
+device (no host sync); otherwise a loop over experts with their counts copied to the host.
 Memory traffic: weights once (3*E*F*H), x_sorted and the expert outputs written and read once
 (2*T*k*H each way), the (T*k, F) activations a few times. FLOPs: 6*T*k*H*F.
 Limits: the combine gathers rows back into slot order and upcasts them to fp32 before the
@@ -47,10 +48,15 @@ def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) 
 
 
 def _grouped_ok(x: torch.Tensor, w_down: torch.Tensor) -> bool:
-    """torch._grouped_mm wants bf16 on sm90+ and 16-byte aligned rows (H, F multiples of 8)."""
-    return (x.is_cuda and x.dtype == torch.bfloat16 and hasattr(torch, "_grouped_mm")
-            and torch.cuda.get_device_capability(x.device) >= (9, 0)
-            and x.shape[1] % 8 == 0 and w_down.shape[2] % 8 == 0)
+    """torch._grouped_mm wants rows of 16 bytes multiples (H, F); on CUDA bf16 on sm90+, on the
+    CPU a kernel that exists from torch 2.9 on. Anything else takes the per-expert loop."""
+    if not hasattr(torch, "_grouped_mm"):
+        return False
+    if any(n * x.element_size() % 16 for n in (x.shape[1], w_down.shape[2])):  # H, F rows
+        return False
+    if x.is_cuda:
+        return x.dtype == torch.bfloat16 and torch.cuda.get_device_capability(x.device) >= (9, 0)
+    return tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 9)
 
 
 def _experts_grouped(x_sorted, counts, w_gate, w_up, w_down):

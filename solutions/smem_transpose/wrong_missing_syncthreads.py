@@ -1,13 +1,17 @@
-"""Known-wrong transpose: no __syncthreads() between writing and reading the tile
-(wrong_missing_syncthreads.cu), a race; the PTX rule that asks for a barrier rejects it."""
-
-from pathlib import Path
+"""Known-wrong transpose: no barrier between filling the tile and reading it back. Each warp
+reads tile columns the other 7 warps write, so it may read entries before they are stored: a
+race whose outcome depends on scheduling. The PTX rule (a barrier between the phases) rejects
+it on a CPU, whatever a GPU happens to do."""
 
 import torch
 
-from solutions.smem_transpose.cupy import SMEM_WORDS, TILE, _transpose, layout_source, smem_offset
+from solutions.smem_transpose.cupy import SMEM_WORDS, TILE, _transpose, smem_offset
+from solutions.smem_transpose.cupy import SOURCE as SOLUTION
 
-SOURCE = layout_source(Path(__file__).with_name("wrong_missing_syncthreads.cu"), SMEM_WORDS)
+SOURCE = SOLUTION.patched(
+    "    __syncthreads();  // every warp reads columns that other warps wrote\n",
+    "    // BUG: no __syncthreads()\n",
+)
 __all__ = ["SMEM_WORDS", "TILE", "smem_offset", "transpose"]  # the layout is the solution's
 
 

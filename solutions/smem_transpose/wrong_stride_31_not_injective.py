@@ -1,21 +1,22 @@
-"""Known-wrong transpose: tile rows 31 words apart (wrong_stride_31_not_injective.cu), so the
-last word of each row is the first of the next; the simulator's injectivity check rejects it."""
-
-from pathlib import Path
+"""Known-wrong transpose: "any odd row stride is conflict-free", so the author picked 31 to save
+words. Conflict-free it is, but with a row stride below 32, (r, 31) and (r + 1, 0) are the same
+word and overwrite each other: the simulator's injectivity check rejects it on a CPU."""
 
 import torch
 
-from solutions.smem_transpose.cupy import _transpose, layout_source
+from solutions.smem_transpose.cupy import SOURCE as SOLUTION
+from solutions.smem_transpose.cupy import TILE, _transpose, layout_source
 
-TILE = 32
-SMEM_WORDS = 31 * 31 + 32  # 993: the largest offset is 31 * 31 + 31
+SMEM_WORDS = TILE * (TILE - 1) + 1
 
 
 def smem_offset(row: int, col: int) -> int:
-    return row * (TILE - 1) + col  # BUG: (r, 31) and (r + 1, 0) share a word
+    return row * (TILE - 1) + col  # BUG: rows overlap by one word
 
 
-SOURCE = layout_source(Path(__file__).with_name("wrong_stride_31_not_injective.cu"), SMEM_WORDS)
+SOURCE = layout_source(SOLUTION.path, SMEM_WORDS).patched(
+    "return row * (TILE + 1) + col;", "return row * (TILE - 1) + col;  // BUG: rows overlap"
+)
 
 
 def transpose(x: torch.Tensor) -> torch.Tensor:

@@ -1,21 +1,22 @@
-"""Known-wrong transpose: an unpadded 32 x 32 tile (wrong_unpadded_tile.cu). The values are right;
-every column read is a 32-way bank conflict, which the simulator rejects on a CPU."""
-
-from pathlib import Path
+"""Known-wrong transpose: an unpadded 32 x 32 tile. The values are right, but every column read
+of the tile puts all 32 lanes in one bank (32 wavefronts instead of 1): the bank simulator
+rejects the layout on a CPU, and ncu counts 31 extra wavefronts per column load on a GPU."""
 
 import torch
 
-from solutions.smem_transpose.cupy import _transpose, layout_source
+from solutions.smem_transpose.cupy import SOURCE as SOLUTION
+from solutions.smem_transpose.cupy import TILE, _transpose, layout_source
 
-TILE = 32
 SMEM_WORDS = TILE * TILE
 
 
 def smem_offset(row: int, col: int) -> int:
-    return row * TILE + col  # BUG: tile column c is entirely in bank c
+    return row * TILE + col  # BUG: tile column c is words l*32 + c, all in bank c
 
 
-SOURCE = layout_source(Path(__file__).with_name("wrong_unpadded_tile.cu"), SMEM_WORDS)
+SOURCE = layout_source(SOLUTION.path, SMEM_WORDS).patched(
+    "return row * (TILE + 1) + col;", "return row * TILE + col;  // BUG: no pad word"
+)
 
 
 def transpose(x: torch.Tensor) -> torch.Tensor:

@@ -2,10 +2,9 @@
 // a multi-stage cp.async pipeline fills padded shared-memory tiles, ldmatrix feeds the
 // fragments, each warp owns a WM x WN block of C. One CTA computes a BM x BN tile of C.
 #include <cuda_fp16.h>
-#include <stdint.h>
 
-__device__ __forceinline__ uint32_t smem_u32(const void* p) {
-    return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+__device__ __forceinline__ unsigned smem_u32(const void* p) {
+    return static_cast<unsigned>(__cvta_generic_to_shared(p));
 }
 
 // 16 bytes global -> shared without a register round trip; src_bytes < 16 zero-fills the rest.
@@ -17,18 +16,18 @@ __device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commi
 template <int N>
 __device__ __forceinline__ void cp_async_wait() { asm volatile("cp.async.wait_group %0;\n" ::"n"(N)); }
 
-__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], const void* p) {
+__device__ __forceinline__ void ldmatrix_x4(unsigned (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
 }
-__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], const void* p) {
+__device__ __forceinline__ void ldmatrix_x4_trans(unsigned (&r)[4], const void* p) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0,%1,%2,%3}, [%4];\n"
                  : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3]) : "r"(smem_u32(p)));
 }
 
 // D = A(16x16, row) * B(16x8, col) + D, fp16 inputs, fp32 accumulators.
-__device__ __forceinline__ void mma_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0,
-                                          uint32_t b1) {
+__device__ __forceinline__ void mma_16816(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                          unsigned b1) {
     asm volatile(
         "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 {%0,%1,%2,%3}, {%4,%5,%6,%7}, "
         "{%8,%9}, {%0,%1,%2,%3};\n"
@@ -57,13 +56,13 @@ struct Gemm {
             for (int c = threadIdx.x; c < BM * BK / 8; c += THREADS) {
                 const int r = c / (BK / 8), k = (c % (BK / 8)) * 8;
                 const bool in = m0 + r < M && k0 + k < K;
-                const half* src = in ? A + (size_t)(m0 + r) * K + k0 + k : A;
+                const half* src = in ? A + (long long)(m0 + r) * K + k0 + k : A;
                 cp_async_16(as + r * AS + k, src, in ? 16 : 0);
             }
             for (int c = threadIdx.x; c < BK * BN / 8; c += THREADS) {
                 const int r = c / (BN / 8), n = (c % (BN / 8)) * 8;
                 const bool in = k0 + r < K && n0 + n < N;
-                const half* src = in ? B + (size_t)(k0 + r) * N + n0 + n : B;
+                const half* src = in ? B + (long long)(k0 + r) * N + n0 + n : B;
                 cp_async_16(bs + r * BS + n, src, in ? 16 : 0);
             }
         } else {
@@ -71,12 +70,12 @@ struct Gemm {
             for (int i = threadIdx.x; i < BM * BK; i += THREADS) {
                 const int r = i / BK, k = i % BK;
                 const bool in = m0 + r < M && k0 + k < K;
-                as[r * AS + k] = in ? A[(size_t)(m0 + r) * K + k0 + k] : zero;
+                as[r * AS + k] = in ? A[(long long)(m0 + r) * K + k0 + k] : zero;
             }
             for (int i = threadIdx.x; i < BK * BN; i += THREADS) {
                 const int r = i / BN, n = i % BN;
                 const bool in = k0 + r < K && n0 + n < N;
-                bs[r * BS + n] = in ? B[(size_t)(k0 + r) * N + n0 + n] : zero;
+                bs[r * BS + n] = in ? B[(long long)(k0 + r) * N + n0 + n] : zero;
             }
         }
     }
@@ -89,7 +88,7 @@ struct Gemm {
         const int lane = threadIdx.x & 31;
 #pragma unroll
         for (int kk = 0; kk < BK; kk += 16) {
-            uint32_t a[MI][4], b[NI / 2][4];
+            unsigned a[MI][4], b[NI / 2][4];
 #pragma unroll
             for (int i = 0; i < MI; ++i)  // lanes 0-15: rows at k, lanes 16-31: rows at k+8
                 ldmatrix_x4(a[i], as + (wm + i * 16 + (lane & 15)) * AS + kk + (lane >> 4) * 8);
@@ -151,7 +150,7 @@ struct Gemm {
                 for (int h = 0; h < 2; ++h) {
                     const int r = m0 + wm + i * 16 + g + h * 8, c = n0 + wn + j * 8 + 2 * q;
                     if (r >= M) continue;
-                    half* dst = C + (size_t)r * N + c;
+                    half* dst = C + (long long)r * N + c;
                     if (ALIGNED && c + 1 < N) {
                         *reinterpret_cast<half2*>(dst) =
                             __floats2half2_rn(acc[i][j][2 * h], acc[i][j][2 * h + 1]);
