@@ -98,8 +98,12 @@ class CheckedFunction:
 
 
 def _raised_in(e: BaseException, src: Path) -> bool:
+    """True when a `raise` statement in the implementation's own file raised it (the stub), not
+    a library call made from that file."""
     frames = traceback.extract_tb(e.__traceback__)
-    return bool(frames) and Path(frames[-1].filename).resolve() == src.resolve()
+    if not frames or Path(frames[-1].filename).resolve() != src.resolve():
+        return False
+    return (frames[-1].line or "").lstrip().startswith("raise")
 
 
 def _param_names(fn: Callable) -> list[str]:

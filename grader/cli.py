@@ -36,7 +36,7 @@ EXIT_NEEDS_GPU = 3  # the verdict could not be decided on this machine
 
 
 def fail(message: str, code: int = 2) -> None:
-    err.print(f"[bold red]error:[/] {message}")
+    err.print(Text.assemble(("error: ", "bold red"), message), soft_wrap=True)
     raise typer.Exit(code)
 
 

@@ -33,7 +33,8 @@ def assert_close(got: Any, expected: torch.Tensor, tol: Tolerance, name: str = "
     check_like(got, expected, name)
     g, e = got.detach().double(), expected.detach().double()  # on the device: cheap on a GPU
     err = (g - e).abs()
-    ok = (err <= tol.atol + tol.rtol * e.abs()) | (g == e) | (g.isnan() & e.isnan())
+    near = (err <= tol.atol + tol.rtol * e.abs()) & e.isfinite()  # inf must match exactly
+    ok = near | (g == e) | (g.isnan() & e.isnan())
     if not bool(ok.all()):
         where = f"beyond rtol={tol.rtol:g}, atol={tol.atol:g}"
         raise AssertionError(_report(name, g.cpu(), e.cpu(), (~ok).cpu(), where, err.cpu()))

@@ -147,11 +147,12 @@ def _record(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
         reason = _skip_reason(report)
         status = "needs_gpu" if reason.startswith(NEEDS_GPU) else "skipped"
         return {**base, "status": status, "message": reason}
+    notes = [v for k, v in item.user_properties if k == "dojo_note"]
     if report.failed:
         status, message = classify(call.excinfo)
-        return {**base, "status": status, "message": message, "example": _example(call.excinfo)}
+        example = _example(call.excinfo)
+        return {**base, "status": status, "message": message, "example": example, "notes": notes}
     if report.when == "call":
-        notes = [v for k, v in item.user_properties if k == "dojo_note"]
         return {**base, "status": "passed", "message": "", "notes": notes}
     return None
 
@@ -174,7 +175,8 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
     if isinstance(e, ImplError):
         return ("crashed" if CUDA_FAULT.search(str(e)) else "error"), str(e)
     if isinstance(e, (AssertionError, pytest.fail.Exception)):
-        return "failed", str(e) or "assertion failed"
+        text = str(e).split("\nassert ")[0]  # drop pytest's rewritten-assert introspection
+        return "failed", text or "assertion failed"
     if type(e).__name__ in ("Flaky", "FlakyFailure", "FlakyStrategyDefinition"):
         return "failed", (
             "the result changed between identical calls (a data race, or uninitialised memory?)"

@@ -50,6 +50,7 @@ class CheckResult:
     message: str
     checks: list[Check] = field(default_factory=list)
     seconds: float = 0.0
+    notes: list[str] = field(default_factory=list)  # facts a check reported (bank conflicts, ...)
 
     def to_json(self) -> dict:
         return {
@@ -58,6 +59,7 @@ class CheckResult:
             "impl": self.impl,
             "verdict": self.verdict,
             "checks": [asdict(c) for c in self.checks],
+            "notes": self.notes,
             "message": self.message,
             "seconds": round(self.seconds, 2),
         }

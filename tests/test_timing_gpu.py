@@ -1,0 +1,42 @@
+"""The GPU timing recipe on a real device: baselines are plausible, and work that escapes the
+timed stream or results that beat the roofline are rejected. Skipped without a CUDA GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader import timing
+from grader.grade import run_bench
+from grader.registry import get_problem
+
+pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
+                                reason="needs GPU: timing tests run on a CUDA device")
+BAD = Path(__file__).parent / "bad_attempts"
+
+
+def test_copy_bandwidth_is_physically_plausible():
+    bw = timing.copy_bandwidth()
+    assert 0.2e12 < bw < 12e12, f"copy bandwidth {bw / 1e12:.2f} TB/s"
+
+
+def test_time_gpu_reports_a_copy_at_about_copy_bandwidth():
+    bw = timing.copy_bandwidth()
+    x = torch.empty(256 * 2**20 // 4, device="cuda")
+    t = timing.time_gpu(lambda i: x.clone(), budget_s=2.0)
+    achieved = 2 * x.nbytes / (t.median_ms * 1e-3)
+    assert 0.7 < achieved / bw < 1.15, f"clone at {achieved / bw:.2f} of copy"
+    assert t.samples >= 10 and t.host_ratio > 0.5
+
+
+def test_work_hidden_on_a_side_stream_is_rejected():
+    b = run_bench(get_problem("rms_norm"), str(BAD / "side_stream.py"))
+    assert b["status"] == "failed", b
+    assert "escaped the current stream" in b["message"] or "impossible" in b["message"], b
+
+
+def test_memoised_results_faster_than_the_roofline_are_rejected():
+    b = run_bench(get_problem("rms_norm"), str(BAD / "memoizing_cheat.py"))
+    assert b["status"] == "failed" and "impossible" in b["message"], b
