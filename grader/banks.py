@@ -5,14 +5,9 @@ bank-conflict counters read with Nsight Compute where it is installed."""
 from __future__ import annotations
 
 import operator
-import shutil
-import subprocess
-import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
-
-from grader.registry import ROOT
 
 BANKS = 32  # 4-byte banks; bank = word offset mod 32
 TILE = 32  # the contract's tile edge: one warp (32 lanes) covers one tile row or column
@@ -26,7 +21,6 @@ NCU_EXTRA = (
     "smsp__sass_inst_executed_op_shared_ld.sum",
     "smsp__sass_inst_executed_op_shared_st.sum",
 )
-NCU_SIZE = 4096  # the profiled transpose is NCU_SIZE x NCU_SIZE float32
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,96 +180,3 @@ def notes(problem: Any) -> list[str]:
     except ImplLoadError as e:
         return [f"smem layout of your attempt: it does not load ({e})"]
     return [report(module).replace("smem layout:", "smem layout of your attempt:", 1)]
-
-
-_NCU_SCRIPT = """
-import sys, torch
-from pathlib import Path
-from grader.impls import import_file
-module = import_file(Path(sys.argv[1]), "dojo_ncu_smem_transpose")
-x = torch.randn(int(sys.argv[2]), int(sys.argv[2]), device="cuda")
-module.transpose(x)  # compile and warm up outside the profiled region
-torch.cuda.synchronize()
-torch.cuda.profiler.start()
-module.transpose(x)
-torch.cuda.synchronize()
-torch.cuda.profiler.stop()
-"""
-
-
-class NcuError(RuntimeError):
-    """ncu exists but gave no counters; str() is one line (ncu's own error where it gave one)."""
-
-
-def ncu_conflicts(impl_path: str, size: int = NCU_SIZE, timeout: float = 300) -> dict | None:
-    """The hardware's shared-memory bank conflicts for one size x size transpose by the
-    implementation at impl_path, summed over the kernels it launches: {"load": n, "store": n,
-    "kernels": [...], "metrics": {name: value}}. None where ncu is not installed."""
-    ncu = shutil.which("ncu")
-    if ncu is None:
-        return None
-
-    def run(metrics: Sequence[str]) -> subprocess.CompletedProcess:
-        cmd = [
-            ncu,
-            "--clock-control",
-            "none",
-            "--profile-from-start",
-            "off",
-            "--csv",
-            "--metrics",
-            ",".join(metrics),
-            sys.executable,
-            "-c",
-            _NCU_SCRIPT,
-            str(impl_path),
-            str(size),
-        ]
-        return subprocess.run(cmd, capture_output=True, text=True, timeout=timeout, cwd=ROOT)
-
-    try:
-        proc = run((NCU_LD, NCU_ST, *NCU_EXTRA))
-        kernels = _parse_ncu_csv(proc.stdout)
-        if not kernels:  # an ncu without the optional metrics: ask for the two that matter
-            proc = run((NCU_LD, NCU_ST))
-            kernels = _parse_ncu_csv(proc.stdout)
-    except subprocess.TimeoutExpired:
-        raise NcuError(f"ncu did not finish within {timeout:g} s") from None
-    if not kernels:
-        lines = (proc.stderr + proc.stdout).strip().splitlines()
-        why = next((ln for ln in lines if "ERROR" in ln), lines[-1] if lines else "no output")
-        raise NcuError(f"ncu gave no counters (exit {proc.returncode}): {why.strip()[:300]}")
-    return _totals(kernels)
-
-
-def _parse_ncu_csv(text: str) -> dict[str, dict[str, float]]:
-    """ncu --csv rows (one per kernel launch and metric) -> {"<id> <kernel>": {metric: value}}."""
-    import csv
-    import io
-
-    start = text.find('"ID"')
-    if start < 0:
-        return {}
-    kernels: dict[str, dict[str, float]] = {}
-    for row in csv.DictReader(io.StringIO(text[start:])):
-        value = (row.get("Metric Value") or "").replace(",", "")  # "1,048,576" in some locales
-        try:
-            number = float(value)
-        except ValueError:
-            continue
-        name = f"{row.get('ID', '?')} {row.get('Kernel Name', '?')}"
-        kernels.setdefault(name, {})[row.get("Metric Name", "?")] = number
-    return kernels
-
-
-def _totals(kernels: dict[str, dict[str, float]]) -> dict:
-    metrics: dict[str, float] = {}
-    for values in kernels.values():
-        for name, v in values.items():
-            metrics[name] = metrics.get(name, 0.0) + v
-    return {
-        "load": int(metrics.get(NCU_LD, 0)),
-        "store": int(metrics.get(NCU_ST, 0)),
-        "kernels": sorted(kernels),
-        "metrics": metrics,
-    }

@@ -13,9 +13,10 @@ from rich.console import Console
 from rich.markdown import Markdown
 from rich.text import Text
 
+from grader import banks, profile, questions, report, scaffold, store
 from grader import doctor as doctor_mod
 from grader import plot as plot_mod
-from grader import profile, report, scaffold, store
+from grader.cli_questions import questions_app, quiz
 from grader.grade import Grade, grade, readiness, run_bench
 from grader.impls import solution_backends, wrong_variants
 from grader.registry import ROOT, UnknownProblem, all_problems, get_problem
@@ -137,7 +138,7 @@ def show(ctx: typer.Context, slug: str):
     for device, perf in p.perf.items():
         bars = ", ".join(f"{k} {v:g}" for k, v in perf.bars.items())
         out.print(f"[bold]perf ({device})[/] {perf.metric} vs {perf.baseline}: {bars}")
-    for line in _problem_notes(p):
+    for line in banks.notes(p):  # the smem_transpose layout report; nothing elsewhere
         out.print(line)
     impls = [
         "attempt",
@@ -151,27 +152,8 @@ def show(ctx: typer.Context, slug: str):
         f"[bold]hints[/] {len(p.hints)} (`dojo hint {slug}`) · "
         f"[bold]mock interview[/] {p.mock_minutes} min"
     )
-    for q in _linked_questions(p):
+    for q in questions.describe_links(p, p.path.parent.parent):
         out.print(f"[bold]question[/] {q}")
-
-
-def _problem_notes(p) -> list[str]:
-    """Problem-specific facts shown with the statement (the smem_transpose bank report)."""
-    try:
-        from grader import banks
-    except ImportError:
-        return []
-    return banks.notes(p) if hasattr(banks, "notes") else []
-
-
-def _linked_questions(p) -> list[str]:
-    try:
-        from grader import questions
-    except ImportError:
-        return list(p.questions)
-    return (
-        questions.describe_links(p) if hasattr(questions, "describe_links") else list(p.questions)
-    )
 
 
 @app.command()
@@ -305,16 +287,8 @@ def new(
     out.print(f"next: pytest problems/{slug}   then edit the files (CONTRIBUTING.md)")
 
 
-def _mount_questions() -> None:
-    try:
-        from grader.cli_questions import questions_app, quiz
-    except ImportError:
-        return
-    app.add_typer(questions_app, name="questions", help="Browse and search the question bank.")
-    app.command("quiz")(quiz)
-
-
-_mount_questions()
+app.add_typer(questions_app, name="questions", help="Browse and search the question bank.")
+app.command("quiz")(quiz)
 
 
 def main() -> None:

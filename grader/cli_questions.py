@@ -8,10 +8,10 @@ import sys
 from datetime import date
 from pathlib import Path
 
-import click
 import typer
 from rich.console import Console
 from rich.markdown import Markdown
+from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
@@ -37,7 +37,7 @@ def _err() -> Console:
 
 
 def _fail(message: str, code: int = EXIT_USER) -> None:
-    _err().print(f"[bold red]error:[/] {message}", soft_wrap=True)
+    _err().print(f"[bold red]error:[/] {escape(message)}", soft_wrap=True)
     raise typer.Exit(code)
 
 
@@ -45,7 +45,9 @@ def _bank(topic: str | None = None, difficulty: str | None = None) -> qb.Bank:
     """The loaded bank; malformed files are one warning line each, the rest still usable."""
     bank = qb.load_bank()
     for line in bank.errors:
-        _err().print(f"[yellow]warning:[/] {line} (`dojo questions validate`)", soft_wrap=True)
+        _err().print(
+            f"[yellow]warning:[/] {escape(line)} (`dojo questions validate`)", soft_wrap=True
+        )
     if topic is not None and topic not in bank.topics():
         _fail(f"unknown topic '{topic}': one of {', '.join(bank.topics())}")
     if difficulty is not None and difficulty not in qb.DIFFICULTIES:
@@ -67,12 +69,25 @@ def _row(q: qb.Question) -> dict:
 
 
 def _table(questions: list[qb.Question], title: str, score: list[float] | None = None) -> Table:
+    """One row per question; search results trade the kind column for the score."""
+    cols = (
+        ["score", "id", "topic", "level", "title"]
+        if score
+        else ["id", "topic", "level", "kind", "title"]
+    )
     table = Table(title=title, header_style="bold")
-    for col in (["score"] if score else []) + ["id", "topic", "level", "kind", "title"]:
-        table.add_column(col, overflow="fold")
+    for col in cols:  # ids never wrap: they are what you type next
+        table.add_column(col, no_wrap=col in ("score", "id", "level"))
     for i, q in enumerate(questions):
-        cells = [q.id, q.topic, q.difficulty, q.kind, q.title]
-        table.add_row(*([f"{score[i]:.0f}"] if score else []), *cells)
+        cells = {
+            "id": q.id,
+            "topic": q.topic,
+            "level": q.difficulty,
+            "kind": q.kind,
+            "title": q.title,
+            "score": f"{score[i]:.0f}" if score else "",
+        }
+        table.add_row(*(escape(cells[c]) for c in cols))
     return table
 
 
@@ -81,11 +96,12 @@ def list_cmd(
     topic: str = typer.Option(None, help="only this topic folder"),
     tag: str = typer.Option(None, help="only questions with this tag"),
     difficulty: str = typer.Option(None, help="easy | medium | hard"),
+    problem: str = typer.Option(None, help="only questions linked to this problem slug"),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
 ):
-    """The questions, filtered by topic, tag or difficulty."""
+    """The questions, filtered by topic, tag, difficulty or linked problem."""
     bank = _bank(topic, difficulty)
-    found = qb.select(bank.questions, topic, tag, difficulty)
+    found = qb.select(bank.questions, topic, tag, difficulty, problem)
     if as_json:
         sys.stdout.write(
             json.dumps({"schema": 1, "questions": [_row(q) for q in found]}, indent=1) + "\n"
@@ -106,18 +122,18 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
     except qb.QuestionError as e:
         _fail(str(e))
     out = _out()
-    out.print(f"[bold]{q.title}[/]  [dim]{q.id}[/]")
-    out.print(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}")
+    out.print(f"[bold]{escape(q.title)}[/]  [dim]{q.id}[/]")
+    out.print(escape(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}"))
     out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
     if q.follow_ups:
         out.print(Markdown("## Follow-ups\n\n" + "\n".join(f"- {f}" for f in q.follow_ups)))
     for other in q.see_also:
         title = bank.by_id[other].title if other in bank.by_id else "(missing)"
-        out.print(f"[bold]see also[/] {other}: {title}")
+        out.print(f"[bold]see also[/] {other}: {escape(title)}")
     for link in q.code:
         _print_code(out, link)
     for slug in q.problems:
-        out.print(f"[bold]problem[/] {slug}: {_problem_title(slug)}   (dojo show {slug})")
+        out.print(f"[bold]problem[/] {slug}: {escape(_problem_title(slug))}   (dojo show {slug})")
 
 
 def _key_points(q: qb.Question) -> str:
@@ -127,7 +143,7 @@ def _key_points(q: qb.Question) -> str:
 def _print_code(out: Console, link: str) -> None:
     found = qb.snippet(link)
     if found is None:
-        out.print(f"[bold]code[/] {link} [red](not found)[/]")
+        out.print(f"[bold]code[/] {escape(link)} [red](not found)[/]")
         return
     path, first, source = found
     out.rule(f"{link} (line {first})")
@@ -164,7 +180,7 @@ def search(
         return
     if not ranked:
         _fail(f"no question matches '{query}' (every word must appear)", EXIT_INVALID)
-    _out().print(_table([q for _, q in ranked], f"'{query}'", [s for s, _ in ranked]))
+    _out().print(_table([q for _, q in ranked], escape(f"'{query}'"), [s for s, _ in ranked]))
 
 
 @questions_app.command()
@@ -197,7 +213,9 @@ def quiz(
     bank = _bank(topic)
     pool = qb.select(bank.questions, topic)
     path = qz.progress_path(data_dir)
-    cards = qz.load_cards(path, lambda m: _err().print(f"[yellow]warning:[/] {m}", soft_wrap=True))
+    cards = qz.load_cards(
+        path, lambda m: _err().print(f"[yellow]warning:[/] {escape(m)}", soft_wrap=True)
+    )
     if stats:
         return _print_stats(qz.stats(pool, cards, date.today()), path)
     picked = qz.pick(pool, cards, date.today(), n)
@@ -214,18 +232,25 @@ def quiz(
             if grade is None:
                 break
             cards[q.id] = card = qz.review(cards.get(q.id, qz.Card()), grade, date.today())
-            qz.save_cards(path, cards)  # after every card: an interruption loses nothing graded
+            _save(path, cards)  # after every card: an interruption loses nothing graded
             done += 1
             _out().print(f"[dim]next review in {card.interval} day(s), on {card.due}[/]")
-    except click.exceptions.Abort:
+    except (typer.Abort, EOFError, KeyboardInterrupt):  # end of input or Ctrl-C
         _out().print("\nstopped early.")
-    _out().print(f"reviewed {done} of {len(picked)}; progress saved in {path}")
+    _out().print(escape(f"reviewed {done} of {len(picked)}; progress saved in {path}"))
+
+
+def _save(path: Path, cards: dict[str, qz.Card]) -> None:
+    try:
+        qz.save_cards(path, cards)
+    except OSError as e:
+        _fail(f"cannot save quiz progress to {path}: {e.strerror} (choose another --data-dir)")
 
 
 def _review_one(q: qb.Question, i: int, total: int) -> int | None:
     out = _out()
     out.rule(f"{i}/{total} · {q.topic} · {q.difficulty} · {q.kind}")
-    out.print(f"[bold]{q.title}[/]")
+    out.print(f"[bold]{escape(q.title)}[/]")
     if _ask("Enter reveals the answer, q stops").lower() == "q":
         return None
     out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
@@ -236,7 +261,7 @@ def _review_one(q: qb.Question, i: int, total: int) -> int | None:
             return None
         if reply.isdigit() and int(reply) in qz.GRADES:
             return int(reply)
-        out.print(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q")
+        out.print(escape(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q"))
 
 
 def _ask(text: str) -> str:
@@ -257,4 +282,4 @@ def _print_stats(s: dict, path: Path) -> None:
     out = _out()
     out.print(table)
     t = s["total"]
-    out.print(f"due now: {t['due']} · new: {t['new']} · progress file: {path}")
+    out.print(escape(f"due now: {t['due']} · new: {t['new']} · progress file: {path}"))

@@ -21,6 +21,10 @@ METRICS = (
     "dram__throughput.avg.pct_of_peak_sustained_elapsed",
     "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_ld.sum",
     "l1tex__data_bank_conflicts_pipe_lsu_mem_shared_op_st.sum",
+    "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_ld.sum",
+    "l1tex__data_pipe_lsu_wavefronts_mem_shared_op_st.sum",
+    "smsp__sass_inst_executed_op_shared_ld.sum",
+    "smsp__sass_inst_executed_op_shared_st.sum",
     "sm__pipe_tensor_op_hmma_cycles_active.avg.pct_of_peak_sustained_active",
     "launch__registers_per_thread",
 )
@@ -59,7 +63,22 @@ def ncu_report(problem: Problem, impl: str, timeout: float = 600) -> dict[str, A
     if not kernels:
         tail = (proc.stderr or proc.stdout).strip().splitlines()[-3:]
         return {"status": "error", "message": " | ".join(tail)[:400]}
+    for metrics in kernels.values():
+        metrics.update(extra_wavefronts(metrics))
     return {"status": "measured", "kernels": kernels}
+
+
+def extra_wavefronts(m: dict[str, float | str]) -> dict[str, float]:
+    """Shared-memory wavefronts beyond one per instruction: the conflict cost a kernel really
+    pays. (The raw l1tex bank-conflict counters also count arbitration with other warps' and
+    other units' accesses, so they read non-zero even for a conflict-free access pattern.)"""
+    out = {}
+    for op in ("ld", "st"):
+        waves = m.get(f"l1tex__data_pipe_lsu_wavefronts_mem_shared_op_{op}.sum")
+        insts = m.get(f"smsp__sass_inst_executed_op_shared_{op}.sum")
+        if isinstance(waves, float) and isinstance(insts, float):
+            out[f"shared_{op}_extra_wavefronts"] = waves - insts
+    return out
 
 
 def parse_csv(text: str) -> dict[str, dict[str, float | str]]:

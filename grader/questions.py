@@ -25,21 +25,10 @@ CODE_ROOTS = ("problems", "reference", "solutions", "engine", "grader")
 C_LIKE = (".cu", ".cuh", ".c", ".cc", ".cpp", ".h", ".hpp")  # symbols found by regex, not ast
 ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
-_FIELDS: dict[str, type] = {
-    "id": str,
-    "title": str,
-    "topic": str,
-    "difficulty": str,
-    "kind": str,
-    "tags": list,
-    "problems": list,
-    "code": list,
-    "key_points": list,
-    "follow_ups": list,
-    "see_also": list,
-}
-_REQUIRED = ("id", "title", "topic", "difficulty", "kind", "tags", "key_points")
+_STRINGS = ("id", "title", "topic", "difficulty", "kind")
 _LISTS = ("tags", "problems", "code", "key_points", "follow_ups", "see_also")
+_FIELDS: dict[str, type] = {**dict.fromkeys(_STRINGS, str), **dict.fromkeys(_LISTS, list)}
+_REQUIRED = (*_STRINGS, "tags", "key_points")
 
 
 class QuestionError(ValueError):
@@ -133,16 +122,7 @@ def parse_question(path: Path, root: Path = ROOT) -> Question:
     if not answer:
         raise QuestionError(f"{where}: the Markdown answer after the front matter is empty")
     lists = {k: tuple(meta.get(k, ())) for k in _LISTS}
-    return Question(
-        id=meta["id"],
-        title=meta["title"],
-        topic=meta["topic"],
-        difficulty=meta["difficulty"],
-        kind=meta["kind"],
-        answer=answer,
-        path=path,
-        **lists,
-    )
+    return Question(**{k: meta[k] for k in _STRINGS}, **lists, answer=answer, path=path)
 
 
 def _check_schema(where: str, meta: dict[str, Any]) -> None:
@@ -281,6 +261,8 @@ def check_code_link(link: str, root: Path = ROOT) -> str | None:
         or Path(path).parts[0] not in CODE_ROOTS
     ):
         return f"code link '{link}' must point into {', '.join(r + '/' for r in CODE_ROOTS)}"
+    if not path.endswith((".py", *C_LIKE)):
+        return f"code link '{link}' must name a Python or CUDA/C++ source file"
     file = root / path
     if not file.is_file():
         return f"code link '{link}': no file {path}"
@@ -333,10 +315,11 @@ _COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
 
 
 def _c_symbol(text: str, name: str) -> tuple[int, int] | None:
-    """A definition is `name(` + parameters (no ; { } or parentheses) + `{`: calls and
-    prototypes end in `;`, a call inside `if (...) {` has a `)` before the brace."""
+    """A definition is `name(` + parameters (no ; { }, parentheses nested one level at most) +
+    `{`: calls and prototypes end in `;`, a call inside `if (...) {` has a `)` before the brace."""
     code = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)  # keeps offsets
-    m = re.search(rf"\b{re.escape(name)}\s*\([^;{{}}()]*\)[^;{{}}()]*\{{", code)
+    params = r"\((?:[^;{}()]|\([^;{}()]*\))*\)"  # one level of nesting: float (&d)[4]
+    m = re.search(rf"\b{re.escape(name)}\s*{params}[^;{{}}()]*\{{", code)
     if m is None:
         return None
     depth, end = 0, len(code)
@@ -373,6 +356,7 @@ def select(
     topic: str | None = None,
     tag: str | None = None,
     difficulty: str | None = None,
+    problem: str | None = None,
 ) -> list[Question]:
     return [
         q
@@ -380,62 +364,77 @@ def select(
         if (topic is None or q.topic == topic)
         and (tag is None or tag in q.tags)
         and (difficulty is None or q.difficulty == difficulty)
+        and (problem is None or problem in q.problems)
     ]
 
 
 _WORD = re.compile(r"[a-z0-9]+")
-# Where a query word is found counts this much: a title hit beats a passing mention.
-WEIGHTS = {"title": 6.0, "tags": 4.0, "id": 3.0, "key_points": 2.0, "answer": 0.5}
+_STOP = frozenset(
+    "a an and are do does for how in is of on or per the to what when why with".split()
+)
+# Where a query word is found counts this much: a title or id hit beats a passing mention.
+PRESENCE = {"title": 6.0, "id": 5.0, "tags": 4.0}  # counted once per word
+REPEATS = {"key_points": 2.0, "answer": 0.5}  # counted per hit, at most 3 hits per word
 
 
-def _fields(q: Question) -> dict[str, str]:
-    return {
+def _stem(word: str) -> str:
+    """A plural query word also finds the singular: 'conflicts' matches 'conflict-free'."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _fields(q: Question) -> dict[str, list[str]]:
+    text = {
         "title": q.title,
-        "tags": " ".join(q.tags),
         "id": q.id,
+        "tags": " ".join(q.tags),
         "key_points": " ".join(q.key_points),
         "answer": q.answer,
     }
+    return {k: _WORD.findall(v.lower()) for k, v in text.items()}
 
 
 def search(questions: Iterable[Question], text: str) -> list[tuple[float, Question]]:
-    """Ranked matches: every query word must start a word somewhere in the question (prefix
-    match, so 'quant' finds 'quantisation'); each field adds its weight per hit (at most 3
-    hits per word and field); the whole query inside the title adds a bonus."""
-    words = _WORD.findall(text.lower())
+    """Ranked matches. Query words (minus stop words, plurals reduced) must each start a word
+    somewhere in the question (prefix match: 'quant' finds 'quantisation'). A word scores by
+    presence in the title, id and tags, and per hit (up to 3) in key points and answer; the
+    whole query equal to or inside the id, or inside the title, adds a bonus."""
+    all_words = [_stem(w) for w in _WORD.findall(text.lower())]
+    words = [w for w in all_words if w not in _STOP] or all_words
     if not words:
         return []
-    phrase = " ".join(words)
+    slug, phrase = "-".join(all_words), " ".join(all_words)
     ranked = []
     for q in questions:
-        fields = {k: _WORD.findall(v.lower()) for k, v in _fields(q).items()}
+        fields = _fields(q)
         score, missing = 0.0, False
         for w in words:
-            hits = {k: min(3, sum(t.startswith(w) for t in toks)) for k, toks in fields.items()}
+            hits = {k: sum(t.startswith(w) for t in toks) for k, toks in fields.items()}
             missing |= not any(hits.values())
-            score += sum(WEIGHTS[k] * n for k, n in hits.items())
+            score += sum(weight for k, weight in PRESENCE.items() if hits[k])
+            score += sum(weight * min(3, hits[k]) for k, weight in REPEATS.items())
         if missing:
             continue
-        if phrase in " ".join(fields["title"]):
-            score += 10.0
+        score += 30.0 if slug == q.id else 8.0 if slug in q.id else 0.0
+        score += 8.0 if phrase in " ".join(fields["title"]) else 0.0
         ranked.append((score, q))
     ranked.sort(key=lambda sq: (-sq[0], sq[1].id))
     return ranked
 
 
-def describe_links(problem: Any, root: Path = ROOT) -> list[str]:
-    """For `dojo show <slug>`: the problem's listed question ids plus every question that links
-    the problem, one line each ("id: title (difficulty)")."""
+def describe_links(problem: Any, root: Path = ROOT, limit: int = 5) -> list[str]:
+    """For `dojo show <slug>`: the question ids the problem.toml lists (else the first `limit`
+    questions that link the problem), one line each, then a pointer to the rest."""
     bank = load_bank(root)
-    linked = list(
-        dict.fromkeys(
-            [*problem.questions, *(q.id for q in bank.questions if problem.slug in q.problems)]
-        )
-    )
     by_id = bank.by_id
-    return [
+    linking = [q.id for q in bank.questions if problem.slug in q.problems]
+    shown = list(problem.questions) or linking[:limit]
+    lines = [
         f"{qid}: {by_id[qid].title} ({by_id[qid].difficulty})"
         if qid in by_id
         else f"{qid} (not in the question bank)"
-        for qid in linked
+        for qid in shown
     ]
+    more = [qid for qid in linking if qid not in shown]
+    if more:
+        lines.append(f"... and {len(more)} more: dojo questions list --problem {problem.slug}")
+    return lines

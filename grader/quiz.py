@@ -86,15 +86,16 @@ def is_due(card: Card | None, today: date) -> bool:
 def pick(
     questions: Iterable[Question], cards: dict[str, Card], today: date, n: int
 ) -> list[Question]:
-    """Up to n questions: due cards first (most overdue first), then new ones, taking topics in
-    turn so a session does not drill one topic; cards seen and not yet due wait."""
+    """Up to n questions: due cards first (most overdue first), then new ones, easy before hard,
+    taking topics in turn so a session does not drill one topic; cards not yet due wait."""
     questions = list(questions)
     due = sorted(
         (q for q in questions if is_due(cards.get(q.id), today)),
         key=lambda q: (cards[q.id].due, q.id),
     )
     by_topic: dict[str, list[Question]] = {}
-    for q in questions:
+    level = {"easy": 0, "medium": 1, "hard": 2}
+    for q in sorted(questions, key=lambda q: (level.get(q.difficulty, 1), q.id)):
         if q.id not in cards:
             by_topic.setdefault(q.topic, []).append(q)
     fresh = []
