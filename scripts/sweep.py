@@ -1,14 +1,48 @@
-"""Developer sweep on a GPU: time every kernel variant a solution exposes against its baseline,
-in one process (used to pick the defaults shipped in solutions/; not part of grading)."""
+"""Developer sweeps on a GPU: time the variants a solution exposes (kernel names or module
+knobs) against the baseline measured in the same process, to pick the defaults shipped in
+solutions/. Not part of grading. Usage: python scripts/sweep.py NAME [OUT.json]."""
 
 from __future__ import annotations
 
+import importlib
+import itertools
 import json
 import sys
 
 import torch
 
 from grader import timing
+from grader.registry import get_problem
+
+KNOBS = {  # problem -> (solution module, {knob: values}); each combination is timed
+    "online_softmax": ("solutions.online_softmax.triton",
+                       {"SPLIT_BLOCK": [4096, 8192, 16384], "SPLIT_WARPS": [4, 8, 16]}),
+    "fp8_quant": ("solutions.fp8_quant.triton",
+                  {"ELEMENTS_PER_PROGRAM": [2048, 4096, 8192], "NUM_WARPS": [4, 8]}),
+}
+
+
+def sweep_knobs(slug: str) -> list[dict]:
+    problem, (modname, knobs) = get_problem(slug), KNOBS[slug]
+    mod, ref = importlib.import_module(modname), importlib.import_module(f"reference.{slug}")
+    perf = problem.perf["gpu"]
+    copy = timing.copy_bandwidth()
+    rows = []
+    for case in perf.cases:
+        inputs = ref.make_inputs(case, torch.Generator(device="cuda").manual_seed(0))
+        expected = getattr(ref, perf.entry)(**inputs)
+        for values in itertools.product(*knobs.values()):
+            setting = dict(zip(knobs, values))
+            for k, v in setting.items():
+                setattr(mod, k, v)
+            fn = getattr(mod, perf.entry)
+            if hasattr(ref, "compare"):
+                ref.compare(fn(**inputs), expected, inputs, problem)
+            t = timing.time_gpu(lambda i, fn=fn, inputs=inputs: fn(**inputs), budget_s=2.0)
+            frac = ref.cost(case)["bytes"] / (t.median_ms * 1e-3) / copy
+            rows.append({"case": case, **setting, "ms": t.median_ms, "fraction": frac})
+            print(json.dumps(rows[-1]), flush=True)
+    return rows
 
 
 def sweep_gemm() -> list[dict]:
@@ -21,12 +55,12 @@ def sweep_gemm() -> list[dict]:
         ref = (a.float() @ b.float()).half()
         cublas = timing.cublas_flops(size, size, size, torch.float16)
         for name in gemm.KERNELS:
-            if name == gemm.ANY and size > 4096:
+            if name == gemm.ANY:
                 continue
             out = gemm._matmul(gemm.SOURCE, a, b, kernel=name)
             err = float((out.float() - ref.float()).abs().max())
-            t = timing.time_gpu(lambda i: gemm._matmul(gemm.SOURCE, a, b, kernel=name),
-                                budget_s=3.0)
+            run = lambda i, a=a, b=b, name=name: gemm._matmul(gemm.SOURCE, a, b, kernel=name)  # noqa: E731
+            t = timing.time_gpu(run, budget_s=2.0)
             flops = 2 * size**3 / (t.median_ms * 1e-3)
             rows.append({"size": size, "kernel": name, "ms": t.median_ms, "tflops": flops / 1e12,
                          "cublas_tflops": cublas / 1e12, "fraction": flops / cublas,
@@ -36,7 +70,8 @@ def sweep_gemm() -> list[dict]:
 
 
 if __name__ == "__main__":
-    out = {"gemm": sweep_gemm()} if "gemm" in sys.argv[1:] else {}
+    name = sys.argv[1]
+    out = sweep_gemm() if name == "gemm" else sweep_knobs(name)
     if len(sys.argv) > 2:
         with open(sys.argv[2], "w") as f:
             json.dump(out, f, indent=1)

@@ -80,26 +80,35 @@ struct Gemm {
         }
     }
 
-    // One BK slice of the warp's WM x WN block: per k16 step, MI A fragments and NI B
-    // fragments from shared memory, then MI * NI mma instructions.
+    // Fragments of one k16 step: MI A tiles (16 x 16) and NI B tiles (16 x 8) of this warp.
+    __device__ static void load_frags(const half* as, const half* bs, int kk, int wm, int wn,
+                                      unsigned (&a)[MI][4], unsigned (&b)[NI / 2][4]) {
+        const int lane = threadIdx.x & 31;
+#pragma unroll
+        for (int i = 0; i < MI; ++i)  // lanes 0-15: rows at k, lanes 16-31: rows at k+8
+            ldmatrix_x4(a[i], as + (wm + i * 16 + (lane & 15)) * AS + kk + (lane >> 4) * 8);
+#pragma unroll
+        for (int j = 0; j < NI / 2; ++j)  // two n8 fragments per x4.trans
+            ldmatrix_x4_trans(b[j], bs + (kk + (lane & 15)) * BS + wn + j * 16 + (lane >> 4) * 8);
+    }
+
+    // One BK slice of the warp's WM x WN block. The fragments of step s+1 are loaded into the
+    // other register buffer before the MI * NI mma instructions of step s are issued, so the
+    // ldmatrix latency hides behind Tensor Core work.
     __device__ static void compute_tile(const half* st, float (&acc)[MI][NI][4], int wm, int wn) {
         const half* as = st;
         const half* bs = st + BM * AS;
-        const int lane = threadIdx.x & 31;
+        unsigned a[2][MI][4], b[2][NI / 2][4];
+        load_frags(as, bs, 0, wm, wn, a[0], b[0]);
 #pragma unroll
-        for (int kk = 0; kk < BK; kk += 16) {
-            unsigned a[MI][4], b[NI / 2][4];
-#pragma unroll
-            for (int i = 0; i < MI; ++i)  // lanes 0-15: rows at k, lanes 16-31: rows at k+8
-                ldmatrix_x4(a[i], as + (wm + i * 16 + (lane & 15)) * AS + kk + (lane >> 4) * 8);
-#pragma unroll
-            for (int j = 0; j < NI / 2; ++j)  // two n8 fragments per x4.trans
-                ldmatrix_x4_trans(b[j], bs + (kk + (lane & 15)) * BS + wn + j * 16 + (lane >> 4) * 8);
+        for (int s = 0; s < BK / 16; ++s) {
+            if (s + 1 < BK / 16) load_frags(as, bs, (s + 1) * 16, wm, wn, a[(s + 1) & 1], b[(s + 1) & 1]);
 #pragma unroll
             for (int i = 0; i < MI; ++i)
 #pragma unroll
                 for (int j = 0; j < NI; ++j)
-                    mma_16816(acc[i][j], a[i], b[j / 2][(j & 1) * 2], b[j / 2][(j & 1) * 2 + 1]);
+                    mma_16816(acc[i][j], a[s & 1][i], b[s & 1][j / 2][(j & 1) * 2],
+                              b[s & 1][j / 2][(j & 1) * 2 + 1]);
         }
     }
 
@@ -163,13 +172,13 @@ struct Gemm {
 };
 
 #define DEFINE_GEMM(NAME, BM, BN, BK, WM, WN, STAGES, ALIGNED)                                 \
-    extern "C" __global__ void __launch_bounds__(Gemm<BM, BN, BK, WM, WN, STAGES, ALIGNED>::THREADS) \
+    extern "C" __global__ void __launch_bounds__(Gemm<BM, BN, BK, WM, WN, STAGES, ALIGNED>::THREADS, 1) \
         NAME(const half* A, const half* B, half* C, int M, int N, int K) {                    \
         Gemm<BM, BN, BK, WM, WN, STAGES, ALIGNED>::run(A, B, C, M, N, K);                     \
     }
 
-DEFINE_GEMM(hgemm_128x256x32_s4, 128, 256, 32, 64, 64, 4, true)
-DEFINE_GEMM(hgemm_128x128x32_s4, 128, 128, 32, 64, 64, 4, true)
-DEFINE_GEMM(hgemm_256x128x32_s4, 256, 128, 32, 64, 64, 4, true)
+DEFINE_GEMM(hgemm_256x128x64_s3, 256, 128, 64, 64, 64, 3, true)
+DEFINE_GEMM(hgemm_256x128x64_s4, 256, 128, 64, 64, 64, 4, true)
 DEFINE_GEMM(hgemm_128x256x64_s3, 128, 256, 64, 64, 64, 3, true)
+DEFINE_GEMM(hgemm_128x128x64_s3, 128, 128, 64, 64, 64, 3, true)
 DEFINE_GEMM(hgemm_64x64_any, 64, 64, 32, 32, 32, 2, false)
