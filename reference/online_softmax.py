@@ -1,4 +1,4 @@
-"""Softmax reference with torch.softmax semantics: fp32 math over the last dim, output in x.dtype."""
+"""Softmax reference with torch.softmax semantics: fp32 math over the last dim, x.dtype out."""
 
 from __future__ import annotations
 

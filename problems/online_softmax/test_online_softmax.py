@@ -37,8 +37,15 @@ def test_matches_reference_on_random_shapes(impl, problem, runtime, case, seed):
     check(impl, problem, ref.make_inputs(case, runtime.gen(seed))["x"])
 
 
-@given(case=cases(SLUG, M=st.integers(1, 2), N=st.integers(*LONG_N),
-                  dtype=st.sampled_from(["float32", "float16"])), seed=SEEDS)
+@given(
+    case=cases(
+        SLUG,
+        M=st.integers(1, 2),
+        N=st.integers(*LONG_N),
+        dtype=st.sampled_from(["float32", "float16"]),
+    ),
+    seed=SEEDS,
+)
 def test_matches_reference_on_rows_longer_than_one_block(impl, problem, runtime, case, seed):
     """Past ~16K elements a row no longer fits one program: the online (max, sum) path runs."""
     check(impl, problem, ref.make_inputs(case, runtime.gen(seed))["x"])
@@ -48,8 +55,16 @@ def _live_rows(x: torch.Tensor) -> torch.Tensor:
     return ~torch.isneginf(x).all(dim=1)  # (M,) rows with at least one finite entry
 
 
-@given(case=cases(SLUG, dtype="float32", values=st.sampled_from(
-    ["normal", "wide", "large", "near_1e4", "offset", "neginf", "neginf_prefix"])), seed=SEEDS)
+@given(
+    case=cases(
+        SLUG,
+        dtype="float32",
+        values=st.sampled_from(
+            ["normal", "wide", "large", "near_1e4", "offset", "neginf", "neginf_prefix"]
+        ),
+    ),
+    seed=SEEDS,
+)
 def test_rows_sum_to_one(impl, problem, runtime, case, seed):
     x = ref.make_inputs(case, runtime.gen(seed))["x"]  # (M, N)
     y = impl.softmax(x)
@@ -61,9 +76,11 @@ def test_rows_sum_to_one(impl, problem, runtime, case, seed):
     bad = ~((sums - 1).abs() <= bound)  # NaN counts as bad
     if bool(bad.any()):
         i = int(bad.nonzero()[0, 0])
-        raise AssertionError(f"{int(bad.sum())} of {sums.numel()} rows (N={n}) do not sum to 1; "
-                             f"live row {i} sums to {float(sums[i]):.9g} (allowed |sum - 1| <= "
-                             f"{bound:.3g})")
+        raise AssertionError(
+            f"{int(bad.sum())} of {sums.numel()} rows (N={n}) do not sum to 1; "
+            f"live row {i} sums to {float(sums[i]):.9g} (allowed |sum - 1| <= "
+            f"{bound:.3g})"
+        )
 
 
 @given(M=st.integers(1, 4), N=st.integers(1, 2000), base=st.integers(-900, 900), seed=SEEDS)
@@ -78,9 +95,14 @@ def test_invariant_to_adding_a_constant_to_each_row(impl, problem, runtime, M, N
     assert_close(impl.softmax(x + c), impl.softmax(x), tol, name="softmax(x + c) vs softmax(x)")
 
 
-@given(case=cases(SLUG, dtype=st.sampled_from(["float32", "float16"]),
-                  values=st.sampled_from(["normal", "wide", "large", "neginf", "offset"])),
-       seed=SEEDS)
+@given(
+    case=cases(
+        SLUG,
+        dtype=st.sampled_from(["float32", "float16"]),
+        values=st.sampled_from(["normal", "wide", "large", "neginf", "offset"]),
+    ),
+    seed=SEEDS,
+)
 def test_larger_inputs_never_get_smaller_outputs(impl, problem, runtime, case, seed):
     """x_i > x_j implies y_i >= y_j, up to the tolerance: GPU exp approximations are accurate
     to a few ulp but not promised to be monotone ulp by ulp."""
@@ -97,13 +119,21 @@ def test_larger_inputs_never_get_smaller_outputs(impl, problem, runtime, case, s
     bad = drop > tol.atol + tol.rtol * ys[:, 1:]
     if bool(bad.any()):
         r, k = (int(v) for v in bad.nonzero()[0])
-        raise AssertionError(f"{int(bad.sum())} monotonicity violations; e.g. x = "
-                             f"{float(xs[r, k]):.6g} -> y = {float(ys[r, k]):.6g} but x = "
-                             f"{float(xs[r, k + 1]):.6g} -> y = {float(ys[r, k + 1]):.6g}")
+        raise AssertionError(
+            f"{int(bad.sum())} monotonicity violations; e.g. x = "
+            f"{float(xs[r, k]):.6g} -> y = {float(ys[r, k]):.6g} but x = "
+            f"{float(xs[r, k + 1]):.6g} -> y = {float(ys[r, k + 1]):.6g}"
+        )
 
 
-@given(case=cases(SLUG, dtype=st.sampled_from(["float32", "float16"]),
-                  values=st.sampled_from(["neginf", "neginf_prefix"])), seed=SEEDS)
+@given(
+    case=cases(
+        SLUG,
+        dtype=st.sampled_from(["float32", "float16"]),
+        values=st.sampled_from(["neginf", "neginf_prefix"]),
+    ),
+    seed=SEEDS,
+)
 def test_neg_inf_entries_give_exactly_zero(impl, problem, runtime, case, seed):
     x = ref.make_inputs(case, runtime.gen(seed))["x"]  # (M, N)
     y = impl.softmax(x)
@@ -112,8 +142,10 @@ def test_neg_inf_entries_give_exactly_zero(impl, problem, runtime, case, seed):
     bad = masked & (y != 0)  # NaN != 0 counts as bad
     if bool(bad.any()):
         r, k = (int(v) for v in bad.nonzero()[0])
-        raise AssertionError(f"{int(bad.sum())} of {int(masked.sum())} -inf entries did not give "
-                             f"exactly 0; first at ({r}, {k}): got {float(y[r, k])}")
+        raise AssertionError(
+            f"{int(bad.sum())} of {int(masked.sum())} -inf entries did not give "
+            f"exactly 0; first at ({r}, {k}): got {float(y[r, k])}"
+        )
 
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
@@ -124,9 +156,11 @@ def test_an_all_neg_inf_row_gives_nan_like_torch(impl, problem, runtime, N, dtyp
     x[1] = NEG_INF
     x = x.to(getattr(torch, dtype))
     y = check(impl, problem, x)
-    assert bool(y[1].isnan().all()), (f"row 1 is all -inf (N={N}): torch gives NaN, got "
-                                      f"{int((~y[1].isnan()).sum())} non-NaN outputs, e.g. "
-                                      f"{y[1, :3].tolist()}")
+    assert bool(y[1].isnan().all()), (
+        f"row 1 is all -inf (N={N}): torch gives NaN, got "
+        f"{int((~y[1].isnan()).sum())} non-NaN outputs, e.g. "
+        f"{y[1, :3].tolist()}"
+    )
 
 
 @pytest.mark.parametrize("N", [20000, 70000])
@@ -136,7 +170,7 @@ def test_online_rescaling_on_rows_whose_max_keeps_growing(impl, problem, runtime
     gen, dev = runtime.gen(N), runtime.device
     ramp = torch.linspace(-30, 30, N, device=dev) + 0.1 * torch.randn(N, generator=gen, device=dev)
     late = torch.full((N,), NEG_INF, device=dev)
-    late[3 * N // 4:] = ramp[3 * N // 4:]
+    late[3 * N // 4 :] = ramp[3 * N // 4 :]
     check(impl, problem, torch.stack([ramp, ramp.flip(0), late]))  # (3, N)
 
 

@@ -43,6 +43,11 @@ SPLIT_BLOCK = 8192  # elements per program in path 2
 SPLIT_WARPS = 8
 LOOP_BLOCK = 4096  # elements per loop step in path 3
 LOOP_WARPS = 8
+# Path 2 takes (row, chunk) from an atomic ticket (the proof below needs it). False uses
+# program_id instead: one atomic round trip less per program, but then progress rests on the
+# hardware dispatching programs in program_id order, which CUDA does in practice but does not
+# promise.
+TICKETS = True
 
 
 @triton.jit
@@ -67,12 +72,26 @@ def _softmax_row_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride, BLOCK: 
 
 
 @triton.jit
-def _softmax_split_kernel(x_ptr, out_ptr, stats_ptr, sync_ptr, N, chunks, num_slots,
-                          x_row_stride, out_row_stride, BLOCK: tl.constexpr,
-                          CHUNKS_POW2: tl.constexpr):
+def _softmax_split_kernel(
+    x_ptr,
+    out_ptr,
+    stats_ptr,
+    sync_ptr,
+    N,
+    chunks,
+    num_slots,
+    x_row_stride,
+    out_row_stride,
+    BLOCK: tl.constexpr,
+    CHUNKS_POW2: tl.constexpr,
+    TICKET: tl.constexpr,
+):
     # Path 2. A program owns one chunk of BLOCK columns of one row. sync[0] is the ticket
     # dispenser, sync[1 + row] the row's arrival counter; stats holds (max, sum) per chunk.
-    ticket = tl.atomic_add(sync_ptr, 1)  # see the module docstring: why a ticket, not program_id
+    if TICKET:  # see the module docstring: why a ticket, not program_id
+        ticket = tl.atomic_add(sync_ptr, 1)
+    else:
+        ticket = tl.program_id(0)
     row, chunk = ticket // chunks, ticket % chunks
     cols = chunk * BLOCK + tl.arange(0, BLOCK)
     mask = cols < N
@@ -93,18 +112,21 @@ def _softmax_split_kernel(x_ptr, out_ptr, stats_ptr, sync_ptr, N, chunks, num_sl
     first = row * chunks
     # .cg reads L2 directly: L1 is not coherent across SMs, and stats were written elsewhere
     ms = tl.load(stats_ptr + first + j, mask=j < chunks, other=float("-inf"), cache_modifier=".cg")
-    ss = tl.load(stats_ptr + num_slots + first + j, mask=j < chunks, other=0.0,
-                 cache_modifier=".cg")
+    ss = tl.load(
+        stats_ptr + num_slots + first + j, mask=j < chunks, other=0.0, cache_modifier=".cg"
+    )
     shift = _finite_or_zero(tl.max(ms, axis=0))  # the row max
     total = tl.sum(ss * tl.exp(ms - shift), axis=0)  # the online merge of all C chunks
     y = e * (tl.exp(m - shift) / total)  # rescale this chunk from its own max to the row max
-    tl.store(out_ptr + row.to(tl.int64) * out_row_stride + cols, y.to(out_ptr.dtype.element_ty),
-             mask=mask)
+    tl.store(
+        out_ptr + row.to(tl.int64) * out_row_stride + cols,
+        y.to(out_ptr.dtype.element_ty),
+        mask=mask,
+    )
 
 
 @triton.jit
-def _softmax_looped_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride,
-                           BLOCK: tl.constexpr):
+def _softmax_looped_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride, BLOCK: tl.constexpr):
     # Path 3. Program i owns row i: reads x[i, :N] twice, writes out[i, :N] once.
     row = tl.program_id(0).to(tl.int64)
     x_row, out_row = x_ptr + row * x_row_stride, out_ptr + row * out_row_stride
@@ -142,21 +164,35 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     chunks = triton.cdiv(N, SPLIT_BLOCK)
     if N <= MAX_ROW_BLOCK:
         block = triton.next_power_of_2(N)
-        _softmax_row_kernel[(M,)](x, out, N, x.stride(0), out.stride(0), BLOCK=block,
-                                  num_warps=_row_warps(block))
+        _softmax_row_kernel[(M,)](
+            x, out, N, x.stride(0), out.stride(0), BLOCK=block, num_warps=_row_warps(block)
+        )
     elif x.is_cuda and chunks <= torch.cuda.get_device_properties(x.device).multi_processor_count:
         _split(x, out, chunks)
     else:
-        _softmax_looped_kernel[(M,)](x, out, N, x.stride(0), out.stride(0), BLOCK=LOOP_BLOCK,
-                                     num_warps=LOOP_WARPS)
+        _softmax_looped_kernel[(M,)](
+            x, out, N, x.stride(0), out.stride(0), BLOCK=LOOP_BLOCK, num_warps=LOOP_WARPS
+        )
     return out
 
 
 def _split(x: torch.Tensor, out: torch.Tensor, chunks: int) -> None:
     M, N = x.shape
-    stats = torch.empty(2 * M * chunks, dtype=torch.float32, device=x.device)  # (max, sum) per chunk
+    stats = torch.empty(2 * M * chunks, dtype=torch.float32, device=x.device)  # maxes, sums
     sync = torch.zeros(1 + M, dtype=torch.int32, device=x.device)  # ticket, arrivals per row
     grid = (M * chunks,)
-    _softmax_split_kernel[grid](x, out, stats, sync, N, chunks, M * chunks, x.stride(0),
-                                out.stride(0), BLOCK=SPLIT_BLOCK,
-                                CHUNKS_POW2=triton.next_power_of_2(chunks), num_warps=SPLIT_WARPS)
+    _softmax_split_kernel[grid](
+        x,
+        out,
+        stats,
+        sync,
+        N,
+        chunks,
+        M * chunks,
+        x.stride(0),
+        out.stride(0),
+        BLOCK=SPLIT_BLOCK,
+        CHUNKS_POW2=triton.next_power_of_2(chunks),
+        TICKET=TICKETS,
+        num_warps=SPLIT_WARPS,
+    )

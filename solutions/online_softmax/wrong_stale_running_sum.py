@@ -17,18 +17,23 @@ def _softmax_kernel(x_ptr, out_ptr, N, stride, BLOCK: tl.constexpr):
     m = float("-inf")
     s = 0.0
     for start in range(0, N, BLOCK):
-        x = tl.load(x_ptr + row * stride + start + cols, mask=start + cols < N,
-                    other=float("-inf")).to(tl.float32)
+        x = tl.load(
+            x_ptr + row * stride + start + cols, mask=start + cols < N, other=float("-inf")
+        ).to(tl.float32)
         m = tl.maximum(m, tl.max(x, axis=0))
         shift = tl.where(m == float("-inf"), 0.0, m)
         s += tl.sum(tl.exp(x - shift), axis=0)  # BUG: s was summed against the old max
     shift = tl.where(m == float("-inf"), 0.0, m)
     for start in range(0, N, BLOCK):
         mask = start + cols < N
-        x = tl.load(x_ptr + row * stride + start + cols, mask=mask,
-                    other=float("-inf")).to(tl.float32)
-        tl.store(out_ptr + row * stride + start + cols,
-                 (tl.exp(x - shift) / s).to(out_ptr.dtype.element_ty), mask=mask)
+        x = tl.load(x_ptr + row * stride + start + cols, mask=mask, other=float("-inf")).to(
+            tl.float32
+        )
+        tl.store(
+            out_ptr + row * stride + start + cols,
+            (tl.exp(x - shift) / s).to(out_ptr.dtype.element_ty),
+            mask=mask,
+        )
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:

@@ -16,8 +16,9 @@ def _softmax_kernel(x_ptr, out_ptr, N, stride, BLOCK: tl.constexpr):
     m = float("-inf")
     s = 0.0
     for start in range(0, N, BLOCK):
-        x = tl.load(x_ptr + row * stride + start + cols, mask=start + cols < N,
-                    other=float("-inf")).to(tl.float32)
+        x = tl.load(
+            x_ptr + row * stride + start + cols, mask=start + cols < N, other=float("-inf")
+        ).to(tl.float32)
         m_new = tl.maximum(m, tl.max(x, axis=0))
         shift = tl.where(m_new == float("-inf"), 0.0, m_new)
         s = s * tl.exp(m - shift) + tl.sum(tl.exp(x - shift), axis=0)
@@ -26,10 +27,14 @@ def _softmax_kernel(x_ptr, out_ptr, N, stride, BLOCK: tl.constexpr):
     inv = tl.where(s > 0, 1.0 / s, 0.0)  # BUG: an all -inf row becomes 0 instead of NaN
     for start in range(0, N, BLOCK):
         mask = start + cols < N
-        x = tl.load(x_ptr + row * stride + start + cols, mask=mask,
-                    other=float("-inf")).to(tl.float32)
-        tl.store(out_ptr + row * stride + start + cols,
-                 (tl.exp(x - shift) * inv).to(out_ptr.dtype.element_ty), mask=mask)
+        x = tl.load(x_ptr + row * stride + start + cols, mask=mask, other=float("-inf")).to(
+            tl.float32
+        )
+        tl.store(
+            out_ptr + row * stride + start + cols,
+            (tl.exp(x - shift) * inv).to(out_ptr.dtype.element_ty),
+            mask=mask,
+        )
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
