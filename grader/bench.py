@@ -74,7 +74,7 @@ def measure(problem: Problem, module: types.ModuleType) -> dict[str, Any]:
         "tier": tier,
     }
     if hasattr(ref, "bench_extra"):
-        extra = ref.bench_extra(module, perf)
+        extra = ref.bench_extra(module, perf, problem)
         cap = extra.pop("tier_cap", "none")
         result["extra"] = extra
         result["tier"] = _cap(tier, cap)

@@ -16,7 +16,12 @@ from grader.impls import ImplLoadError, NotAttempted, one_line, where_in
 
 
 class ImplError(Exception):
-    """The implementation raised; str() says which function, what and where."""
+    """The implementation raised; str() says which function, what and where; `original` is
+    the exception itself (tests of error contracts look at its type)."""
+
+    def __init__(self, message: str, original: BaseException | None = None):
+        super().__init__(message)
+        self.original = original
 
 
 class CheckedImpl:
@@ -29,8 +34,10 @@ class CheckedImpl:
 
     def __getattr__(self, name: str) -> Any:
         value = getattr(self.module, name)
-        if name not in self._entries or isinstance(value, type) or not callable(value):
+        if name not in self._entries or not callable(value):
             return value
+        if isinstance(value, type):  # a class entry: its instances' methods are guarded
+            return lambda *args, **kwargs: CheckedObject(value, *args, **kwargs)
         if name not in self._wrapped:
             self._wrapped[name] = CheckedFunction(value, name)
         return self._wrapped[name]
@@ -72,17 +79,7 @@ class CheckedFunction:
         return out
 
     def _invoke(self, args: tuple, kwargs: dict) -> Any:
-        try:
-            return self.fn(*args, **kwargs)
-        except (NotAttempted, ImplLoadError, ImplError):
-            raise
-        except Exception as e:  # noqa: BLE001 - whatever the attempt raised is reported as such
-            src = Path(inspect.getsourcefile(self.fn) or self.name)
-            if isinstance(e, NotImplementedError) and _raised_in(e, src):
-                raise NotAttempted(
-                    f"{self.name} still raises NotImplementedError: edit {src.name}"
-                ) from e
-            raise ImplError(f"{self.name} raised {one_line(e)} ({where_in(e, src)})") from e
+        return guarded_call(self.fn, self.name, args, kwargs)
 
     def _check_previous(self, outs: list[torch.Tensor]) -> None:
         if self._last is None:
@@ -95,6 +92,43 @@ class CheckedFunction:
                     "(stale or reused output buffer: allocate a new output "
                     "for every call)"
                 )
+
+
+class CheckedObject:
+    """An instance of a class entry (radix_tree's RadixCache): every method call goes through
+    guarded_call, so what the implementation raises is reported as its error, not the test's."""
+
+    def __init__(self, cls: type, *args: Any, **kwargs: Any):
+        self._name = cls.__name__
+        self._obj = guarded_call(cls, f"{cls.__name__}()", args, kwargs)
+
+    def __getattr__(self, name: str) -> Any:
+        attr = getattr(self._obj, name)
+        if not callable(attr):
+            return attr
+        label = f"{self._name}.{name}"
+        return lambda *args, **kwargs: guarded_call(attr, label, args, kwargs)
+
+
+def guarded_call(fn: Callable, name: str, args: tuple, kwargs: dict) -> Any:
+    """fn(*args, **kwargs); a stub's NotImplementedError becomes NotAttempted, anything else
+    the implementation raises becomes ImplError naming the function, the error and the line."""
+    try:
+        return fn(*args, **kwargs)
+    except (NotAttempted, ImplLoadError, ImplError):
+        raise
+    except Exception as e:  # noqa: BLE001 - whatever the attempt raised is reported as such
+        src = _source_of(fn, name)
+        if isinstance(e, NotImplementedError) and _raised_in(e, src):
+            raise NotAttempted(f"{name} still raises NotImplementedError: edit {src.name}") from e
+        raise ImplError(f"{name} raised {one_line(e)} ({where_in(e, src)})", e) from e
+
+
+def _source_of(fn: Callable, name: str) -> Path:
+    try:
+        return Path(inspect.getsourcefile(fn) or name)
+    except (OSError, TypeError):  # builtins and classes made at run time have no file
+        return Path(name)
 
 
 def _raised_in(e: BaseException, src: Path) -> bool:

@@ -17,6 +17,6 @@ class RadixCache(_RadixCache):
         node, i = self.root, 0
         while i < cached:  # the walk ends on node boundaries: insert split at `cached`
             node = node.children[key[i]]
-            node.value = value[i:i + len(node.key)]  # BUG: existing values must win
+            node.value = value[i : i + len(node.key)]  # BUG: existing values must win
             i += len(node.key)
         return cached

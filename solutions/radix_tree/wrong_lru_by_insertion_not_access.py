@@ -7,7 +7,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from solutions.radix_tree.python import Node, RadixCache as _RadixCache, _common_len
+from solutions.radix_tree.python import Node, _common_len
+from solutions.radix_tree.python import RadixCache as _RadixCache
 
 
 class RadixCache(_RadixCache):
@@ -18,7 +19,7 @@ class RadixCache(_RadixCache):
             child = node.children.get(key[i])
             if child is None:
                 break
-            if key[i:i + len(child.key)] != child.key:
+            if key[i : i + len(child.key)] != child.key:
                 child = self._split(child, _common_len(child.key, key, i))
             # BUG: no `child.last_access = <new tick>`: a hit does not count as a use
             values += child.value

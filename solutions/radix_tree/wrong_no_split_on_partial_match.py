@@ -9,7 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from solutions.radix_tree.python import Node, RadixCache as _RadixCache, _common_len
+from solutions.radix_tree.python import Node, _common_len
+from solutions.radix_tree.python import RadixCache as _RadixCache
 
 
 class RadixCache(_RadixCache):
@@ -22,9 +23,9 @@ class RadixCache(_RadixCache):
             if child is None:
                 break
             child.last_access = self._clock
-            if key[i:i + len(child.key)] != child.key:
+            if key[i : i + len(child.key)] != child.key:
                 # BUG: no split; the values stop at the match end but the node runs past it
-                values += child.value[:_common_len(child.key, key, i)]
+                values += child.value[: _common_len(child.key, key, i)]
                 node = child
                 break
             values += child.value

@@ -6,7 +6,8 @@ evictable again.
 
 from __future__ import annotations
 
-from solutions.radix_tree.python import Node, RadixCache as _RadixCache
+from solutions.radix_tree.python import Node
+from solutions.radix_tree.python import RadixCache as _RadixCache
 
 
 class RadixCache(_RadixCache):
