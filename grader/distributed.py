@@ -60,18 +60,23 @@ class Ranks:
     """W rank processes that stay up between calls, so callers pay the start-up once:
     `with Ranks(4) as ranks: ranks.run(fn, *args)` runs fn(*args) on every rank inside an
     initialised default process group and returns the ranks' return values in rank order.
-    fn must be a module-level function (found again by module name or file in each rank)."""
+    fn must be a module-level function (found again by module name or file in each rank).
+
+    After a rank dies or hangs the processes are killed; the next call starts new ones, or,
+    with restart=False, fails at once with the first failure (a broken implementation under
+    test would otherwise pay a start-up, or a whole timeout, on every later call)."""
 
     def __init__(self, world_size: int, backend: str = "gloo", timeout_s: float = 60.0,
-                 grace_s: float = 5.0, start_timeout_s: float = 180.0):
+                 grace_s: float = 5.0, start_timeout_s: float = 180.0, restart: bool = True):
         if world_size < 1:
             raise ValueError(f"world_size must be >= 1, got {world_size}")
         if backend not in BACKENDS:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
-        self.world_size, self.backend = world_size, backend
+        self.world_size, self.backend, self.restart = world_size, backend, restart
         self.timeout_s, self.grace_s, self.start_timeout_s = timeout_s, grace_s, start_timeout_s
         self._procs: list[_Proc] = []
         self._store: Any = None
+        self._lost: tuple[type[RankFailure], str] | None = None
 
     def __enter__(self) -> Ranks:
         return self
@@ -79,21 +84,60 @@ class Ranks:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, fn: Callable, *args: Any, timeout_s: float | None = None) -> list[Any]:
-        """fn(*args) on every rank; a rank's exception is re-raised here as 'rank R: ...'."""
-        target = _target(fn)
+    def run(self, fn: Callable, *args: Any, timeout_s: float | None = None,
+            what: str | None = None) -> list[Any]:
+        """fn(*args) on every rank; a rank's exception is re-raised here as 'rank R: ...'.
+        `what` names the call in error messages (default: fn's name)."""
+        target, what = _target(fn), what or fn.__name__
+        if self._lost is not None:
+            cls, message = self._lost
+            raise cls(f"not run: the ranks were lost earlier: {message}")
         if not self._procs:
             self._start()
         for p in self._procs:
             p.conn.send(("run", target, args))
-        replies = self._collect(timeout_s or self.timeout_s, fn.__name__)
+        try:
+            replies = self._collect(timeout_s or self.timeout_s, what)
+        except RanksTimedOut as e:
+            self._lose(type(e), str(e))
+            raise
         bad = [(r, rep) for r, rep in replies.items() if rep[0] != "ok"]
-        clean = all(rep[0] == "error" and rep[1]["assertion"] for _, rep in bad)
-        if len(replies) < self.world_size or not clean:
-            self._kill()  # a rank died, hung, or failed mid-collective: start afresh next time
         if bad:
-            self._raise(bad, replies, fn.__name__)
+            self._fail(bad, replies, what)
         return [replies[r][1] for r in range(self.world_size)]
+
+    def _fail(self, bad: list[tuple[int, tuple]], replies: dict, what: str) -> None:
+        bad.sort(key=lambda item: item[1][0] != "died")  # a death is the cause, not a symptom
+        rank, rep = bad[0]
+        stuck = sorted(set(range(self.world_size)) - set(replies))
+        tail = (f" ({_list(stuck)} still inside {what} {self.grace_s:g} s later, killed: "
+                f"{STUCK_HINT})" if stuck else "")
+        if rep[0] == "died":
+            message = f"rank {rank} died ({rep[1]}) while running {what}{tail}"
+            self._lose(RankDied, message)
+            raise RankDied(message)
+        exc = _rebuild(rep[1], f"rank {rank}: ", tail)
+        if stuck:
+            self._lose(RanksTimedOut, f"{what}: {exc}")
+        elif not all(r[1]["assertion"] for _, r in bad) and not self._agree():
+            self._lose(RanksTimedOut, f"{what}: {exc}; afterwards the ranks disagreed on a barrier")
+        raise exc from RemoteTraceback(f"traceback in rank {rank}:\n{rep[1]['traceback']}")
+
+    def _agree(self) -> bool:
+        """After an exception that may have left a collective half done: do all ranks still
+        pass a barrier together? (An assertion after the collectives needs no such check.)"""
+        for p in self._procs:
+            p.conn.send(("run", _target(_barrier), ()))
+        try:
+            replies = self._collect(2 * self.grace_s, "a barrier")
+        except RanksTimedOut:
+            return False
+        return all(rep[0] == "ok" for rep in replies.values()) and len(replies) == self.world_size
+
+    def _lose(self, cls: type[RankFailure], message: str) -> None:
+        self._kill()
+        if not self.restart:
+            self._lost = (cls, message)
 
     def close(self) -> None:
         """Stop the ranks cleanly (they leave the group), killing any that do not exit in time."""
@@ -156,17 +200,6 @@ class Ranks:
             raise RanksTimedOut(f"{_list(stuck)} of {self.world_size} did not finish {what} "
                                 f"within {timeout_s:g} s ({STUCK_HINT})")
         return replies
-
-    def _raise(self, bad: list[tuple[int, tuple]], replies: dict, what: str) -> None:
-        bad.sort(key=lambda item: item[1][0] != "died")  # a death is the cause, not a symptom
-        rank, rep = bad[0]
-        stuck = sorted(set(range(self.world_size)) - set(replies))
-        tail = (f" ({_list(stuck)} still inside {what} {self.grace_s:g} s later, killed: "
-                f"{STUCK_HINT})" if stuck else "")
-        if rep[0] == "died":
-            raise RankDied(f"rank {rank} died ({rep[1]}) while running {what}{tail}")
-        exc = _rebuild(rep[1], f"rank {rank}: ", tail)
-        raise exc from RemoteTraceback(f"traceback in rank {rank}:\n{rep[1]['traceback']}")
 
     def _kill(self) -> None:
         for p in self._procs:
@@ -316,6 +349,12 @@ def _call(target: tuple[str, str | None, str], args: tuple) -> tuple:
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
         return ("error", _error_info(e))
+
+
+def _barrier() -> None:
+    import torch.distributed as dist
+
+    dist.barrier()
 
 
 def _resolve(module_name: str, file: str | None, qualname: str) -> Callable:

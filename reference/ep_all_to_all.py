@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 import statistics
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -49,6 +50,19 @@ def dispatch_plan(ids: torch.Tensor, num_experts: int,
     return order, torch.bincount(owner, minlength=world_size)
 
 
+def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
+    """out[t] = sum_j weights[t, j] * y_sorted[position of slot t*k+j in order], in fp32: the
+    step after the results come back in dispatch order."""
+    T, k = weights.shape
+    y = torch.empty_like(y_sorted)  # (T*k, H) back in slot order t*k+j
+    y[order] = y_sorted
+    y = y.view(T, k, y_sorted.shape[1])  # (T, k, H)
+    out = torch.zeros((T, y_sorted.shape[1]), dtype=torch.float32, device=y_sorted.device)
+    for j in range(k):
+        out += weights[:, j, None] * y[:, j].float()
+    return out.to(y_sorted.dtype)
+
+
 def route(T: int, E: int, W: int, k: int, routing: str, gen: torch.Generator) -> torch.Tensor:
     """(T, k) int64 ids, k distinct experts per token, drawn with one of ROUTINGS:
     uniform; skew (every token's first choice is the last expert, owned by the last rank);
@@ -62,12 +76,14 @@ def route(T: int, E: int, W: int, k: int, routing: str, gen: torch.Generator) ->
     if T == 0:
         return torch.empty((0, k), dtype=torch.int64, device=dev)
     if routing != "skew":
-        return torch.multinomial(probs.expand(T, E), k, replacement=False, generator=gen)
+        return torch.multinomial(probs.expand(T, E).contiguous(), k, replacement=False,
+                                 generator=gen)
     first = torch.full((T, 1), E - 1, dtype=torch.int64, device=dev)  # (T, 1) the hot expert
     if k == 1:
         return first
     probs[E - 1] = 0.0
-    rest = torch.multinomial(probs.expand(T, E), k - 1, replacement=False, generator=gen)
+    rest = torch.multinomial(probs.expand(T, E).contiguous(), k - 1, replacement=False,
+                             generator=gen)
     return torch.cat([first, rest], dim=1)  # (T, k)
 
 
@@ -125,24 +141,26 @@ def bench_custom(module: Any, perf: Any, problem: Any) -> dict[str, Any]:
     return {"cases": rows, "fraction": worst["fraction"], "tier": worst["tier"]}
 
 
-def _bench_rank(locator: tuple[str, str], case: dict[str, Any], budget_s: float) -> dict:
+def _bench_rank(locator: tuple[str, str], case: dict[str, Any], budget_s: float,
+                device: str = "cuda") -> dict[str, Any]:
+    """One rank's measurements (device="cpu" runs the same steps on gloo, for a dry run)."""
     from grader.compare import assert_close
     from grader.registry import get_problem
 
-    impl, W = _load_impl(locator), dist.get_world_size()
-    inputs = make_inputs(case, torch.Generator(device="cuda").manual_seed(1000 + dist.get_rank()))
+    impl, W, rank = _load_impl(locator), dist.get_world_size(), dist.get_rank()
+    inputs = make_inputs(case, torch.Generator(device=device).manual_seed(1000 + rank))
     got = impl.ep_moe(**inputs, expert_fn=_double)
     assert_close(got, ep_moe(**inputs, expert_fn=_double), get_problem(SLUG).tol(case["dtype"]),
-                 name=f"benchmark output on rank {dist.get_rank()}")
-    first = dist.get_rank() * case["E"] // W
-    experts = SwiGLUExperts(first, case["E"] // W, case["H"], case["F"], got.dtype, seed=first)
-    moe = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=_double), budget_s)
-    plain = _time_ranks(_plain_all_to_all(inputs, W), budget_s)
-    layer = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=experts), budget_s)
-    sent = cost(case)["bytes"] // 2
+                 name=f"benchmark output on rank {rank}")
+    first, L = rank * case["E"] // W, case["E"] // W
+    experts = SwiGLUExperts(first, L, case["H"], case["F"], got.dtype, device, seed=first)
+    moe = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=_double), budget_s, device)
+    plain = _time_ranks(_plain_all_to_all(inputs, W), budget_s, device)
+    layer = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=experts), budget_s, device)
+    moved = cost(case)["bytes"]  # sent by this rank: T*k rows out + T*k rows back
     return {**moe, "baseline_ms": plain["median_ms"], "baseline_stderr_pct": plain["stderr_pct"],
-            "baseline_GBps_per_rank": 2 * sent / (plain["median_ms"] * 1e6),
-            "a2a_bytes_per_rank": 2 * sent, "layer_ms": layer["median_ms"],
+            "baseline_GBps_per_rank": moved / (plain["median_ms"] * 1e6),
+            "a2a_bytes_per_rank": moved, "layer_ms": layer["median_ms"],
             "comm_share": plain["median_ms"] / layer["median_ms"]}
 
 
@@ -155,12 +173,13 @@ class SwiGLUExperts:
     """expert_fn for the layer timing: a SwiGLU MLP (H -> F -> H) for each of this rank's experts;
     asking for an expert this rank does not own is a KeyError."""
 
-    def __init__(self, first: int, count: int, H: int, inter: int, dtype: torch.dtype, seed: int):
-        g = torch.Generator(device="cuda").manual_seed(seed)
+    def __init__(self, first: int, count: int, H: int, inter: int, dtype: torch.dtype,
+                 device: str, seed: int):
+        g = torch.Generator(device=device).manual_seed(seed)
         self.w_in, self.w_out = {}, {}
         for e in range(first, first + count):  # inter is the problem's F
-            w_in = torch.randn(2 * inter, H, generator=g, device="cuda") * H**-0.5  # (2F, H)
-            w_out = torch.randn(H, inter, generator=g, device="cuda") * inter**-0.5  # (H, F)
+            w_in = torch.randn(2 * inter, H, generator=g, device=device) * H**-0.5  # (2F, H)
+            w_out = torch.randn(H, inter, generator=g, device=device) * inter**-0.5  # (H, F)
             self.w_in[e], self.w_out[e] = w_in.to(dtype), w_out.to(dtype)
 
     def __call__(self, e: int, rows: torch.Tensor) -> torch.Tensor:
@@ -187,15 +206,15 @@ def _plain_all_to_all(inputs: dict[str, Any], W: int) -> Callable[[], None]:
     return call
 
 
-def _time_ranks(call: Callable[[], Any], budget_s: float, min_n: int = 10,
+def _time_ranks(call: Callable[[], Any], budget_s: float, device: str, min_n: int = 10,
                 max_n: int = 200) -> dict[str, Any]:
-    """CUDA events around call() on every rank; each sample starts after a barrier on idle GPUs
-    and counts the slowest rank (all_reduce MAX). The stop rule reads only all-reduced numbers,
-    so every rank takes the same number of samples."""
+    """Each sample starts after a barrier with every GPU idle and counts the slowest rank
+    (all_reduce MAX): a layer is as slow as its slowest rank. The stop rule reads only
+    all-reduced numbers, so every rank takes the same number of samples."""
     from grader.timing import L2_FLUSH_BYTES
 
-    flush = torch.empty(L2_FLUSH_BYTES // 4, dtype=torch.int32, device="cuda")
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    on_gpu = device != "cpu"
+    flush = torch.empty(L2_FLUSH_BYTES // 4 if on_gpu else 0, dtype=torch.int32, device=device)
     for _ in range(3):
         call()  # NCCL buffers, allocator and cuBLAS warm-up stay out of the samples
     xs: list[float] = []
@@ -203,16 +222,26 @@ def _time_ranks(call: Callable[[], Any], budget_s: float, min_n: int = 10,
             len(xs) >= 3 and sum(xs) > 1e3 * budget_s):
         flush.zero_()
         dist.barrier()
-        torch.cuda.synchronize()  # every rank is here and its GPU is idle
-        start.record()
-        call()
-        end.record()
-        torch.cuda.synchronize()
-        slowest = torch.tensor([start.elapsed_time(end)], device="cuda")
-        dist.all_reduce(slowest, op=dist.ReduceOp.MAX)  # a layer is as slow as its slowest rank
+        slowest = torch.tensor([_sample_ms(call, on_gpu)], device=device)
+        dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
         xs.append(float(slowest))
     return {"median_ms": statistics.median(xs), "samples": len(xs),
             "stderr_pct": round(_stderr_pct(xs), 3), "min_ms": min(xs)}
+
+
+def _sample_ms(call: Callable[[], Any], on_gpu: bool) -> float:
+    """CUDA events around call() on an idle GPU, read after a device-wide sync."""
+    if not on_gpu:
+        t0 = time.perf_counter()
+        call()
+        return (time.perf_counter() - t0) * 1e3
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda.synchronize()  # the barrier has completed on this GPU: every rank is here
+    start.record()
+    call()
+    end.record()
+    torch.cuda.synchronize()  # work on any stream, NCCL's included, has finished
+    return start.elapsed_time(end)
 
 
 def _stderr_pct(xs: list[float]) -> float:

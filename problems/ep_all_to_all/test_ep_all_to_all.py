@@ -31,7 +31,9 @@ RUN_TIMEOUT_S = 60.0
 
 @pytest.fixture(scope="module")
 def ranks(impl):  # takes impl: an implementation that does not import fails before any spawn
-    with Ranks(WORLD, backend="gloo", timeout_s=RUN_TIMEOUT_S) as pool:
+    # restart=False: once an implementation kills or hangs the ranks, later cases fail at once
+    # with that first failure instead of each paying a start-up (or a whole timeout) again.
+    with Ranks(WORLD, backend="gloo", timeout_s=RUN_TIMEOUT_S, restart=False) as pool:
         yield pool
 
 
@@ -44,9 +46,9 @@ def _case_id(case: dict) -> str:
 def _run(ranks: Ranks, spec: str, case: dict, seed: int = 0) -> list[dict]:
     """The case on every rank; a rank that dies or hangs is this implementation's failure."""
     try:
-        return ranks.run(_rank_case, spec, case, seed)
+        return ranks.run(_rank_case, spec, case, seed, what=f"{_case_id(case)} (seed {seed})")
     except (RanksTimedOut, RankDied) as e:
-        pytest.fail(f"{_case_id(case)}: {e}", pytrace=False)
+        pytest.fail(str(e), pytrace=False)
 
 
 def _check_owners(results: list[dict], case: dict) -> None:
@@ -101,18 +103,40 @@ def test_matches_single_process_moe_and_keeps_experts_on_owners_on_random_cases(
 
 @given(T=st.integers(0, 40), L=st.integers(1, 4), W=st.sampled_from([1, 2, 4]),
        k=st.integers(1, 4), routing=st.sampled_from(ref.ROUTINGS), seed=SEEDS)
-def test_dispatch_plan_sorts_slots_by_owner_when_present(impl, T, L, W, k, routing, seed):
-    """Single process, no spawn: the optional helper that decides the send order and splits."""
+def test_dispatch_plan_sorts_slots_by_owner_when_present(impl, runtime, T, L, W, k, routing,
+                                                         seed):
+    """Single process, no spawn (on the GPU when there is one): the send order and splits."""
     if not impl.has("dispatch_plan"):
         pytest.skip("optional dispatch_plan is not implemented")
     E, k = L * W, min(k, L * W)
-    ids = ref.route(T, E, W, k, routing, torch.Generator().manual_seed(seed))  # (T, k)
+    ids = ref.route(T, E, W, k, routing, runtime.gen(seed))  # (T, k)
     order, send_counts = impl.dispatch_plan(ids, E, W)
     want_order, want_counts = ref.dispatch_plan(ids, E, W)
-    assert_equal(torch.sort(order).values, torch.arange(T * k), name="sorted(order) (a permutation "
-                 "of the slots t*k+j)")
+    assert_equal(torch.sort(order).values, torch.arange(T * k, device=ids.device),
+                 name="sorted(order) (a permutation of the slots t*k+j)")
     assert_equal(order, want_order, name="order (a stable sort of the slots by expert id)")
     assert_equal(send_counts, want_counts, name="send_counts (slots routed to each rank)")
+
+
+@given(T=st.integers(0, 40), k=st.integers(1, 4), H=st.integers(1, 40),
+       dtype=st.sampled_from(["float32", "bfloat16"]), seed=SEEDS)
+def test_combine_undoes_any_dispatch_order_when_present(impl, problem, runtime, T, k, H, dtype,
+                                                        seed):
+    """Single process, no spawn (on the GPU when there is one): the last step, for an arbitrary
+    permutation."""
+    if not impl.has("combine"):
+        pytest.skip("optional combine is not implemented")
+    gen, dev = runtime.gen(seed), runtime.device
+    order = torch.randperm(T * k, generator=gen, device=dev)  # row i of y_sorted is slot order[i]
+    y_sorted = torch.randn(T * k, H, generator=gen, device=dev) * 4  # (T*k, H)
+    y_sorted = y_sorted.to(ref.DTYPES[dtype])
+    weights = torch.softmax(torch.randn(T, k, generator=gen, device=dev), dim=-1)  # (T, k)
+    by_slot = torch.empty_like(y_sorted)
+    by_slot[order] = y_sorted
+    by_slot = by_slot.view(T, k, H).double()  # (T, k, H)
+    expected = (weights.double()[..., None] * by_slot).sum(1).to(y_sorted.dtype)  # (T, H)
+    assert_close(impl.combine(y_sorted, order, weights), expected, problem.tol(dtype),
+                 name="combine output")
 
 
 # ---- rank side: runs inside each of the WORLD processes ------------------------------------------
