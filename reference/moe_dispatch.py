@@ -23,8 +23,9 @@ def route(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]
     return weights, ids[:, :top_k].contiguous()
 
 
-def dispatch(x: torch.Tensor, ids: torch.Tensor,
-             num_experts: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dispatch(
+    x: torch.Tensor, ids: torch.Tensor, num_experts: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     # read T*k ids and T*k rows of x (each token once per expert it visits), write T*k*H
     k = ids.shape[1]
     flat = ids.reshape(-1)  # (T*k,) slot s = t*k + j holds the j-th expert of token t
@@ -44,15 +45,22 @@ def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) 
     return out.to(y_sorted.dtype)
 
 
-def _expert(x_t: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
-            w_down: torch.Tensor) -> torch.Tensor:
+def _expert(
+    x_t: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor, w_down: torch.Tensor
+) -> torch.Tensor:
     """One SwiGLU expert on one token: (silu(x W_gate^T) * (x W_up^T)) W_down^T, in x.dtype."""
     h = F.silu(w_gate @ x_t) * (w_up @ x_t)  # (F,)
     return w_down @ h  # (H,)
 
 
-def moe_forward(x: torch.Tensor, logits: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
-                w_down: torch.Tensor, top_k: int) -> torch.Tensor:
+def moe_forward(
+    x: torch.Tensor,
+    logits: torch.Tensor,
+    w_gate: torch.Tensor,
+    w_up: torch.Tensor,
+    w_down: torch.Tensor,
+    top_k: int,
+) -> torch.Tensor:
     # Each (token, expert) pair reads that expert's 3*F*H weights: T*k matrix-vector products,
     # the slow path a grouped GEMM replaces. This loop is also the CPU perf baseline.
     weights, ids = route(logits, top_k)  # (T, k), (T, k)
@@ -72,9 +80,14 @@ def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
     w_gate = torch.randn(E, Fd, H, generator=gen, device=dev) / H**0.5  # (E, F, H)
     w_up = torch.randn(E, Fd, H, generator=gen, device=dev) / H**0.5  # (E, F, H)
     w_down = torch.randn(E, H, Fd, generator=gen, device=dev) / Fd**0.5  # (E, H, F)
-    return {"x": x.to(dtype), "logits": make_logits(case, gen),
-            "w_gate": w_gate.to(dtype), "w_up": w_up.to(dtype), "w_down": w_down.to(dtype),
-            "top_k": case["k"]}
+    return {
+        "x": x.to(dtype),
+        "logits": make_logits(case, gen),
+        "w_gate": w_gate.to(dtype),
+        "w_up": w_up.to(dtype),
+        "w_down": w_down.to(dtype),
+        "top_k": case["k"],
+    }
 
 
 def make_logits(case: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
@@ -88,7 +101,7 @@ def make_logits(case: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
     if pattern == "skew":  # one hot expert: every token's first choice is expert E // 2
         logits[:, E // 2] += 40.0
     elif pattern == "empty":  # only the first half of the experts can win: the rest stay empty
-        logits[:, (E + 1) // 2:] -= 40.0
+        logits[:, (E + 1) // 2 :] -= 40.0
     return torch.round(logits / LOGIT_STEP) * LOGIT_STEP
 
 

@@ -59,8 +59,12 @@ def _check_combine(impl, problem, y_sorted, order, weights):
 
 def _check_forward(impl, problem, args):
     expected = ref.moe_forward(**args)
-    assert_close(impl.moe_forward(**args), expected, _tol(problem, args["x"].dtype),
-                 name="moe_forward vs the per-token loop")
+    assert_close(
+        impl.moe_forward(**args),
+        expected,
+        _tol(problem, args["x"].dtype),
+        name="moe_forward vs the per-token loop",
+    )
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
@@ -81,8 +85,9 @@ def test_combine_matches_reference_on_fixed_cases(impl, problem, runtime, case):
     runtime.require_trusted(case)
     args, weights, ids = _routed(case, runtime, 0)
     _, _, order = ref.dispatch(args["x"], ids, case["E"])
-    y_sorted = torch.randn(order.numel(), case["H"], generator=runtime.gen(1),
-                           device=runtime.device).to(args["x"].dtype)  # (T*k, H)
+    y_sorted = torch.randn(
+        order.numel(), case["H"], generator=runtime.gen(1), device=runtime.device
+    ).to(args["x"].dtype)  # (T*k, H)
     _check_combine(impl, problem, y_sorted, order, weights)
 
 
@@ -107,8 +112,9 @@ def test_combine_matches_reference_on_random_cases(impl, problem, runtime, case,
         case = {**case, "dtype": "float32"}
     args, weights, ids = _routed(case, runtime, seed)
     _, _, order = ref.dispatch(args["x"], ids, case["E"])
-    y_sorted = 4 * torch.randn(order.numel(), case["H"], generator=runtime.gen(seed + 1),
-                               device=runtime.device).to(args["x"].dtype)  # (T*k, H)
+    y_sorted = 4 * torch.randn(
+        order.numel(), case["H"], generator=runtime.gen(seed + 1), device=runtime.device
+    ).to(args["x"].dtype)  # (T*k, H)
     _check_combine(impl, problem, y_sorted, order, weights)
 
 
@@ -124,31 +130,36 @@ def test_route_weights_are_positive_descending_and_sum_to_one(impl, runtime, cas
     k = case["k"]
     weights, ids = impl.route(ref.make_logits(case, runtime.gen(seed)), k)
     assert weights.shape == (case["T"], k) and weights.dtype == torch.float32, (
-        f"weights must be ({case['T']}, {k}) float32, got {tuple(weights.shape)} {weights.dtype}")
+        f"weights must be ({case['T']}, {k}) float32, got {tuple(weights.shape)} {weights.dtype}"
+    )
     sums = weights.double().sum(dim=-1)
     worst = float((sums - 1).abs().max())
-    assert worst <= 1e-6, f"route weights must sum to 1 per token (renormalised): off by {worst:.3g}"
+    assert worst <= 1e-6, f"route weights must sum to 1 per token (renormalised): off {worst:.3g}"
     assert bool((weights > 0).all()), "route weights must be positive"
     assert bool((weights[:, 1:] <= weights[:, :-1]).all()), "weights must be in descending order"
     distinct = ids.sort(dim=-1).values.diff(dim=-1)
     assert bool((distinct > 0).all()), "a token must not pick the same expert twice"
 
 
-@pytest.mark.parametrize("row, k, expected", [
-    ([0.0, 0.0, 0.0, 0.0], 2, [0, 1]),
-    ([1.0, 3.0, 3.0, 0.0, 3.0], 2, [1, 2]),
-    ([1.0, 3.0, 3.0, 0.0, 3.0], 3, [1, 2, 4]),
-    ([2.0, 2.0, 2.0, 9.0], 3, [3, 0, 1]),
-    ([-1.0, 5.0, 4.0, 5.0, 4.0, 4.0], 4, [1, 3, 2, 4]),
-    ([7.0] * 8, 8, list(range(8))),
-])
+@pytest.mark.parametrize(
+    "row, k, expected",
+    [
+        ([0.0, 0.0, 0.0, 0.0], 2, [0, 1]),
+        ([1.0, 3.0, 3.0, 0.0, 3.0], 2, [1, 2]),
+        ([1.0, 3.0, 3.0, 0.0, 3.0], 3, [1, 2, 4]),
+        ([2.0, 2.0, 2.0, 9.0], 3, [3, 0, 1]),
+        ([-1.0, 5.0, 4.0, 5.0, 4.0, 4.0], 4, [1, 3, 2, 4]),
+        ([7.0] * 8, 8, list(range(8))),
+    ],
+)
 def test_route_breaks_ties_toward_the_lower_expert_id(impl, runtime, row, k, expected):
     logits = torch.tensor([row, row[::-1]], device=runtime.device)  # (2, E) also mirrored
     _, ids = impl.route(logits, k)
     mirrored = sorted(range(len(row)), key=lambda e: (-row[::-1][e], e))[:k]
     assert ids.tolist() == [expected, mirrored], (
         f"route({row}, top_k={k}): ids {ids.tolist()}, expected {[expected, mirrored]} "
-        "(equal probabilities go to the lower id)")
+        "(equal probabilities go to the lower id)"
+    )
 
 
 @given(T=st.integers(1, 40), E=st.integers(1, 12), data=st.data(), seed=SEEDS)
@@ -186,7 +197,7 @@ def test_dispatch_puts_every_slot_on_one_expert_and_leaves_others_empty(impl, ru
     x = torch.randn(T, 4, generator=runtime.gen(3), device=runtime.device)  # (T, 4)
     x_sorted, counts, order = impl.dispatch(x, ids, E)
     expected_counts = [T * k if i == e else 0 for i in range(E)]
-    assert counts.tolist() == expected_counts, f"counts {counts.tolist()}, expected {expected_counts}"
+    assert counts.tolist() == expected_counts, f"counts {counts.tolist()}, not {expected_counts}"
     assert order.tolist() == list(range(T * k)), "one expert: a stable sort leaves slots in order"
     assert_equal(x_sorted, x.repeat_interleave(k, dim=0), name="x_sorted")
 
@@ -210,22 +221,31 @@ def test_combine_of_dispatch_with_identity_experts_returns_x(impl, problem, runt
 def test_combine_accumulates_in_float32(impl, runtime):
     """Terms 1, 256, -256 in every slot order: fp32 sums them to exactly 1. A bf16 running sum
     loses the 1 whenever it is added to +-256 first (257 is not a bf16 number)."""
+    runtime.require_trusted({"dtype": "bfloat16"})
     terms = (1.0, 256.0, -256.0)
     w = torch.tensor([0.5, 0.25, 0.25])  # powers of two: every product is exact
-    rows = [[terms[i] / float(w[j]) for j, i in enumerate(p)] for p in
-            itertools.permutations(range(3))]
+    rows = [
+        [terms[i] / float(w[j]) for j, i in enumerate(p)] for p in itertools.permutations(range(3))
+    ]
     T, k, H = len(rows), 3, 8
     y = torch.tensor(rows).repeat_interleave(H, dim=1).view(T * k, H)  # (T*k, H) slot order
     order = torch.arange(T * k)  # identity permutation: y is already in slot order
-    out = impl.combine(y.to(runtime.device, torch.bfloat16), order.to(runtime.device),
-                       w.repeat(T, 1).to(runtime.device))
-    assert_equal(out, torch.ones(T, H, dtype=torch.bfloat16, device=runtime.device),
-                 name="combine of weighted terms 1 + 256 - 256 (bf16 output)")
+    out = impl.combine(
+        y.to(runtime.device, torch.bfloat16),
+        order.to(runtime.device),
+        w.repeat(T, 1).to(runtime.device),
+    )
+    assert_equal(
+        out,
+        torch.ones(T, H, dtype=torch.bfloat16, device=runtime.device),
+        name="combine of weighted terms 1 + 256 - 256 (bf16 output)",
+    )
 
 
 @pytest.mark.parametrize("T, E, k", [(1, 4, 1), (40, 4, 1), (17, 6, 2)])
-def test_moe_forward_with_all_tokens_on_one_expert_is_that_dense_mlp(impl, problem, runtime,
-                                                                     T, E, k):
+def test_moe_forward_with_all_tokens_on_one_expert_is_that_dense_mlp(
+    impl, problem, runtime, T, E, k
+):
     """Skew: a logit margin of 40 sends every token to expert 1 first; with k = 1 the layer is
     that expert's SwiGLU MLP on the whole batch, an oracle with no routing at all."""
     case = {"T": T, "E": E, "k": k, "H": 24, "F": 40, "dtype": "float32"}
@@ -234,8 +254,12 @@ def test_moe_forward_with_all_tokens_on_one_expert_is_that_dense_mlp(impl, probl
     if k == 1:
         x, wg, wu, wd = args["x"], args["w_gate"][1], args["w_up"][1], args["w_down"][1]
         dense = (F.silu(x @ wg.T) * (x @ wu.T)) @ wd.T  # (T, H)
-        assert_close(impl.moe_forward(**args), dense, problem.tol("float32"),
-                     name="moe_forward with every token on expert 1")
+        assert_close(
+            impl.moe_forward(**args),
+            dense,
+            problem.tol("float32"),
+            name="moe_forward with every token on expert 1",
+        )
     _check_forward(impl, problem, args)
 
 
@@ -245,5 +269,9 @@ def test_moe_forward_commutes_with_permuting_tokens(impl, problem, runtime, case
     args = ref.make_inputs(case, runtime.gen(seed))
     perm = torch.randperm(case["T"], generator=runtime.gen(seed + 1), device=runtime.device)
     shuffled = {**args, "x": args["x"][perm], "logits": args["logits"][perm]}
-    assert_close(impl.moe_forward(**shuffled), impl.moe_forward(**args)[perm],
-                 problem.tol("float32"), name="moe_forward(x[perm]) vs moe_forward(x)[perm]")
+    assert_close(
+        impl.moe_forward(**shuffled),
+        impl.moe_forward(**args)[perm],
+        problem.tol("float32"),
+        name="moe_forward(x[perm]) vs moe_forward(x)[perm]",
+    )

@@ -27,13 +27,17 @@ def route(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]
     return weights / weights.sum(dim=-1, keepdim=True), ids[:, :top_k].contiguous()
 
 
-def dispatch(x: torch.Tensor, ids: torch.Tensor,
-             num_experts: int) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+def dispatch(
+    x: torch.Tensor, ids: torch.Tensor, num_experts: int
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     k = ids.shape[1]
     flat = ids.reshape(-1)  # (T*k,) slot t*k + j
     order = torch.sort(flat, stable=True).indices  # (T*k,) stable: ties keep slot order
     x_sorted = x.index_select(0, order // k)  # (T*k, H) read T*k*H, write T*k*H
-    counts = torch.bincount(flat, minlength=num_experts)  # (E,)
+    # torch.bincount would read the largest id back to the host to size its output (a sync on a
+    # GPU); adding ones into E zeros stays on the device
+    counts = torch.zeros(num_experts, dtype=torch.int64, device=ids.device)  # (E,)
+    counts.scatter_add_(0, flat, torch.ones_like(flat))
     return x_sorted, counts, order
 
 
@@ -47,8 +51,8 @@ def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) 
     return out.to(y_sorted.dtype)
 
 
-def _grouped_ok(x: torch.Tensor, w_down: torch.Tensor) -> bool:
-    """torch._grouped_mm wants rows of 16 bytes multiples (H, F); on CUDA bf16 on sm90+, on the
+def can_group(x: torch.Tensor, w_down: torch.Tensor) -> bool:
+    """torch._grouped_mm wants rows of 16-byte multiples (H, F); on CUDA bf16 on sm90+, on the
     CPU a kernel that exists from torch 2.9 on. Anything else takes the per-expert loop."""
     if not hasattr(torch, "_grouped_mm"):
         return False
@@ -59,31 +63,34 @@ def _grouped_ok(x: torch.Tensor, w_down: torch.Tensor) -> bool:
     return tuple(int(v) for v in torch.__version__.split(".")[:2]) >= (2, 9)
 
 
-def _experts_grouped(x_sorted, counts, w_gate, w_up, w_down):
-    offs = torch.cumsum(counts, 0).to(torch.int32)  # (E,) end row of each group, on device
-    # mat_b is (E, K, N): the transposed (E, N, K) weights, a stride view, no copy
-    g = torch._grouped_mm(x_sorted, w_gate.transpose(1, 2), offs=offs)  # (T*k, F)
-    u = torch._grouped_mm(x_sorted, w_up.transpose(1, 2), offs=offs)  # (T*k, F)
-    h = F.silu(g, inplace=True).mul_(u)  # (T*k, F) in place: g is ours
-    return torch._grouped_mm(h, w_down.transpose(1, 2), offs=offs)  # (T*k, H)
-
-
-def _experts_loop(x_sorted, counts, w_gate, w_up, w_down):
-    y_sorted = torch.empty_like(x_sorted)  # (T*k, H)
+def expert_linear(
+    x_sorted: torch.Tensor, counts: torch.Tensor, w: torch.Tensor, grouped: bool
+) -> torch.Tensor:
+    """Row block e of x_sorted (counts[e] rows) times w[e]^T, for every expert: (T*k, N)."""
+    if grouped:
+        offs = torch.cumsum(counts, 0).to(torch.int32)  # (E,) end row of each group, on device
+        # mat_b is (E, K, N): the transposed (E, N, K) weights, a stride view, no copy
+        return torch._grouped_mm(x_sorted, w.transpose(1, 2), offs=offs)  # read w once
+    out = x_sorted.new_empty(x_sorted.shape[0], w.shape[1])  # (T*k, N)
     start = 0
-    for e, n in enumerate(counts.tolist()):  # host copy of E counts: a sync on a GPU
-        if n:
-            xe = x_sorted[start:start + n]  # (n, H) a view: this expert's tokens
-            h = F.silu(xe @ w_gate[e].T).mul_(xe @ w_up[e].T)  # (n, F)
-            torch.mm(h, w_down[e].T, out=y_sorted[start:start + n])  # (n, H)
+    for e, n in enumerate(counts.tolist()):  # E host ints: a sync on a GPU, free on the CPU
+        torch.mm(x_sorted[start : start + n], w[e].T, out=out[start : start + n])  # (n, N)
         start += n
-    return y_sorted
+    return out
 
 
-def moe_forward(x: torch.Tensor, logits: torch.Tensor, w_gate: torch.Tensor, w_up: torch.Tensor,
-                w_down: torch.Tensor, top_k: int) -> torch.Tensor:
+def moe_forward(
+    x: torch.Tensor,
+    logits: torch.Tensor,
+    w_gate: torch.Tensor,
+    w_up: torch.Tensor,
+    w_down: torch.Tensor,
+    top_k: int,
+) -> torch.Tensor:
     weights, ids = route(logits, top_k)  # (T, k), (T, k)
     x_sorted, counts, order = dispatch(x, ids, w_gate.shape[0])  # (T*k, H), (E,), (T*k,)
-    experts = _experts_grouped if _grouped_ok(x, w_down) else _experts_loop
-    y_sorted = experts(x_sorted, counts, w_gate, w_up, w_down)  # (T*k, H)
+    grouped = can_group(x, w_down)
+    g = expert_linear(x_sorted, counts, w_gate, grouped)  # (T*k, F)
+    h = F.silu(g, inplace=True).mul_(expert_linear(x_sorted, counts, w_up, grouped))  # (T*k, F)
+    y_sorted = expert_linear(h, counts, w_down, grouped)  # (T*k, H)
     return combine(y_sorted, order, weights)  # (T, H)

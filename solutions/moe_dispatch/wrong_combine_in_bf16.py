@@ -29,7 +29,7 @@ def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) 
     y = y_sorted[pos].view(T, k, -1)  # (T, k, H)
     out = torch.zeros(T, y.shape[-1], dtype=y_sorted.dtype, device=y.device)
     for j in range(k):
-        out += weights[:, j:j + 1].to(y.dtype) * y[:, j]  # BUG: rounds to bf16 after every add
+        out += weights[:, j : j + 1].to(y.dtype) * y[:, j]  # BUG: rounds to bf16 after every add
     return out
 
 
@@ -39,7 +39,7 @@ def moe_forward(x, logits, w_gate, w_up, w_down, top_k):
     y_sorted = torch.empty_like(x_sorted)
     start = 0
     for e, n in enumerate(counts.tolist()):
-        xe = x_sorted[start:start + n]
-        y_sorted[start:start + n] = (F.silu(xe @ w_gate[e].T) * (xe @ w_up[e].T)) @ w_down[e].T
+        xe = x_sorted[start : start + n]
+        y_sorted[start : start + n] = (F.silu(xe @ w_gate[e].T) * (xe @ w_up[e].T)) @ w_down[e].T
         start += n
     return combine(y_sorted, order, weights)

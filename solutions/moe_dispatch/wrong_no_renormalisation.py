@@ -34,7 +34,7 @@ def moe_forward(x, logits, w_gate, w_up, w_down, top_k):
     y_sorted = torch.empty_like(x_sorted)
     start = 0
     for e, n in enumerate(counts.tolist()):
-        xe = x_sorted[start:start + n]
-        y_sorted[start:start + n] = (F.silu(xe @ w_gate[e].T) * (xe @ w_up[e].T)) @ w_down[e].T
+        xe = x_sorted[start : start + n]
+        y_sorted[start : start + n] = (F.silu(xe @ w_gate[e].T) * (xe @ w_up[e].T)) @ w_down[e].T
         start += n
     return combine(y_sorted, order, weights)
