@@ -97,14 +97,18 @@ def _case(
     verify = lambda i, out: compare(out, expected[i % POOL], pool[i % POOL])  # noqa: E731
     run = lambda i: target(**pool[i % POOL])  # noqa: E731
     verify(0, run(0))  # obligatory correctness check on the benchmark inputs
+    base_run = lambda i: baseline_fn(**pool[i % POOL])  # noqa: E731
+    base_t = None
     if on_gpu:
         for i in range(3):
             run(i)  # JIT compilation, autotuning and allocator warm-up stay out of the samples
         t = timing.time_gpu(run, perf.budget_s, check=verify)
+    elif perf.metric == "speedup":  # interleaved, so both see the same machine load
+        t, base_t = timing.time_cpu_pair(run, base_run, perf.budget_s)
     else:
         t = timing.time_cpu(run, perf.budget_s)
     row = {"case": case, **t.to_json()}
-    row.update(_score(problem, perf, ref, case, t, lambda i: baseline_fn(**pool[i % POOL])))
+    row.update(_score(problem, perf, ref, case, t, base_t))
     return row
 
 
@@ -114,7 +118,7 @@ def _score(
     ref: types.ModuleType,
     case: dict,
     t: timing.Timing,
-    baseline_call: Callable,
+    base_t: timing.Timing | None,
 ) -> dict[str, Any]:
     cost = ref.cost(case)
     seconds = t.median_ms * 1e-3
@@ -126,7 +130,7 @@ def _score(
         base = timing.cublas_flops(m, n, k, dtype)
         achieved, unit = cost["flops"] / seconds, "FLOP/s"
     else:  # speedup over the reference, timed here on the same inputs
-        base = 1.0 / (timing.time_cpu(baseline_call, perf.budget_s).median_ms * 1e-3)
+        base = 1.0 / (base_t.median_ms * 1e-3)
         achieved, unit = 1.0 / seconds, "calls/s"
     fraction = achieved / base
     row = {

@@ -29,7 +29,7 @@ def check_like(got: Any, expected: torch.Tensor, name: str = "output") -> None:
 
 
 def assert_close(got: Any, expected: torch.Tensor, tol: Tolerance, name: str = "output") -> None:
-    """|got - expected| <= atol + rtol*|expected| elementwise; NaN must match NaN, inf must match."""
+    """|got - expected| <= atol + rtol*|expected| elementwise; NaN matches NaN, inf must match."""
     check_like(got, expected, name)
     g, e = got.detach().double(), expected.detach().double()  # on the device: cheap on a GPU
     err = (g - e).abs()

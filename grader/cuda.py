@@ -24,8 +24,13 @@ def cuda_include() -> str:
 class CudaSource:
     """One .cu file. Kernels compile on first use, so importing a launcher needs no GPU."""
 
-    def __init__(self, path: str | Path, options: tuple[str, ...] = (), extra: str = "",
-                 patches: tuple[tuple[str, str], ...] = ()):
+    def __init__(
+        self,
+        path: str | Path,
+        options: tuple[str, ...] = (),
+        extra: str = "",
+        patches: tuple[tuple[str, str], ...] = (),
+    ):
         self.path = Path(path)
         self.options = options
         self.extra = extra  # appended source, e.g. a probe kernel that tests one device function

@@ -27,8 +27,10 @@ from grader.registry import ROOT
 # NVLink multicast (NVLS, symmetric-memory multicast) stays off in every rank we start.
 NCCL_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}
 BACKENDS = ("gloo", "nccl")
-STUCK_HINT = ("stuck in a collective such as all_to_all_single? every rank of the group must make "
-              "the same collective calls with matching split sizes")
+STUCK_HINT = (
+    "stuck in a collective such as all_to_all_single? every rank of the group must make "
+    "the same collective calls with matching split sizes"
+)
 
 
 class RankFailure(RuntimeError):
@@ -66,8 +68,15 @@ class Ranks:
     with restart=False, fails at once with the first failure (a broken implementation under
     test would otherwise pay a start-up, or a whole timeout, on every later call)."""
 
-    def __init__(self, world_size: int, backend: str = "gloo", timeout_s: float = 60.0,
-                 grace_s: float = 5.0, start_timeout_s: float = 180.0, restart: bool = True):
+    def __init__(
+        self,
+        world_size: int,
+        backend: str = "gloo",
+        timeout_s: float = 60.0,
+        grace_s: float = 5.0,
+        start_timeout_s: float = 180.0,
+        restart: bool = True,
+    ):
         if world_size < 1:
             raise ValueError(f"world_size must be >= 1, got {world_size}")
         if backend not in BACKENDS:
@@ -84,8 +93,9 @@ class Ranks:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
-    def run(self, fn: Callable, *args: Any, timeout_s: float | None = None,
-            what: str | None = None) -> list[Any]:
+    def run(
+        self, fn: Callable, *args: Any, timeout_s: float | None = None, what: str | None = None
+    ) -> list[Any]:
         """fn(*args) on every rank; a rank's exception is re-raised here as 'rank R: ...'.
         `what` names the call in error messages (default: fn's name)."""
         target, what = _target(fn), what or fn.__name__
@@ -110,8 +120,11 @@ class Ranks:
         bad.sort(key=lambda item: item[1][0] != "died")  # a death is the cause, not a symptom
         rank, rep = bad[0]
         stuck = sorted(set(range(self.world_size)) - set(replies))
-        tail = (f" ({_list(stuck)} still inside {what} {self.grace_s:g} s later, killed: "
-                f"{STUCK_HINT})" if stuck else "")
+        tail = (
+            f" ({_list(stuck)} still inside {what} {self.grace_s:g} s later, killed: {STUCK_HINT})"
+            if stuck
+            else ""
+        )
         if rep[0] == "died":
             message = f"rank {rank} died ({rep[1]}) while running {what}{tail}"
             self._lose(RankDied, message)
@@ -158,8 +171,13 @@ class Ranks:
         import torch.distributed as dist
 
         # The parent hosts the rendezvous store on port 0: the OS picks a free port, no race.
-        self._store = dist.TCPStore("127.0.0.1", 0, is_master=True, wait_for_workers=False,
-                                    timeout=timedelta(seconds=self.start_timeout_s))
+        self._store = dist.TCPStore(
+            "127.0.0.1",
+            0,
+            is_master=True,
+            wait_for_workers=False,
+            timeout=timedelta(seconds=self.start_timeout_s),
+        )
         env = {**os.environ, **NCCL_ENV, "PYTHONUNBUFFERED": "1"}
         if self.backend == "gloo":
             env.setdefault("OMP_NUM_THREADS", "1")  # W ranks share the cores
@@ -170,14 +188,18 @@ class Ranks:
         try:
             replies = self._collect(self.start_timeout_s, "init_process_group")
         except RanksTimedOut as e:
-            raise RankFailure(f"could not start {self.world_size} {self.backend} ranks: "
-                              f"{e}") from None
+            raise RankFailure(
+                f"could not start {self.world_size} {self.backend} ranks: {e}"
+            ) from None
         failed = [(r, rep) for r, rep in replies.items() if rep[0] != "ready"]
         if failed or len(replies) < self.world_size:
             self._kill()
             missing = sorted(set(range(self.world_size)) - set(replies))
-            why = (f"rank {failed[0][0]}: {_summary(failed[0][1])}" if failed else
-                   f"{_list(missing)} did not join within {self.start_timeout_s:g} s")
+            why = (
+                f"rank {failed[0][0]}: {_summary(failed[0][1])}"
+                if failed
+                else f"{_list(missing)} did not join within {self.start_timeout_s:g} s"
+            )
             raise RankFailure(f"could not start {self.world_size} {self.backend} ranks: {why}")
 
     def _collect(self, timeout_s: float, what: str) -> dict[int, tuple]:
@@ -197,8 +219,10 @@ class Ranks:
         if pending and not any(rep[0] in ("error", "died") for rep in replies.values()):
             stuck = sorted(p.rank for p in pending.values())
             self._kill()
-            raise RanksTimedOut(f"{_list(stuck)} of {self.world_size} did not finish {what} "
-                                f"within {timeout_s:g} s ({STUCK_HINT})")
+            raise RanksTimedOut(
+                f"{_list(stuck)} of {self.world_size} did not finish {what} "
+                f"within {timeout_s:g} s ({STUCK_HINT})"
+            )
         return replies
 
     def _kill(self) -> None:
@@ -213,8 +237,9 @@ class Ranks:
         self._procs, self._store = [], None
 
 
-def run_ranks(fn: Callable, world_size: int, *args: Any, backend: str = "gloo",
-              timeout_s: float = 60.0) -> list[Any]:
+def run_ranks(
+    fn: Callable, world_size: int, *args: Any, backend: str = "gloo", timeout_s: float = 60.0
+) -> list[Any]:
     """One call of fn(*args) on world_size fresh ranks; the ranks are gone when it returns."""
     with Ranks(world_size, backend, timeout_s) as ranks:
         return ranks.run(fn, *args)
@@ -226,8 +251,15 @@ def _spawn(rank: int, env: dict[str, str]) -> _Proc:
     log = tempfile.TemporaryFile("w+")
     cmd = [sys.executable, "-m", "grader.distributed", str(child_end.fileno()), str(watch_r)]
     # Same process group as the caller: a sandbox that kills the caller's group kills the ranks.
-    popen = subprocess.Popen(cmd, cwd=ROOT, env=env, stdin=subprocess.DEVNULL, stdout=log,
-                             stderr=subprocess.STDOUT, pass_fds=(child_end.fileno(), watch_r))
+    popen = subprocess.Popen(
+        cmd,
+        cwd=ROOT,
+        env=env,
+        stdin=subprocess.DEVNULL,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        pass_fds=(child_end.fileno(), watch_r),
+    )
     child_end.close()
     os.close(watch_r)
     return _Proc(rank, popen, parent_end, watch_w, log)
@@ -242,8 +274,11 @@ def _receive(p: _Proc) -> tuple:
             code = p.popen.wait(timeout=5)
         except subprocess.TimeoutExpired:
             code = None
-        how = (f"signal {signal.Signals(-code).name}" if code is not None and code < 0 else
-               f"exit status {code}")
+        how = (
+            f"signal {signal.Signals(-code).name}"
+            if code is not None and code < 0
+            else f"exit status {code}"
+        )
         last = _last_line(p.log)
         return ("died", how + (f"; its last output: {last}" if last else ""))
     if kind != "ok":
@@ -251,8 +286,15 @@ def _receive(p: _Proc) -> tuple:
     try:
         return ("ok", pickle.loads(payload))
     except Exception as e:  # noqa: BLE001 - a value of a class this process cannot import
-        return ("error", {"pickled": None, "assertion": False, "traceback": "",
-                          "summary": f"its return value could not be unpickled here: {e}"})
+        return (
+            "error",
+            {
+                "pickled": None,
+                "assertion": False,
+                "traceback": "",
+                "summary": f"its return value could not be unpickled here: {e}",
+            },
+        )
 
 
 def _last_line(log: IO[str]) -> str:
@@ -288,8 +330,10 @@ def _list(ranks: list[int]) -> str:
 def _target(fn: Callable) -> tuple[str, str | None, str]:
     qualname = getattr(fn, "__qualname__", "")
     if not qualname or "<" in qualname:
-        raise ValueError(f"Ranks.run needs a module-level function, got {fn!r}: ranks import it "
-                         "by name, so lambdas and nested functions cannot be sent")
+        raise ValueError(
+            f"Ranks.run needs a module-level function, got {fn!r}: ranks import it "
+            "by name, so lambdas and nested functions cannot be sent"
+        )
     module = sys.modules.get(fn.__module__)
     return fn.__module__, getattr(module, "__file__", None), qualname
 
@@ -338,8 +382,9 @@ def _join(rank: int, world_size: int, backend: str, port: int, pg_timeout: float
     if backend == "nccl":  # one GPU per rank; device_id binds the communicator to it eagerly
         torch.cuda.set_device(rank)
         extra["device_id"] = torch.device("cuda", rank)
-    dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
-                            timeout=timeout, **extra)
+    dist.init_process_group(
+        backend, store=store, rank=rank, world_size=world_size, timeout=timeout, **extra
+    )
 
 
 def _call(target: tuple[str, str | None, str], args: tuple) -> tuple:
@@ -395,8 +440,12 @@ def _error_info(e: BaseException) -> dict[str, Any]:
         pickled = None
     text = str(e).strip().splitlines()
     summary = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
-    return {"pickled": pickled, "assertion": isinstance(e, AssertionError), "summary": summary,
-            "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__))}
+    return {
+        "pickled": pickled,
+        "assertion": isinstance(e, AssertionError),
+        "summary": summary,
+        "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__)),
+    }
 
 
 def _exit_with_parent(fd: int) -> None:

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 from grader.impls import ImplLoadError, resolve
-from grader.registry import ROOT
 from grader.sandbox import CheckResult, run_check, run_process
 from grader.spec import Problem
 

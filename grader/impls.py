@@ -1,4 +1,4 @@
-"""Implementations under test: parse `--impl`, find the file, import it, say clearly why it failed."""
+"""Implementations under test: parse `--impl`, find the file, import it, say why it failed."""
 
 from __future__ import annotations
 
@@ -57,7 +57,7 @@ def default_impls(problem: Problem, root: Path = ROOT) -> list[str]:
 
 
 def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
-    """Map an --impl string to a file; raise ImplLoadError with what to do when it does not exist."""
+    """Map an --impl string to a file; ImplLoadError says what to do when it does not exist."""
     kind, _, arg = spec.partition(":")
     if spec.endswith(".py") or "/" in spec:
         path = Path(spec).expanduser().resolve()

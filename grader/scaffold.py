@@ -79,7 +79,7 @@ Bytes moved: 8N (read x, write y). Bars: fraction of device copy bandwidth, 0.5 
 `dojo check {slug}` then `dojo bench {slug}` on a GPU.
 """
 
-REFERENCE = '''"""Reference for {slug}: replace the example (y = 2x) with your problem's semantics."""
+REFERENCE = '''"""Reference for {slug}: replace the example (y = 2x) with your semantics."""
 
 from __future__ import annotations
 
@@ -137,7 +137,7 @@ import torch
 def {slug}(x: torch.Tensor) -> torch.Tensor:
     return x * 2.0  # (N,)
 ''',
-    "python": '''"""Worked solution for {slug} in plain Python over a tensor (the example: y = 2x)."""
+    "python": '''"""Worked solution for {slug} in plain Python (the example: y = 2x)."""
 
 import torch
 
@@ -193,7 +193,7 @@ extern "C" __global__ void {slug}_kernel(const float* __restrict__ x, float* y, 
 }}
 """
 
-WRONG = '''"""Known-wrong {slug}: forgets the factor 2 (every problem keeps bugs the grader rejects)."""
+WRONG = '''"""Known-wrong {slug}: forgets the factor 2 (the grader must reject it)."""
 
 import torch
 

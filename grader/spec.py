@@ -1,4 +1,4 @@
-"""problem.toml: the schema as frozen dataclasses, loaded with tomllib; bad files fail in one line."""
+"""problem.toml: the schema as frozen dataclasses, loaded with tomllib; errors are one line."""
 
 from __future__ import annotations
 

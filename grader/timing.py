@@ -103,6 +103,31 @@ def time_cpu(
     return Timing(statistics.median(xs), len(xs), _stderr_pct(xs), min(xs))
 
 
+def time_cpu_pair(
+    call: Callable[[int], Any],
+    base: Callable[[int], Any],
+    budget_s: float = 10.0,
+    min_n: int = 5,
+    max_n: int = 200,
+) -> tuple[Timing, Timing]:
+    """Time two callables in alternation (call, base, call, base, ...) so a change in machine
+    load hits both; stop when both medians are stable or the budget is spent."""
+    xs: list[float] = []
+    ys: list[float] = []
+    began = time.perf_counter()
+    while not (
+        _done(xs, began, budget_s, min_n, max_n) and _done(ys, began, budget_s, min_n, max_n)
+    ):
+        for f, out in ((call, xs), (base, ys)):
+            t0 = time.perf_counter()
+            f(len(out))
+            out.append((time.perf_counter() - t0) * 1e3)
+    return (
+        Timing(statistics.median(xs), len(xs), _stderr_pct(xs), min(xs)),
+        Timing(statistics.median(ys), len(ys), _stderr_pct(ys), min(ys)),
+    )
+
+
 def copy_bandwidth(nbytes: int = 1 << 30) -> float:
     """Device-to-device copy in bytes/s, counting bytes read plus bytes written: the speed of
     light that memory-bound problems are scored against."""

@@ -19,15 +19,21 @@ DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.
 ROUTINGS = ("uniform", "skew", "one_rank", "sparse", "zipf")
 
 
-def ep_moe(x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
-           expert_fn: Callable[[int, torch.Tensor], torch.Tensor], num_experts: int,
-           group: Any = None) -> torch.Tensor:
+def ep_moe(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    expert_fn: Callable[[int, torch.Tensor], torch.Tensor],
+    num_experts: int,
+    group: Any = None,
+) -> torch.Tensor:
     """The single-process MoE. `group` is accepted so that every rank can call this on its own
     tokens with ep_moe's signature; it is unused: nothing is sent, every expert runs right here."""
     T, k = ids.shape
     if ids.numel() and not 0 <= int(ids.min()) <= int(ids.max()) < num_experts:
-        raise ValueError(f"expert ids must lie in [0, {num_experts}), got "
-                         f"[{int(ids.min())}, {int(ids.max())}]")
+        raise ValueError(
+            f"expert ids must lie in [0, {num_experts}), got [{int(ids.min())}, {int(ids.max())}]"
+        )
     y = x.new_empty((T, k, x.shape[1]))  # (T, k, H): y[t, j] = expert_fn(ids[t, j], x[t])
     for e in ids.unique().tolist():
         hit = ids == e  # (T, k) the slots routed to expert e
@@ -38,8 +44,9 @@ def ep_moe(x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
     return out.to(x.dtype)
 
 
-def dispatch_plan(ids: torch.Tensor, num_experts: int,
-                  world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def dispatch_plan(
+    ids: torch.Tensor, num_experts: int, world_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(order, send_counts): order is a stable sort of the slots t*k+j by expert id, so the rows
     bound for rank 0 come first, then rank 1's, ...; send_counts[d] = slots routed to rank d."""
     if num_experts % world_size:
@@ -69,21 +76,25 @@ def route(T: int, E: int, W: int, k: int, routing: str, gen: torch.Generator) ->
     one_rank (only the last rank's experts); sparse (about half of the experts, the others get
     nothing); zipf (popularity falling off as 1/rank^1.2 over a random order)."""
     if not 1 <= k <= E or E % W or routing not in ROUTINGS:
-        raise ValueError(f"need 1 <= k <= E, E % W == 0, routing in {ROUTINGS}: got k={k}, E={E}, "
-                         f"W={W}, routing={routing!r}")
+        raise ValueError(
+            f"need 1 <= k <= E, E % W == 0, routing in {ROUTINGS}: got k={k}, E={E}, "
+            f"W={W}, routing={routing!r}"
+        )
     dev = gen.device
     probs = _popularity(E, W, k, routing, gen)  # (E,) unnormalised, >= k nonzero
     if T == 0:
         return torch.empty((0, k), dtype=torch.int64, device=dev)
     if routing != "skew":
-        return torch.multinomial(probs.expand(T, E).contiguous(), k, replacement=False,
-                                 generator=gen)
+        return torch.multinomial(
+            probs.expand(T, E).contiguous(), k, replacement=False, generator=gen
+        )
     first = torch.full((T, 1), E - 1, dtype=torch.int64, device=dev)  # (T, 1) the hot expert
     if k == 1:
         return first
     probs[E - 1] = 0.0
-    rest = torch.multinomial(probs.expand(T, E).contiguous(), k - 1, replacement=False,
-                             generator=gen)
+    rest = torch.multinomial(
+        probs.expand(T, E).contiguous(), k - 1, replacement=False, generator=gen
+    )
     return torch.cat([first, rest], dim=1)  # (T, k)
 
 
@@ -141,8 +152,9 @@ def bench_custom(module: Any, perf: Any, problem: Any) -> dict[str, Any]:
     return {"cases": rows, "fraction": worst["fraction"], "tier": worst["tier"]}
 
 
-def _bench_rank(locator: tuple[str, str], case: dict[str, Any], budget_s: float,
-                device: str = "cuda") -> dict[str, Any]:
+def _bench_rank(
+    locator: tuple[str, str], case: dict[str, Any], budget_s: float, device: str = "cuda"
+) -> dict[str, Any]:
     """One rank's measurements (device="cpu" runs the same steps on gloo, for a dry run)."""
     from grader.compare import assert_close
     from grader.registry import get_problem
@@ -150,18 +162,27 @@ def _bench_rank(locator: tuple[str, str], case: dict[str, Any], budget_s: float,
     impl, W, rank = _load_impl(locator), dist.get_world_size(), dist.get_rank()
     inputs = make_inputs(case, torch.Generator(device=device).manual_seed(1000 + rank))
     got = impl.ep_moe(**inputs, expert_fn=_double)
-    assert_close(got, ep_moe(**inputs, expert_fn=_double), get_problem(SLUG).tol(case["dtype"]),
-                 name=f"benchmark output on rank {rank}")
+    assert_close(
+        got,
+        ep_moe(**inputs, expert_fn=_double),
+        get_problem(SLUG).tol(case["dtype"]),
+        name=f"benchmark output on rank {rank}",
+    )
     first, L = rank * case["E"] // W, case["E"] // W
     experts = SwiGLUExperts(first, L, case["H"], case["F"], got.dtype, device, seed=first)
     moe = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=_double), budget_s, device)
     plain = _time_ranks(_plain_all_to_all(inputs, W), budget_s, device)
     layer = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=experts), budget_s, device)
     moved = cost(case)["bytes"]  # sent by this rank: T*k rows out + T*k rows back
-    return {**moe, "baseline_ms": plain["median_ms"], "baseline_stderr_pct": plain["stderr_pct"],
-            "baseline_GBps_per_rank": moved / (plain["median_ms"] * 1e6),
-            "a2a_bytes_per_rank": moved, "layer_ms": layer["median_ms"],
-            "comm_share": plain["median_ms"] / layer["median_ms"]}
+    return {
+        **moe,
+        "baseline_ms": plain["median_ms"],
+        "baseline_stderr_pct": plain["stderr_pct"],
+        "baseline_GBps_per_rank": moved / (plain["median_ms"] * 1e6),
+        "a2a_bytes_per_rank": moved,
+        "layer_ms": layer["median_ms"],
+        "comm_share": plain["median_ms"] / layer["median_ms"],
+    }
 
 
 def _double(e: int, rows: torch.Tensor) -> torch.Tensor:
@@ -173,8 +194,9 @@ class SwiGLUExperts:
     """expert_fn for the layer timing: a SwiGLU MLP (H -> F -> H) for each of this rank's experts;
     asking for an expert this rank does not own is a KeyError."""
 
-    def __init__(self, first: int, count: int, H: int, inter: int, dtype: torch.dtype,
-                 device: str, seed: int):
+    def __init__(
+        self, first: int, count: int, H: int, inter: int, dtype: torch.dtype, device: str, seed: int
+    ):
         g = torch.Generator(device=device).manual_seed(seed)
         self.w_in, self.w_out = {}, {}
         for e in range(first, first + count):  # inter is the problem's F
@@ -206,8 +228,9 @@ def _plain_all_to_all(inputs: dict[str, Any], W: int) -> Callable[[], None]:
     return call
 
 
-def _time_ranks(call: Callable[[], Any], budget_s: float, device: str, min_n: int = 10,
-                max_n: int = 200) -> dict[str, Any]:
+def _time_ranks(
+    call: Callable[[], Any], budget_s: float, device: str, min_n: int = 10, max_n: int = 200
+) -> dict[str, Any]:
     """Each sample starts after a barrier with every GPU idle and counts the slowest rank
     (all_reduce MAX): a layer is as slow as its slowest rank. The stop rule reads only
     all-reduced numbers, so every rank takes the same number of samples."""
@@ -218,15 +241,22 @@ def _time_ranks(call: Callable[[], Any], budget_s: float, device: str, min_n: in
     for _ in range(3):
         call()  # NCCL buffers, allocator and cuBLAS warm-up stay out of the samples
     xs: list[float] = []
-    while len(xs) < max_n and not (len(xs) >= min_n and _stderr_pct(xs) < 1.0) and not (
-            len(xs) >= 3 and sum(xs) > 1e3 * budget_s):
+    while (
+        len(xs) < max_n
+        and not (len(xs) >= min_n and _stderr_pct(xs) < 1.0)
+        and not (len(xs) >= 3 and sum(xs) > 1e3 * budget_s)
+    ):
         flush.zero_()
         dist.barrier()
         slowest = torch.tensor([_sample_ms(call, on_gpu)], device=device)
         dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
         xs.append(float(slowest))
-    return {"median_ms": statistics.median(xs), "samples": len(xs),
-            "stderr_pct": round(_stderr_pct(xs), 3), "min_ms": min(xs)}
+    return {
+        "median_ms": statistics.median(xs),
+        "samples": len(xs),
+        "stderr_pct": round(_stderr_pct(xs), 3),
+        "min_ms": min(xs),
+    }
 
 
 def _sample_ms(call: Callable[[], Any], on_gpu: bool) -> float:

@@ -15,10 +15,14 @@ from grader import timing
 from grader.registry import get_problem
 
 KNOBS = {  # problem -> (solution module, {knob: values}); each combination is timed
-    "online_softmax": ("solutions.online_softmax.triton",
-                       {"SPLIT_BLOCK": [4096, 8192, 16384], "SPLIT_WARPS": [4, 8, 16]}),
-    "fp8_quant": ("solutions.fp8_quant.triton",
-                  {"ELEMENTS_PER_PROGRAM": [2048, 4096, 8192], "NUM_WARPS": [4, 8]}),
+    "online_softmax": (
+        "solutions.online_softmax.triton",
+        {"SPLIT_BLOCK": [4096, 8192, 16384], "SPLIT_WARPS": [4, 8, 16]},
+    ),
+    "fp8_quant": (
+        "solutions.fp8_quant.triton",
+        {"ELEMENTS_PER_PROGRAM": [2048, 4096, 8192], "NUM_WARPS": [4, 8]},
+    ),
 }
 
 
@@ -62,9 +66,17 @@ def sweep_gemm() -> list[dict]:
             run = lambda i, a=a, b=b, name=name: gemm._matmul(gemm.SOURCE, a, b, kernel=name)  # noqa: E731
             t = timing.time_gpu(run, budget_s=2.0)
             flops = 2 * size**3 / (t.median_ms * 1e-3)
-            rows.append({"size": size, "kernel": name, "ms": t.median_ms, "tflops": flops / 1e12,
-                         "cublas_tflops": cublas / 1e12, "fraction": flops / cublas,
-                         "max_err": err})
+            rows.append(
+                {
+                    "size": size,
+                    "kernel": name,
+                    "ms": t.median_ms,
+                    "tflops": flops / 1e12,
+                    "cublas_tflops": cublas / 1e12,
+                    "fraction": flops / cublas,
+                    "max_err": err,
+                }
+            )
             print(json.dumps(rows[-1]), flush=True)
     return rows
 

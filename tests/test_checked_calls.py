@@ -94,8 +94,11 @@ def test_assert_equal_and_assert_matches_are_exact_for_integers():
     with pytest.raises(AssertionError, match="exact match"):
         assert_equal(torch.tensor([3, 2, 1]), ids)
     with pytest.raises(AssertionError, match=r"output\[1\]"):
-        assert_matches((torch.ones(2), torch.tensor([1, 2])),
-                       (torch.ones(2), torch.tensor([1, 3])), lambda dtype: TOL)
+        assert_matches(
+            (torch.ones(2), torch.tensor([1, 2])),
+            (torch.ones(2), torch.tensor([1, 3])),
+            lambda dtype: TOL,
+        )
 
 
 def test_null_answers_are_built_from_the_reference():

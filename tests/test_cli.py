@@ -120,13 +120,15 @@ def test_new_scaffolds_a_working_example_problem(tmp_path, lang):
     problem = load_problem(tmp_path / "problems" / "scale_it" / "problem.toml")
     assert problem.language == lang and problem.entry == ("scale_it",)
     ref = import_file(tmp_path / "reference" / "scale_it.py", f"scaffold_ref_{lang}")
-    wrong = import_file(tmp_path / "solutions" / "scale_it" / "wrong_forgets_factor.py",
-                        f"scaffold_wrong_{lang}")
+    wrong = import_file(
+        tmp_path / "solutions" / "scale_it" / "wrong_forgets_factor.py", f"scaffold_wrong_{lang}"
+    )
     x = torch.randn(7)
     assert torch.equal(ref.scale_it(x), 2 * x) and not torch.equal(wrong.scale_it(x), 2 * x)
     if lang in ("torch", "python"):
-        sol = import_file(tmp_path / "solutions" / "scale_it" / f"{LANGS[lang]}.py",
-                          f"scaffold_sol_{lang}")
+        sol = import_file(
+            tmp_path / "solutions" / "scale_it" / f"{LANGS[lang]}.py", f"scaffold_sol_{lang}"
+        )
         assert torch.equal(sol.scale_it(x), 2 * x)
     again = runner.invoke(app, ["--root", str(tmp_path), "new", "scale_it", "--lang", lang])
     assert again.exit_code == 2 and "already exists" in again.output
@@ -137,4 +139,3 @@ def test_new_rejects_a_bad_slug_and_language(tmp_path):
     assert bad.exit_code == 2 and "snake_case" in bad.output
     bad = runner.invoke(app, ["--root", str(tmp_path), "new", "ok_slug", "--lang", "rust"])
     assert bad.exit_code == 2 and "--lang must be one of" in bad.output
-

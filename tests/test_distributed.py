@@ -35,14 +35,19 @@ def _rank_0_aborts() -> None:
 
 
 def _alive(pids: list[int]) -> list[int]:
-    return [p for p in pids if os.path.exists(f"/proc/{p}")
-            and open(f"/proc/{p}/stat").read().split()[2] != "Z"]
+    return [
+        p
+        for p in pids
+        if os.path.exists(f"/proc/{p}") and open(f"/proc/{p}/stat").read().split()[2] != "Z"
+    ]
 
 
 def test_results_come_back_in_rank_order_with_the_nccl_env_set():
     with Ranks(2) as ranks:
-        assert ranks.run(_rank_and_sum, 10) == [(0, 21, NCCL_ENV["NCCL_NVLS_ENABLE"]),
-                                                (1, 21, NCCL_ENV["NCCL_NVLS_ENABLE"])]
+        assert ranks.run(_rank_and_sum, 10) == [
+            (0, 21, NCCL_ENV["NCCL_NVLS_ENABLE"]),
+            (1, 21, NCCL_ENV["NCCL_NVLS_ENABLE"]),
+        ]
 
 
 def test_a_rank_assertion_is_raised_with_its_rank_and_the_ranks_stay_usable():

@@ -11,8 +11,15 @@ from grader.impls import solution_backends
 from grader.registry import ROOT, all_problems
 
 PROBLEMS = all_problems()
-SECTIONS = ["Task", "Math", "Inputs and outputs", "Constraints", "Hints",
-            "Speed of light and perf bars", "How to check"]
+SECTIONS = [
+    "Task",
+    "Math",
+    "Inputs and outputs",
+    "Constraints",
+    "Hints",
+    "Speed of light and perf bars",
+    "How to check",
+]
 
 
 @pytest.mark.parametrize("p", PROBLEMS, ids=lambda p: p.slug)
@@ -47,7 +54,8 @@ def test_fixed_cases_cover_one_and_both_sides_of_a_power_of_two(p):
         pytest.skip(f"{p.slug} cases have no integer sizes")
     assert 1 in sizes, f"{p.slug}: no case of size 1 among {sorted(sizes)}"
     assert any({2**k - 1, 2**k, 2**k + 1} <= sizes for k in range(4, 32)), (
-        f"{p.slug}: no 2^k - 1, 2^k, 2^k + 1 triple among {sorted(sizes)}")
+        f"{p.slug}: no 2^k - 1, 2^k, 2^k + 1 triple among {sorted(sizes)}"
+    )
 
 
 @pytest.mark.parametrize("p", PROBLEMS, ids=lambda p: p.slug)

@@ -30,7 +30,8 @@ def _check_rejected(problem, spec):
         assert cuda_count() == 0, f"{spec} got needs_gpu on a machine with a GPU: {r.message}"
         pytest.skip(f"needs GPU: {problem.slug} rejects {spec} on a GPU only ({r.message})")
     assert r.verdict in ("failed", "error", "crashed"), (
-        f"{problem.slug} accepted {spec}: {r.verdict}: {r.message}")
+        f"{problem.slug} accepted {spec}: {r.verdict}: {r.message}"
+    )
     return r
 
 

@@ -34,17 +34,27 @@ BROKEN = {
     "unknown top-level key": ('flavour = "mint"\n' + GOOD, "unknown key 'flavour'"),
     "missing key": (GOOD.replace('title = "RMSNorm"\n', ""), "missing key 'title'"),
     "wrong type": (GOOD.replace("order = 5", 'order = "five"'), "'order' must be a integer"),
-    "bad enum": (GOOD.replace('difficulty = "easy"', 'difficulty = "trivial"'),
-                 "'difficulty' must be one of easy, medium, hard"),
+    "bad enum": (
+        GOOD.replace('difficulty = "easy"', 'difficulty = "trivial"'),
+        "'difficulty' must be one of easy, medium, hard",
+    ),
     "bad toml": (GOOD.replace("[needs]", "[needs"), "not valid TOML"),
-    "unknown nested key": (GOOD.replace("[needs]\n", "[needs]\ngpus = 2\n"),
-                           "unknown key 'needs.gpus'"),
-    "bad range": (GOOD.replace("rows = [1, 16]", "rows = [16, 1]"),
-                  "'random.ranges.rows' must be [low, high]"),
-    "bars out of order": (GOOD.replace("bronze = 0.5, silver = 0.75", "bronze = 0.8, silver = 0.75"),
-                          "bronze <= silver <= gold"),
-    "tolerance missing atol": (GOOD.replace("rtol = 2e-5\natol = 1e-6", "rtol = 2e-5"),
-                               "missing key 'tolerance.float32.atol'"),
+    "unknown nested key": (
+        GOOD.replace("[needs]\n", "[needs]\ngpus = 2\n"),
+        "unknown key 'needs.gpus'",
+    ),
+    "bad range": (
+        GOOD.replace("rows = [1, 16]", "rows = [16, 1]"),
+        "'random.ranges.rows' must be [low, high]",
+    ),
+    "bars out of order": (
+        GOOD.replace("bronze = 0.5, silver = 0.75", "bronze = 0.8, silver = 0.75"),
+        "bronze <= silver <= gold",
+    ),
+    "tolerance missing atol": (
+        GOOD.replace("rtol = 2e-5\natol = 1e-6", "rtol = 2e-5"),
+        "missing key 'tolerance.float32.atol'",
+    ),
 }
 
 

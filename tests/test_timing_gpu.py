@@ -12,8 +12,9 @@ from grader import timing
 from grader.grade import run_bench
 from grader.registry import get_problem
 
-pytestmark = pytest.mark.skipif(not torch.cuda.is_available(),
-                                reason="needs GPU: timing tests run on a CUDA device")
+pytestmark = pytest.mark.skipif(
+    not torch.cuda.is_available(), reason="needs GPU: timing tests run on a CUDA device"
+)
 BAD = Path(__file__).parent / "bad_attempts"
 
 

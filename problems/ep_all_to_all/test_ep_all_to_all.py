@@ -39,8 +39,10 @@ def ranks(impl):  # takes impl: an implementation that does not import fails bef
 
 def _case_id(case: dict) -> str:
     tokens = "_".join(map(str, case["tokens"]))
-    return (f"W{case['W']}-T{tokens}-E{case['L'] * case['W']}-k{case['k']}-H{case['H']}-"
-            f"{case['routing']}-{case['dtype']}")
+    return (
+        f"W{case['W']}-T{tokens}-E{case['L'] * case['W']}-k{case['k']}-H{case['H']}-"
+        f"{case['routing']}-{case['dtype']}"
+    )
 
 
 def _run(ranks: Ranks, spec: str, case: dict, seed: int = 0) -> list[dict]:
@@ -64,11 +66,13 @@ def _check_owners(results: list[dict], case: dict) -> None:
                 assert e // L == res["rank"], (
                     f"{_case_id(case)}: expert {e} ran on rank {res['rank']} of its {W}-rank "
                     f"group; it belongs to rank {e // L} (rank r owns experts [r*E/W, (r+1)*E/W)"
-                    f", E={W * L}): rows must be sent to the owner")
+                    f", E={W * L}): rows must be sent to the owner"
+                )
                 rows[e] += n
         assert rows == routed, (
             f"{_case_id(case)}: rows each expert processed {rows} != slots routed to it {routed} "
-            "(rows lost or sent twice)")
+            "(rows lost or sent twice)"
+        )
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=_case_id)
@@ -95,16 +99,22 @@ def _random_cases(draw: st.DrawFn) -> dict:
 
 @given(case=_random_cases(), seed=SEEDS)
 def test_matches_single_process_moe_and_keeps_experts_on_owners_on_random_cases(
-        ranks, impl_spec, impl_ref, case, seed):
+    ranks, impl_spec, impl_ref, case, seed
+):
     results = _run(ranks, impl_spec, case, seed)
     if impl_ref.kind != "reference":
         _check_owners(results, case)
 
 
-@given(T=st.integers(0, 40), L=st.integers(1, 4), W=st.sampled_from([1, 2, 4]),
-       k=st.integers(1, 4), routing=st.sampled_from(ref.ROUTINGS), seed=SEEDS)
-def test_dispatch_plan_sorts_slots_by_owner_when_present(impl, runtime, T, L, W, k, routing,
-                                                         seed):
+@given(
+    T=st.integers(0, 40),
+    L=st.integers(1, 4),
+    W=st.sampled_from([1, 2, 4]),
+    k=st.integers(1, 4),
+    routing=st.sampled_from(ref.ROUTINGS),
+    seed=SEEDS,
+)
+def test_dispatch_plan_sorts_slots_by_owner_when_present(impl, runtime, T, L, W, k, routing, seed):
     """Single process, no spawn (on the GPU when there is one): the send order and splits."""
     if not impl.has("dispatch_plan"):
         pytest.skip("optional dispatch_plan is not implemented")
@@ -112,16 +122,25 @@ def test_dispatch_plan_sorts_slots_by_owner_when_present(impl, runtime, T, L, W,
     ids = ref.route(T, E, W, k, routing, runtime.gen(seed))  # (T, k)
     order, send_counts = impl.dispatch_plan(ids, E, W)
     want_order, want_counts = ref.dispatch_plan(ids, E, W)
-    assert_equal(torch.sort(order).values, torch.arange(T * k, device=ids.device),
-                 name="sorted(order) (a permutation of the slots t*k+j)")
+    assert_equal(
+        torch.sort(order).values,
+        torch.arange(T * k, device=ids.device),
+        name="sorted(order) (a permutation of the slots t*k+j)",
+    )
     assert_equal(order, want_order, name="order (a stable sort of the slots by expert id)")
     assert_equal(send_counts, want_counts, name="send_counts (slots routed to each rank)")
 
 
-@given(T=st.integers(0, 40), k=st.integers(1, 4), H=st.integers(1, 40),
-       dtype=st.sampled_from(["float32", "bfloat16"]), seed=SEEDS)
-def test_combine_undoes_any_dispatch_order_when_present(impl, problem, runtime, T, k, H, dtype,
-                                                        seed):
+@given(
+    T=st.integers(0, 40),
+    k=st.integers(1, 4),
+    H=st.integers(1, 40),
+    dtype=st.sampled_from(["float32", "bfloat16"]),
+    seed=SEEDS,
+)
+def test_combine_undoes_any_dispatch_order_when_present(
+    impl, problem, runtime, T, k, H, dtype, seed
+):
     """Single process, no spawn (on the GPU when there is one): the last step, for an arbitrary
     permutation."""
     if not impl.has("combine"):
@@ -135,8 +154,9 @@ def test_combine_undoes_any_dispatch_order_when_present(impl, problem, runtime, 
     by_slot[order] = y_sorted
     by_slot = by_slot.view(T, k, H).double()  # (T, k, H)
     expected = (weights.double()[..., None] * by_slot).sum(1).to(y_sorted.dtype)  # (T, H)
-    assert_close(impl.combine(y_sorted, order, weights), expected, problem.tol(dtype),
-                 name="combine output")
+    assert_close(
+        impl.combine(y_sorted, order, weights), expected, problem.tol(dtype), name="combine output"
+    )
 
 
 # ---- rank side: runs inside each of the WORLD processes ------------------------------------------
@@ -148,8 +168,15 @@ def _rank_case(spec: str, case: dict, seed: int) -> dict:
     rows) and how many of its slots it routed to each expert, for the ownership check."""
     W, E = case["W"], case["L"] * case["W"]
     group, g, r = _my_group(W)
-    one = {"T": case["tokens"][r], "H": case["H"], "E": E, "W": W, "k": case["k"],
-           "routing": case["routing"], "dtype": case["dtype"]}
+    one = {
+        "T": case["tokens"][r],
+        "H": case["H"],
+        "E": E,
+        "W": W,
+        "k": case["k"],
+        "routing": case["routing"],
+        "dtype": case["dtype"],
+    }
     inputs = ref.make_inputs(one, torch.Generator().manual_seed(seed * 1009 + g * 31 + r))
     table = _expert_table(E, case["H"], seed)  # the same experts on every rank
     ran: list[tuple[int, int]] = []
@@ -159,14 +186,16 @@ def _rank_case(spec: str, case: dict, seed: int) -> dict:
     try:
         assert_close(got, expected, get_problem(SLUG).tol(case["dtype"]), name="output")
     except AssertionError as e:
-        raise AssertionError(f"{_case_id(case)}, seed {seed}, group rank {r} of {W} with "
-                             f"{one['T']} tokens: {e}") from None
+        raise AssertionError(
+            f"{_case_id(case)}, seed {seed}, group rank {r} of {W} with {one['T']} tokens: {e}"
+        ) from None
     routed = torch.bincount(inputs["ids"].reshape(-1), minlength=E).tolist()
     return {"group": g, "rank": r, "ran": ran, "routed": routed}
 
 
-def _expert(table: tuple[torch.Tensor, torch.Tensor], ran: list, e: int,
-            rows: torch.Tensor) -> torch.Tensor:
+def _expert(
+    table: tuple[torch.Tensor, torch.Tensor], ran: list, e: int, rows: torch.Tensor
+) -> torch.Tensor:
     """Expert e: an elementwise affine map with signed per-expert scales (so weighted sums
     cancel), computed in fp32 and rounded to the rows' dtype; logs (e, rows) for the owner check."""
     scale, bias = table
@@ -197,5 +226,6 @@ def _impl(spec: str) -> CheckedImpl:
     """The implementation under test, loaded once per rank process, called through the grader's
     checked calls (inputs unchanged, fresh output tensors)."""
     problem = get_problem(SLUG)
-    return CheckedImpl(load(problem, resolve(problem, spec)), problem.entry + problem.optional,
-                       spec)
+    return CheckedImpl(
+        load(problem, resolve(problem, spec)), problem.entry + problem.optional, spec
+    )

@@ -9,8 +9,8 @@ import torch
 from hypothesis import given
 
 from grader import ptx
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
 from grader.registry import get_problem
+from grader.strategies import SEEDS, case_id, cases, fixed_cases
 from reference import warp_reduce as ref
 
 SLUG = "warp_reduce"

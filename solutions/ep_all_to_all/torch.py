@@ -32,8 +32,9 @@ import triton
 import triton.language as tl
 
 
-def dispatch_plan(ids: torch.Tensor, num_experts: int,
-                  world_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+def dispatch_plan(
+    ids: torch.Tensor, num_experts: int, world_size: int
+) -> tuple[torch.Tensor, torch.Tensor]:
     """(order, send_counts): slots t*k+j stably sorted by expert id; slots bound for each rank."""
     flat = ids.reshape(-1)  # (T*k,)
     order = torch.argsort(flat, stable=True)  # (T*k,) grouped by owner, by expert within
@@ -41,9 +42,14 @@ def dispatch_plan(ids: torch.Tensor, num_experts: int,
     return order, torch.bincount(owner, minlength=world_size)  # (W,)
 
 
-def ep_moe(x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
-           expert_fn: Callable[[int, torch.Tensor], torch.Tensor], num_experts: int,
-           group: Any = None) -> torch.Tensor:
+def ep_moe(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    expert_fn: Callable[[int, torch.Tensor], torch.Tensor],
+    num_experts: int,
+    group: Any = None,
+) -> torch.Tensor:
     W, rank = dist.get_world_size(group), dist.get_rank(group)
     if num_experts % W:
         raise ValueError(f"num_experts={num_experts} is not a multiple of the group size {W}")
@@ -54,8 +60,8 @@ def ep_moe(x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
     recv_counts = torch.empty_like(counts)  # (E,) [s*L + l]: rows rank s sends my l-th expert
     dist.all_to_all_single(recv_counts, counts, group=group)  # even split: L counts per rank
     host = torch.cat([counts, recv_counts]).tolist()  # the one host sync: splits are Python ints
-    send_splits = [sum(host[d * L:(d + 1) * L]) for d in range(W)]
-    from_src = [host[num_experts + s * L:num_experts + (s + 1) * L] for s in range(W)]  # (W, L)
+    send_splits = [sum(host[d * L : (d + 1) * L]) for d in range(W)]
+    from_src = [host[num_experts + s * L : num_experts + (s + 1) * L] for s in range(W)]  # (W, L)
     recv_splits = [sum(row) for row in from_src]
 
     send = x.index_select(0, order // k)  # (T*k, H) read + write T*k*H
@@ -67,9 +73,12 @@ def ep_moe(x: torch.Tensor, ids: torch.Tensor, weights: torch.Tensor,
     return combine(back, order, weights)  # (T, H)
 
 
-def _run_local_experts(recv: torch.Tensor, from_src: list[list[int]],
-                       expert_fn: Callable[[int, torch.Tensor], torch.Tensor],
-                       first_expert: int) -> torch.Tensor:
+def _run_local_experts(
+    recv: torch.Tensor,
+    from_src: list[list[int]],
+    expert_fn: Callable[[int, torch.Tensor], torch.Tensor],
+    first_expert: int,
+) -> torch.Tensor:
     """recv holds one block per source rank, each sorted by local expert: from_src[s][l] rows
     of source s for local expert l. Each piece is a slice; the outputs concatenated in the same
     order are the reply, in arrival order."""
@@ -77,7 +86,7 @@ def _run_local_experts(recv: torch.Tensor, from_src: list[list[int]],
     for row in from_src:
         for local, n in enumerate(row):
             if n:  # an expert nobody sent rows to is not called
-                outs.append(expert_fn(first_expert + local, recv[at:at + n]))  # (n, H)
+                outs.append(expert_fn(first_expert + local, recv[at : at + n]))  # (n, H)
             at += n
     if not outs:
         return recv  # no rows arrived: (0, H)
@@ -114,8 +123,9 @@ def _combine_kernel(y_ptr, where_ptr, w_ptr, out_ptr, H, K: tl.constexpr, BLOCK_
     tl.store(out_ptr + t * H + cols, acc.to(out_ptr.dtype.element_ty), mask=mask)
 
 
-def _combine_on_gpu(y_sorted: torch.Tensor, where: torch.Tensor,
-                    weights: torch.Tensor) -> torch.Tensor:
+def _combine_on_gpu(
+    y_sorted: torch.Tensor, where: torch.Tensor, weights: torch.Tensor
+) -> torch.Tensor:
     """One pass: read T*k*H of y_sorted, write T*H (the eager loop makes ~5 passes, in fp32)."""
     T, k = weights.shape
     H = y_sorted.shape[1]

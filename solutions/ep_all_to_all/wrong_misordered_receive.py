@@ -30,7 +30,7 @@ def ep_moe(x, ids, weights, expert_fn, num_experts, group=None):
     for n_row in by_src.tolist():  # one (source, expert) block at a time, in arrival order
         for local, n in enumerate(n_row):
             if n:
-                y[at:at + n] = expert_fn(rank * L + local, recv[at:at + n])
+                y[at : at + n] = expert_fn(rank * L + local, recv[at : at + n])
             at += n
     back = torch.empty_like(send)
     dist.all_to_all_single(back, y, send_splits, recv_splits, group=group)

@@ -8,7 +8,8 @@ from solutions.warp_reduce.cupy import SOURCE as SOLUTION
 from solutions.warp_reduce.cupy import _reduce_sum
 
 SOURCE = SOLUTION.patched("    if (tid < head) a0 += x[tid];\n", "").patched(
-    "    for (long long t = head + 4 * n4 + tid; t < n; t += stride) a1 += x[t];", "")
+    "    for (long long t = head + 4 * n4 + tid; t < n; t += stride) a1 += x[t];", ""
+)
 
 
 def reduce_sum(x: torch.Tensor) -> torch.Tensor:

@@ -55,8 +55,13 @@ def _matmul(source: CudaSource, a: torch.Tensor, b: torch.Tensor, kernel: str | 
     bm, bn, _, threads, _ = KERNELS[name]
     grid = (-(-m // bm) * -(-n // bn),)
     fn = source.kernel(name, max_dynamic_smem=smem_bytes(name))
-    launch(fn, grid, (threads,), (a, b, c, np.int32(m), np.int32(n), np.int32(k)),
-           shared_mem=smem_bytes(name))
+    launch(
+        fn,
+        grid,
+        (threads,),
+        (a, b, c, np.int32(m), np.int32(n), np.int32(k)),
+        shared_mem=smem_bytes(name),
+    )
     return c
 
 
