@@ -73,7 +73,7 @@ def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
         )
     if kind == "solution":
         backends = solution_backends(problem, root)
-        native = SOLUTION_STEMS[problem.language]
+        native = _device_solution(problem) or SOLUTION_STEMS[problem.language]
         stem = arg or (native if native in backends else backends[0] if backends else None)
         if stem not in backends:
             have = ", ".join(f"solution:{b}" for b in backends) or "none"
@@ -93,6 +93,18 @@ def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
         f"--impl '{spec}' not understood: use attempt, solution[:backend], "
         f"reference, wrong:<bug>, null:{'|'.join(NULL_KINDS)} or a path to a .py"
     )
+
+
+def _device_solution(problem: Problem) -> str | None:
+    """The backend the perf section for this machine names (e.g. Triton on a GPU, where the
+    PyTorch solution of a PyTorch problem is the readable one and the Triton one the fast one)."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    for device, need in (("multi_gpu", 2), ("gpu", 1), ("cpu", 0)):
+        if device in problem.perf and gpus >= need:
+            return problem.perf[device].solution
+    return None
 
 
 def _exists(path: Path, spec: str) -> Path:

@@ -42,6 +42,7 @@ class Perf:
     bars: dict[str, float]
     cases: tuple[dict[str, Any], ...]
     budget_s: float = 10.0
+    solution: str | None = None  # the shipped backend `--impl solution` means on this device
 
     def tier(self, value: float) -> str | None:
         best = None
@@ -244,6 +245,7 @@ _PERF_KEYS = {
     "bars": dict,
     "cases": list,
     "budget_s": (int, float),
+    "solution": str,
 }
 
 
@@ -267,6 +269,7 @@ def _perf(where: str, device: str, sec: Any) -> Perf:
         bars={k: float(v) for k, v in bars.items()},
         cases=tuple(sec["cases"]),
         budget_s=float(sec.get("budget_s", 10.0)),
+        solution=sec.get("solution"),
     )
 
 

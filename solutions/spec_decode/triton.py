@@ -200,7 +200,7 @@ def verify(
         ROWS=rows,
         G_PAD=g_pad,
         BLOCK=block,
-        NB_PAD=triton.next_power_of_2(nb),
+        NB_PAD=max(2, triton.next_power_of_2(nb)),  # Triton 3.6 cannot lower a length-1 cumsum
         num_warps=warps,
     )
     return tokens, counts
