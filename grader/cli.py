@@ -216,6 +216,7 @@ def grade_cmd(
     impl: str = typer.Option("attempt", help=IMPL_HELP),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     fail_fast: bool = typer.Option(False, "--fail-fast", "-x"),
+    save: Path = typer.Option(None, help="also write the JSON to this file (results/*.json)"),
 ):
     """Check + bench → score (0 unless correct; 60 + up to 40 by tier) and readiness."""
     if bool(slug) == all_:
@@ -229,8 +230,11 @@ def grade_cmd(
             g = grades[-1]
             store.record_result(p.slug, impl, {"verdict": g.check.verdict, "score": g.score})
     ready = readiness(grades)
+    data = {"schema": 1, "results": [g.to_json() for g in grades], "readiness": ready}
+    if save is not None:
+        save.write_text(json.dumps({**data, "machine": doctor_mod.facts(measure=False)}, indent=1))
     if as_json:
-        _emit_json({"schema": 1, "results": [g.to_json() for g in grades], "readiness": ready})
+        _emit_json(data)
     else:
         report.print_scoreboard(out, grades, ready)
     bad = [g for g in grades if g.check.verdict not in ("passed", "needs_gpu")]

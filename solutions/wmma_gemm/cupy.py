@@ -27,7 +27,6 @@ SOURCE = CudaSource(Path(__file__).with_name("wmma_gemm.cu"))
 # kernel name -> (BM, BN, BK, threads, stages), as instantiated at the end of wmma_gemm.cu
 KERNELS = {
     "hgemm_256x128x64_s3": (256, 128, 64, 256, 3),
-    "hgemm_256x128x64_s4": (256, 128, 64, 256, 4),
     "hgemm_128x256x64_s3": (128, 256, 64, 256, 3),
     "hgemm_128x128x64_s3": (128, 128, 64, 128, 3),
     "hgemm_64x64_any": (64, 64, 32, 128, 2),

@@ -178,7 +178,6 @@ struct Gemm {
     }
 
 DEFINE_GEMM(hgemm_256x128x64_s3, 256, 128, 64, 64, 64, 3, true)
-DEFINE_GEMM(hgemm_256x128x64_s4, 256, 128, 64, 64, 64, 4, true)
 DEFINE_GEMM(hgemm_128x256x64_s3, 128, 256, 64, 64, 64, 3, true)
 DEFINE_GEMM(hgemm_128x128x64_s3, 128, 128, 64, 64, 64, 3, true)
 DEFINE_GEMM(hgemm_64x64_any, 64, 64, 32, 32, 32, 2, false)
