@@ -77,7 +77,7 @@ def cost(case: dict[str, Any]) -> dict[str, float]:
     return {"bytes": 8 * case["M"] * case["N"], "flops": 0}
 
 
-def bench_extra(module: Any, perf: Perf) -> dict[str, Any]:
+def bench_extra(module: Any, perf: Perf, problem: Any) -> dict[str, Any]:
     """The simulator's verdict on the module's layout; a layout with bank conflicts (or none at
     all) reaches no tier, since the problem asks for a conflict-free tile."""
     from grader.banks import report, simulate_module

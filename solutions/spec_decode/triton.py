@@ -100,25 +100,35 @@ def _sample_kernel(
     ROWS: tl.constexpr,
     G_PAD: tl.constexpr,
     BLOCK: tl.constexpr,
-    NB_PAD: tl.constexpr,
 ):
     # Program r owns rows [r*ROWS, (r+1)*ROWS): reads NB block sums and one block of p and q
     # per row, writes the row's G+1 tokens and its count.
     rows = (tl.program_id(0) * ROWS + tl.arange(0, ROWS)).to(tl.int64)
     row_ok = rows < B
     n = _stop_positions(tok_ptr, q_ptr, p_ptr, au_ptr, rows, row_ok, G, V, G_PAD)  # [ROWS]
-    b = tl.arange(0, NB_PAD)
-    bm = row_ok[:, None] & (b[None, :] < NB)  # [ROWS, NB_PAD]
-    at = rows[:, None] * SUMS_STRIDE + b[None, :]  # [ROWS, NB_PAD] this row's block sums
-    sums = tl.load(res_sums_ptr + at, mask=bm, other=0.0)
-    prefix = tl.cumsum(sums, axis=1)  # running sum at the end of each block
-    empty = tl.max(prefix, axis=1) == 0.0  # [ROWS] p <= q everywhere: sample from p instead
-    p_sums = tl.load(p_sums_ptr + at, mask=bm & empty[:, None], other=0.0)
-    prefix = tl.where(empty[:, None], tl.cumsum(p_sums, axis=1), prefix)
-    total = tl.max(prefix, axis=1)  # the last running sum: nondecreasing, padding adds 0
+    # Totals of the residual and of p over the row's NB block sums (a few dozen floats).
+    res_total = tl.zeros([ROWS], dtype=tl.float32)
+    p_total = tl.zeros([ROWS], dtype=tl.float32)
+    for b in range(0, NB):
+        res_total += tl.load(res_sums_ptr + rows * SUMS_STRIDE + b, mask=row_ok, other=0.0)
+        p_total += tl.load(p_sums_ptr + rows * SUMS_STRIDE + b, mask=row_ok, other=0.0)
+    empty = res_total == 0.0  # [ROWS] p <= q everywhere: sample from p instead
+    total = tl.where(empty, p_total, res_total)
     thr = tl.load(su_ptr + rows, mask=row_ok, other=0.0) * total  # [ROWS] u * total in fp32
-    blk = tl.sum((prefix <= thr[:, None]).to(tl.int32), axis=1)  # first block ending past thr
-    base = tl.max(tl.where(b[None, :] < blk[:, None], prefix, 0.0), axis=1)  # sum before it
+    # Walk the block sums again: blk = the first block whose running sum passes thr, base = the
+    # running sum before it. (A sequential loop, not tl.cumsum: Triton 3.6 fails to lower a
+    # scan over a few-element axis, and NB is small.)
+    running = tl.zeros([ROWS], dtype=tl.float32)
+    base = tl.zeros([ROWS], dtype=tl.float32)
+    blk = tl.zeros([ROWS], dtype=tl.int32)
+    for b in range(0, NB):
+        at = rows * SUMS_STRIDE + b
+        res_b = tl.load(res_sums_ptr + at, mask=row_ok, other=0.0)
+        p_b = tl.load(p_sums_ptr + at, mask=row_ok & empty, other=0.0)
+        running += tl.where(empty, p_b, res_b)
+        before = running <= thr
+        blk += before.to(tl.int32)
+        base = tl.where(before, running, base)
     # re-read that one block and finish the inverse CDF inside it
     cols = tl.arange(0, BLOCK)
     c = blk[:, None] * BLOCK + cols[None, :]  # [ROWS, BLOCK]
@@ -200,7 +210,6 @@ def verify(
         ROWS=rows,
         G_PAD=g_pad,
         BLOCK=block,
-        NB_PAD=max(2, triton.next_power_of_2(nb)),  # Triton 3.6 cannot lower a length-1 cumsum
         num_warps=warps,
     )
     return tokens, counts
