@@ -99,20 +99,24 @@ def list_cmd(
     ]
     if as_json:
         return _emit_json({"schema": 1, "problems": rows})
-    table = report.Table(header_style="bold", title="Kernel Dojo problems")
-    for col in ("#", "problem", "title", "level", "lang", "runs here", "your last result"):
-        table.add_column(col)
+    w = max(len(r["problem"]) for r in rows)
+    last_w = max([len("your last result"), *(len(r["last"]) for r in rows)])
+    head = (
+        f" #  {'problem':<{w}}  level   lang    runs here          {'your last result':<{last_w}}"
+    )
+    out.print(Text(head + "  title", style="bold"), no_wrap=True, overflow="ellipsis")
     for r in rows:
-        table.add_row(
-            str(r["order"]),
-            r["problem"],
-            r["title"],
-            r["difficulty"],
-            r["language"],
-            r["runs_here"],
-            r["last"],
+        line = (
+            f"{r['order']:>2}  {r['problem']:<{w}}  {r['difficulty']:<6}  {r['language']:<6}  "
+            f"{r['runs_here']:<17}  {r['last']:<{last_w}}  {r['title']}"
         )
-    out.print(table)
+        out.print(Text(line), no_wrap=True, overflow="ellipsis")
+    out.print(
+        Text(
+            "dojo show <problem> prints the statement; dojo check <problem> grades your attempt",
+            style="dim",
+        )
+    )
 
 
 def _last(entries: dict[str, Any]) -> str:

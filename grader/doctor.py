@@ -64,7 +64,7 @@ def runs_here(p: Problem, caps: dict[str, Any]) -> str:
     if correct and perf:
         return "all"
     if correct:
-        return "check (perf: GPU)"
+        return "check (perf: 2+ GPUs)" if set(p.perf) == {"multi_gpu"} else "check (perf: GPU)"
     static = " (+PTX)" if p.static and caps["nvcc"] else ""
     return f"needs GPU{static}"
 

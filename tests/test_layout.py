@@ -70,3 +70,21 @@ def test_ci_runs_the_readme_test_command():
     command = re.search(r"^(pip install -e '\.\[test\]'.*pytest.*)$", readme, re.M)
     assert command, "README has no test command line starting with pip install -e '.[test]'"
     assert command.group(1) in ci, ".ci/run must run exactly README's test command"
+
+
+def test_readme_results_table_is_generated_from_results_json():
+    import subprocess
+    import sys
+
+    readme = (ROOT / "README.md").read_text()
+    table = re.search(r"<!-- results:start -->\n(.*?)\n<!-- results:end -->", readme, re.S)
+    assert table, "README has no <!-- results:start --> ... <!-- results:end --> section"
+    proc = subprocess.run(
+        [sys.executable, str(ROOT / "scripts" / "results_table.py")],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert table.group(1).strip() == proc.stdout.strip(), (
+        "README's results table differs from `python scripts/results_table.py`: regenerate it"
+    )

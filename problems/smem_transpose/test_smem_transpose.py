@@ -50,8 +50,8 @@ def test_layout_has_no_bank_conflicts_in_the_simulator(impl, record_property):
     sim = simulate(impl)
     record_property("dojo_note", sim.summary())  # shown by `dojo check` whatever the verdict
     assert sim.total == 0, (
-        f"{sim.summary()}; extra wavefronts per row store {list(sim.stores)},"
-        f" per column load {list(sim.loads)}"
+        f"{sim.total} bank conflicts per tile: extra wavefronts per row store"
+        f" {list(sim.stores)}, per column load {list(sim.loads)}"
     )
 
 
