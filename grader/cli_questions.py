@@ -15,6 +15,7 @@ from rich.markup import escape
 from rich.syntax import Syntax
 from rich.table import Table
 
+from grader import codelinks
 from grader import questions as qb
 from grader import quiz as qz
 
@@ -141,7 +142,7 @@ def _key_points(q: qb.Question) -> str:
 
 
 def _print_code(out: Console, link: str) -> None:
-    found = qb.snippet(link)
+    found = codelinks.snippet(link)
     if found is None:
         out.print(f"[bold]code[/] {escape(link)} [red](not found)[/]")
         return

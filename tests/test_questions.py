@@ -12,6 +12,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
+from grader import codelinks
 from grader import questions as qb
 from grader import quiz as qz
 from grader.cli_questions import questions_app, quiz
@@ -236,19 +237,19 @@ def test_cli_validate_passes_on_the_real_bank(bank):
 
 def test_find_symbol_handles_methods_constants_decorators_and_cuda(mini_root):
     mod, cu = mini_root / "reference" / "mod.py", mini_root / "solutions" / "k.cu"
-    assert qb.find_symbol(mod, "f") == (4, 6)  # the decorator line starts the span
-    assert qb.find_symbol(mod, "C.m") == (10, 11)
-    assert qb.find_symbol(mod, "X") == (14, 14)
-    assert qb.find_symbol(mod, "C.f") is None
-    assert qb.find_symbol(cu, "kern") == (3, 7)  # return type on the line above is included
-    assert qb.find_symbol(cu, "helper") == (2, 2)
+    assert codelinks.find_symbol(mod, "f") == (4, 6)  # the decorator line starts the span
+    assert codelinks.find_symbol(mod, "C.m") == (10, 11)
+    assert codelinks.find_symbol(mod, "X") == (14, 14)
+    assert codelinks.find_symbol(mod, "C.f") is None
+    assert codelinks.find_symbol(cu, "kern") == (3, 7)  # return type on the line above is included
+    assert codelinks.find_symbol(cu, "helper") == (2, 2)
 
 
 def test_snippet_returns_the_source_of_a_link(mini_root):
-    path, first, source = qb.snippet("reference/mod.py::C.m", mini_root)
+    path, first, source = codelinks.snippet("reference/mod.py::C.m", mini_root)
     assert (path, first) == ("reference/mod.py", 10)
     assert source.startswith("    def m(self):")
-    assert qb.snippet("reference/mod.py::nope", mini_root) is None
+    assert codelinks.snippet("reference/mod.py::nope", mini_root) is None
 
 
 # --- browsing commands ------------------------------------------------------------------------
