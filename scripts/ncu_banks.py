@@ -1,7 +1,7 @@
 """The smem_transpose layout alone on the GPU, for ncu: row-wise stores and column-wise loads
 of the tile through the implementation's own smem_offset(), with no global-memory traffic in
 between (global loads share the L1 data pipe and add wavefronts the layout does not cause).
-Usage under ncu --profile-from-start off: python scripts/ncu_banks.py IMPL.py"""
+Usage under ncu --profile-from-start off: python scripts/ncu_banks.py IMPL.py [BLOCKS REPS]"""
 
 import sys
 from pathlib import Path
@@ -29,10 +29,11 @@ extern "C" __global__ void dojo_bank_probe(float* out, int reps) {
 
 module = import_file(Path(sys.argv[1]).resolve(), "dojo_bank_probe_impl")
 probe = module.SOURCE.with_extra(PROBE)
-out = torch.empty(1024 * 8 * 32, device="cuda")
-launch(probe.kernel("dojo_bank_probe"), (1024,), (32, 8), (out, np.int32(64)))
+blocks, reps = (int(sys.argv[2]), int(sys.argv[3])) if len(sys.argv) > 3 else (1024, 64)
+out = torch.empty(blocks * 8 * 32, device="cuda")
+launch(probe.kernel("dojo_bank_probe"), (blocks,), (32, 8), (out, np.int32(reps)))
 torch.cuda.synchronize()
 torch.cuda.profiler.start()
-launch(probe.kernel("dojo_bank_probe"), (1024,), (32, 8), (out, np.int32(64)))
+launch(probe.kernel("dojo_bank_probe"), (blocks,), (32, 8), (out, np.int32(reps)))
 torch.cuda.synchronize()
 torch.cuda.profiler.stop()
