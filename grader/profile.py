@@ -71,8 +71,8 @@ def ncu_report(problem: Problem, impl: str, timeout: float = 600) -> dict[str, A
 def extra_wavefronts(m: dict[str, float | str]) -> dict[str, float]:
     """Shared-memory wavefronts beyond one per instruction: what bank conflicts (and sharing
     the L1 data pipe with global loads) cost the kernel. On an H100 the conflict-free padded
-    transpose shows 0.12 extra per load inside the real kernel but 0.0005 when its layout runs
-    alone (results/h100_ncu_smem_banks.txt); an unpadded tile shows 31."""
+    transpose shows 0.12 extra per load inside the real kernel but 0 when its layout runs alone
+    one block per SM (results/h100_ncu_smem_banks.txt); an unpadded tile shows 31."""
     out = {}
     for op in ("ld", "st"):
         waves = m.get(f"l1tex__data_pipe_lsu_wavefronts_mem_shared_op_{op}.sum")
