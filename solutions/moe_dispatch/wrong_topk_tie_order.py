@@ -5,7 +5,11 @@ values (on the CPU it often returns the higher id first), so tied experts break 
 lower-id rule and the token goes to a different expert."""
 
 import torch
-import torch.nn.functional as F
+
+from solutions.moe_dispatch._variant import moe_forward_with
+from solutions.moe_dispatch.torch import combine, dispatch
+
+__all__ = ["combine", "dispatch", "moe_forward", "route"]
 
 
 def route(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
@@ -14,28 +18,4 @@ def route(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]
     return top / top.sum(dim=-1, keepdim=True), ids
 
 
-def dispatch(x: torch.Tensor, ids: torch.Tensor, num_experts: int):
-    k = ids.shape[1]
-    flat = ids.reshape(-1)
-    order = torch.sort(flat, stable=True).indices
-    return x[order // k], torch.bincount(flat, minlength=num_experts), order
-
-
-def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    T, k = weights.shape
-    pos = torch.empty_like(order)
-    pos[order] = torch.arange(order.numel(), device=order.device)
-    y = y_sorted[pos].view(T, k, -1).float()  # (T, k, H)
-    return (weights.unsqueeze(-1) * y).sum(dim=1).to(y_sorted.dtype)
-
-
-def moe_forward(x, logits, w_gate, w_up, w_down, top_k):
-    weights, ids = route(logits, top_k)
-    x_sorted, counts, order = dispatch(x, ids, w_gate.shape[0])
-    y_sorted = torch.empty_like(x_sorted)
-    start = 0
-    for e, n in enumerate(counts.tolist()):
-        xe = x_sorted[start : start + n]
-        y_sorted[start : start + n] = (F.silu(xe @ w_gate[e].T) * (xe @ w_up[e].T)) @ w_down[e].T
-        start += n
-    return combine(y_sorted, order, weights)
+moe_forward = moe_forward_with(route, dispatch, combine)

@@ -5,14 +5,11 @@ the tokens come out in whatever order the sort leaves them: order differs from t
 whenever an expert has more than a few tokens."""
 
 import torch
-import torch.nn.functional as F
 
+from solutions.moe_dispatch._variant import moe_forward_with
+from solutions.moe_dispatch.torch import combine, route
 
-def route(logits: torch.Tensor, top_k: int) -> tuple[torch.Tensor, torch.Tensor]:
-    probs = torch.softmax(logits.float(), dim=-1)
-    top, ids = torch.sort(probs, dim=-1, descending=True, stable=True)
-    weights = top[:, :top_k]
-    return weights / weights.sum(dim=-1, keepdim=True), ids[:, :top_k].contiguous()
+__all__ = ["combine", "dispatch", "moe_forward", "route"]
 
 
 def dispatch(x: torch.Tensor, ids: torch.Tensor, num_experts: int):
@@ -22,21 +19,4 @@ def dispatch(x: torch.Tensor, ids: torch.Tensor, num_experts: int):
     return x[order // k], torch.bincount(flat, minlength=num_experts), order
 
 
-def combine(y_sorted: torch.Tensor, order: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
-    T, k = weights.shape
-    pos = torch.empty_like(order)
-    pos[order] = torch.arange(order.numel(), device=order.device)
-    y = y_sorted[pos].view(T, k, -1).float()  # (T, k, H)
-    return (weights.unsqueeze(-1) * y).sum(dim=1).to(y_sorted.dtype)
-
-
-def moe_forward(x, logits, w_gate, w_up, w_down, top_k):
-    weights, ids = route(logits, top_k)
-    x_sorted, counts, order = dispatch(x, ids, w_gate.shape[0])
-    y_sorted = torch.empty_like(x_sorted)
-    start = 0
-    for e, n in enumerate(counts.tolist()):
-        xe = x_sorted[start : start + n]
-        y_sorted[start : start + n] = (F.silu(xe @ w_gate[e].T) * (xe @ w_up[e].T)) @ w_down[e].T
-        start += n
-    return combine(y_sorted, order, weights)
+moe_forward = moe_forward_with(route, dispatch, combine)
