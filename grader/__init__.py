@@ -1,5 +1,2 @@
-"""Kernel Dojo's grader: problem registry, sandboxed check/bench/grade and the `dojo` CLI."""
-
-from grader.registry import ROOT, all_problems, get_problem
-
-__all__ = ["ROOT", "all_problems", "get_problem"]
+"""Kernel Dojo's grader, in subpackages by job: runtime (the leaf solutions import), problem,
+harness, sandbox, perf, bank and cli. README.md's repository map says what each holds."""

@@ -1,5 +1,5 @@
 """`python -m grader` is `dojo`."""
 
-from grader.cli import main
+from grader.cli.app import main
 
 main()

@@ -8,7 +8,6 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16}
 LOGIT_STEP = 2.0**-10  # logits live on this grid: distinct values give distinct fp32 softmax probs
 
 
@@ -75,7 +74,7 @@ def moe_forward(
 def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
     """moe_forward's arguments; weights scaled so every activation stays O(1)."""
     T, E, H, Fd = case["T"], case["E"], case["H"], case["F"]
-    dtype, dev = DTYPES[case.get("dtype", "float32")], gen.device
+    dtype, dev = getattr(torch, case.get("dtype", "float32")), gen.device
     x = torch.randn(T, H, generator=gen, device=dev)  # (T, H)
     w_gate = torch.randn(E, Fd, H, generator=gen, device=dev) / H**0.5  # (E, F, H)
     w_up = torch.randn(E, Fd, H, generator=gen, device=dev) / H**0.5  # (E, F, H)
@@ -107,15 +106,7 @@ def make_logits(case: dict[str, Any], gen: torch.Generator) -> torch.Tensor:
 
 def cost(case: dict[str, Any]) -> dict[str, float]:
     T, E, k, H, Fd = case["T"], case["E"], case["k"], case["H"], case["F"]
-    size = torch.finfo(DTYPES[case.get("dtype", "float32")]).bits // 8
+    size = torch.finfo(getattr(torch, case.get("dtype", "float32"))).bits // 8
     # weights once, x in and out, x_sorted and the expert outputs written and read once each
     traffic = 3 * E * Fd * H + 2 * T * H + 4 * T * k * H + 2 * T * k * Fd
     return {"bytes": traffic * size, "flops": 6 * T * k * H * Fd}
-
-
-def baseline_gemm(case: dict[str, Any]) -> tuple[int, int, int, torch.dtype]:
-    """One dense GEMM with the MoE's FLOPs: the T*k routed rows (M) times all three projections
-    stacked as if one expert took every row: N = 3F, K = H, so 2*M*N*K = 6*T*k*H*F. It streams
-    the same activation rows as the experts but hits one weight matrix, with no routing,
-    permutation or combine: the ideal the grouped GEMM chases."""
-    return case["T"] * case["k"], 3 * case["F"], case["H"], DTYPES[case.get("dtype", "bfloat16")]

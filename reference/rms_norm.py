@@ -6,8 +6,6 @@ from typing import Any
 
 import torch
 
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
-
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     # read x (N*H) and weight (H), write out (N*H): a memory-bound op, 2 bytes moved per flop
@@ -27,7 +25,7 @@ def fused_add_rms_norm(
 
 def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
     """x of shape (*lead, rows, H) with the case's value pattern, weight around 1 with signs."""
-    dtype, dev = DTYPES[case["dtype"]], gen.device
+    dtype, dev = getattr(torch, case["dtype"]), gen.device
     shape = (*case.get("lead", ()), case["rows"], case["H"])
     x = torch.randn(shape, generator=gen, device=dev)  # (*lead, rows, H) fp32
     values = case.get("values", "normal")
@@ -45,5 +43,5 @@ def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
 
 def cost(case: dict[str, Any]) -> dict[str, float]:
     n = case["rows"] * int(torch.tensor(case.get("lead", [1])).prod())
-    size = torch.finfo(DTYPES[case["dtype"]]).bits // 8
+    size = torch.finfo(getattr(torch, case["dtype"])).bits // 8
     return {"bytes": 2 * n * case["H"] * size + case["H"] * size, "flops": 4 * n * case["H"]}

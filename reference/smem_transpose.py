@@ -7,8 +7,6 @@ from typing import Any
 
 import torch
 
-from grader.spec import Perf, Problem
-
 # The layout contract, as an obviously-correct example: one pad word per tile row.
 TILE = 32
 SMEM_WORDS = TILE * (TILE + 1)
@@ -23,20 +21,6 @@ def transpose(x: torch.Tensor) -> torch.Tensor:
     # x.t().contiguous() in effect, but always a new tensor: for M == 1 or N == 1, x.t() is
     # already contiguous and .contiguous() would hand back a view of x.
     return x.t().clone(memory_format=torch.contiguous_format)  # (N, M)
-
-
-def compare(got: Any, expected: torch.Tensor, inputs: dict[str, Any], problem: Problem) -> None:
-    """Exact: same values (NaN matches NaN), then the same bits (-0.0 vs 0.0, NaN payloads),
-    in a contiguous (N, M) tensor."""
-    from grader.compare import assert_equal
-
-    assert_equal(got, expected, "transpose")
-    if not got.is_contiguous():
-        raise AssertionError(
-            f"transpose must return a contiguous (N, M) tensor, got strides "
-            f"{got.stride()} (expected {expected.stride()})"
-        )
-    assert_equal(got.view(torch.int32), expected.view(torch.int32), "transpose (bit patterns)")
 
 
 SPECIAL = (0.0, -0.0, float("inf"), float("-inf"), float("nan"), 1e-45, -1e-40, 3.4e38, -1.0)
@@ -75,19 +59,3 @@ def _sprinkle_specials(base: torch.Tensor, gen: torch.Generator) -> None:
 
 def cost(case: dict[str, Any]) -> dict[str, float]:
     return {"bytes": 8 * case["M"] * case["N"], "flops": 0}
-
-
-def bench_extra(module: Any, perf: Perf, problem: Any) -> dict[str, Any]:
-    """The simulator's verdict on the module's layout; a layout with bank conflicts (or none at
-    all) reaches no tier, since the problem asks for a conflict-free tile."""
-    from grader.banks import report, simulate_module
-
-    try:
-        sim = simulate_module(module)
-    except Exception:  # noqa: BLE001 - no or broken layout: the report line says which
-        return {"smem_layout": report(module), "tier_cap": None}
-    return {
-        "smem_layout": sim.summary(),
-        "bank_conflicts": {"store": sim.store, "load": sim.load},
-        "tier_cap": "none" if sim.ok else None,
-    }

@@ -6,33 +6,10 @@ from typing import Any
 
 import torch
 
-from grader.spec import Problem
-
 
 def reduce_sum(x: torch.Tensor) -> torch.Tensor:
     # read 4N bytes, write 4: the whole cost is one pass over x
     return x.double().sum().float()  # () float64 accumulation, rounded once at the end
-
-
-def tolerance(x: torch.Tensor, problem: Problem) -> float:
-    """|got - sum| may be rtol * sum|x| + atol: fp32 tree sums pass, a half-precision sum fails.
-    The bound scales with sum|x|, not |sum|, so a sum that cancels to ~0 is still checkable."""
-    tol = problem.tol("float32")
-    return tol.rtol * float(x.double().abs().sum()) + tol.atol
-
-
-def compare(got: Any, expected: torch.Tensor, inputs: dict[str, Any], problem: Problem) -> None:
-    from grader.compare import check_like
-
-    check_like(got, expected, "sum")
-    exact = float(inputs["x"].double().sum())
-    err, bound = abs(float(got) - exact), tolerance(inputs["x"], problem)
-    if not err <= bound:  # also catches NaN
-        n = inputs["x"].numel()
-        raise AssertionError(
-            f"sum of N={n}: got {float(got):.9g}, expected {exact:.9g} "
-            f"(error {err:.3g} > allowed {bound:.3g} = rtol*sum|x| + atol)"
-        )
 
 
 def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:

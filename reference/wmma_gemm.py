@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import math
 from typing import Any
 
 import torch
-
-from grader.spec import Problem
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -22,23 +19,6 @@ def matmul_fp16(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
     for k in range(a.shape[1]):
         acc = (acc.float() + a[:, k : k + 1].float() * b[k : k + 1, :].float()).half()
     return acc
-
-
-def compare(got: Any, expected: torch.Tensor, inputs: dict[str, Any], problem: Problem) -> None:
-    """Within 1 fp16 ulp of the fp32-accumulated result, plus an absolute allowance for the
-    fp32 rounding of a K-term sum (atol * sqrt(K) * rms(a) * rms(b)). An fp16 running sum
-    is off by percents at K = 4096 and fails."""
-    from grader.compare import assert_close
-    from grader.spec import Tolerance
-
-    a, b = inputs["a"], inputs["b"]
-    tol = problem.tol("float16")
-    scale = math.sqrt(a.shape[1]) * _rms(a) * _rms(b)
-    assert_close(got, expected, Tolerance(tol.rtol, tol.atol * scale), name="C")
-
-
-def _rms(t: torch.Tensor) -> float:
-    return float(t.float().pow(2).mean().sqrt()) if t.numel() else 0.0
 
 
 def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
@@ -57,7 +37,3 @@ def make_inputs(case: dict[str, Any], gen: torch.Generator) -> dict[str, Any]:
 def cost(case: dict[str, Any]) -> dict[str, float]:
     m, n, k = case["M"], case["N"], case["K"]
     return {"bytes": 2 * (m * k + k * n + m * n), "flops": 2 * m * n * k}
-
-
-def baseline_gemm(case: dict[str, Any]) -> tuple[int, int, int, torch.dtype]:
-    return case["M"], case["N"], case["K"], torch.float16

@@ -9,8 +9,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cuda import launch
-from grader.impls import import_file
+from grader.problem.impls import import_file
+from grader.runtime.cuda import launch
 
 PROBE = """
 extern "C" __global__ void dojo_bank_probe(float* out, int reps) {

@@ -11,8 +11,8 @@ import sys
 
 import torch
 
-from grader import timing
-from grader.registry import get_problem
+from grader.problem.registry import get_problem
+from grader.runtime import timing
 
 KNOBS = {  # problem -> (solution module, {knob: values}); each combination is timed
     "online_softmax": (

@@ -1,7 +1,7 @@
 """Tests for ep_all_to_all: every case runs on 4 gloo ranks on the CPU (one group of W = 4, or
 two groups of W = 2, or four of W = 1), each rank compares its output with the single-process
 MoE on its own tokens, and the parent checks on which rank every expert ran. The 4 processes
-start once per module (grader.distributed.Ranks), so a case costs milliseconds, not a spawn."""
+start once per module (grader.runtime.ranks.Ranks), so a case costs milliseconds, not a spawn."""
 
 from __future__ import annotations
 
@@ -13,12 +13,12 @@ import torch.distributed as dist
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.checked import CheckedImpl
-from grader.compare import assert_close, assert_equal
-from grader.distributed import RankDied, Ranks, RanksTimedOut
-from grader.impls import load, resolve
-from grader.registry import get_problem
-from grader.strategies import SEEDS, cases, fixed_cases
+from grader.harness.checked import CheckedImpl
+from grader.harness.compare import assert_close, assert_equal
+from grader.harness.strategies import SEEDS, cases, fixed_cases
+from grader.problem.impls import load, resolve
+from grader.problem.registry import get_problem
+from grader.runtime.ranks import RankDied, Ranks, RanksTimedOut
 from reference import ep_all_to_all as ref
 
 SLUG = "ep_all_to_all"
@@ -148,7 +148,7 @@ def test_combine_undoes_any_dispatch_order_when_present(
     gen, dev = runtime.gen(seed), runtime.device
     order = torch.randperm(T * k, generator=gen, device=dev)  # row i of y_sorted is slot order[i]
     y_sorted = torch.randn(T * k, H, generator=gen, device=dev) * 4  # (T*k, H)
-    y_sorted = y_sorted.to(ref.DTYPES[dtype])
+    y_sorted = y_sorted.to(getattr(torch, dtype))
     weights = torch.softmax(torch.randn(T, k, generator=gen, device=dev), dim=-1)  # (T, k)
     by_slot = torch.empty_like(y_sorted)
     by_slot[order] = y_sorted

@@ -10,9 +10,9 @@ import triton.language as tl
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from grader.compare import assert_close, check_like
-from grader.registry import get_problem
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness.compare import assert_close, check_like
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.registry import get_problem
 from reference import fp8_quant as ref
 
 SLUG = "fp8_quant"
@@ -45,7 +45,7 @@ def _interpreter_casts(v: torch.Tensor, near_tie: torch.Tensor) -> torch.Tensor:
 
 
 def _near_a_tie(v: torch.Tensor) -> torch.Tensor:
-    """(T, H) bool: v (float64) lies within TIE_BAND of a midpoint between two e4m3 values."""
+    """(T, H) bool: v (float64) lies within ref.TIE_BAND of a midpoint between two e4m3 values."""
     table = ref.e4m3_values(v.device)
     hi = table[torch.searchsorted(table, v).clamp(max=table.numel() - 1)]
     lo = table[(torch.searchsorted(table, v, right=True) - 1).clamp(min=0)]
@@ -88,7 +88,7 @@ class Unverified:
             )
 
 
-def check_quant(impl, problem, unverified: Unverified, x: torch.Tensor, group_size: int):
+def check_quant(impl, hooks, unverified: Unverified, x: torch.Tensor, group_size: int):
     """quant_fp8 against the reference: scales within two fp32 ulps, codes exact except for one
     step at rounding ties. Returns (q, scales), q with any codes set aside by `unverified`
     replaced by the reference's, so that later checks of the same example can go on."""
@@ -97,13 +97,13 @@ def check_quant(impl, problem, unverified: Unverified, x: torch.Tensor, group_si
         raise AssertionError(f"quant_fp8 must return (q, scales), got {type(got).__name__}")
     q, scales = got
     want_q, want_scales = ref.quant_fp8(x, group_size)
-    ref.check_scales(scales, want_scales, problem)
+    hooks.check_scales(scales, want_scales)
     check_like(q, want_q, "q")
-    bad = ref.code_mismatches(q, want_q, x, want_scales, group_size)
+    bad = hooks.code_mismatches(q, want_q, x, want_scales, group_size)
     if bool(bad.any()):
         explained = unverified.explain(q, x, want_scales, group_size, bad)
         if explained is None:
-            raise AssertionError(ref.mismatch_report(q, want_q, x, want_scales, group_size, bad))
+            raise AssertionError(hooks.mismatch_report(q, want_q, x, want_scales, group_size, bad))
         q = torch.where(explained, want_q.view(torch.uint8), q.view(torch.uint8)).view(ref.FP8)
     return q, scales
 
@@ -113,26 +113,26 @@ def check_quant(impl, problem, unverified: Unverified, x: torch.Tensor, group_si
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
-def test_matches_reference_on_fixed_cases(impl, problem, runtime, case):
+def test_matches_reference_on_fixed_cases(hooks, impl, problem, runtime, case):
     runtime.require_trusted(case)
     unverified = Unverified(runtime)
-    check_quant(impl, problem, unverified, **ref.make_inputs(case, runtime.gen(0)))
+    check_quant(impl, hooks, unverified, **ref.make_inputs(case, runtime.gen(0)))
     unverified.report()
 
 
-def test_matches_reference_on_random_shapes(impl, problem, runtime):
+def test_matches_reference_on_random_shapes(hooks, impl, problem, runtime):
     unverified = Unverified(runtime)
 
     @given(case=cases(SLUG), seed=SEEDS)
     def example(case, seed):
         assume(runtime.trusted(case))
-        check_quant(impl, problem, unverified, **ref.make_inputs(case, runtime.gen(seed)))
+        check_quant(impl, hooks, unverified, **ref.make_inputs(case, runtime.gen(seed)))
 
     example()
     unverified.report()
 
 
-def test_per_token_groups_match_reference(impl, problem, runtime):
+def test_per_token_groups_match_reference(hooks, impl, problem, runtime):
     """group_size == H: one scale per token, any H (not only powers of two)."""
     unverified = Unverified(runtime)
 
@@ -144,7 +144,7 @@ def test_per_token_groups_match_reference(impl, problem, runtime):
     )
     def example(T, H, dtype, seed):
         case = {"T": T, "H": H, "group": H, "dtype": dtype}
-        check_quant(impl, problem, unverified, **ref.make_inputs(case, runtime.gen(seed)))
+        check_quant(impl, hooks, unverified, **ref.make_inputs(case, runtime.gen(seed)))
 
     example()
     unverified.report()
@@ -152,7 +152,7 @@ def test_per_token_groups_match_reference(impl, problem, runtime):
 
 @pytest.mark.parametrize("dtype", ["float32", "float16"])
 @pytest.mark.parametrize("k", [-8, 0, 5])
-def test_exact_ties_round_half_to_even(impl, problem, runtime, dtype, k):
+def test_exact_ties_round_half_to_even(hooks, impl, problem, runtime, dtype, k):
     """Every midpoint between neighbouring e4m3 values, in groups whose amax is 448 * 2^k: the
     scale is exactly 2^k, x/scale is exact, every tie is a true tie and must go to the code
     with an even mantissa. Exact e4m3 values ride along and must come back unchanged."""
@@ -164,19 +164,19 @@ def test_exact_ties_round_half_to_even(impl, problem, runtime, dtype, k):
     x = (torch.cat([amax, body], dim=1) * 2.0**k).reshape(1, -1).to(getattr(torch, dtype))
     got = impl.quant_fp8(x, 128)
     want, scales = ref.quant_fp8(x, 128)
-    ref.check_scales(got[1], scales, problem)  # exactly 2^k
+    hooks.check_scales(got[1], scales)  # exactly 2^k
     check_like(got[0], want, "q")
     bad = got[0].double() != want.double()  # no tie allowance here: these ties are exact
     unverified = Unverified(runtime)
     if bool(bad.any()) and unverified.explain(got[0], x, scales, 128, bad, exact=True) is None:
         raise AssertionError(
-            ref.mismatch_report(got[0], want, x, scales, 128, bad)
+            hooks.mismatch_report(got[0], want, x, scales, 128, bad)
             + "\n  (exact ties must round half to even)"
         )
     unverified.report()
 
 
-def test_each_group_amax_maps_to_plus_or_minus_448(impl, problem, runtime):
+def test_each_group_amax_maps_to_plus_or_minus_448(hooks, impl, problem, runtime):
     """x / scale is +-448 (up to an ulp, then clamped) exactly where |x| is the group's amax."""
     unverified = Unverified(runtime)
 
@@ -187,7 +187,7 @@ def test_each_group_amax_maps_to_plus_or_minus_448(impl, problem, runtime):
     def example(case, seed):
         assume(runtime.trusted(case))
         x, g = ref.make_inputs(case, runtime.gen(seed)).values()
-        q, _ = check_quant(impl, problem, unverified, x, g)
+        q, _ = check_quant(impl, hooks, unverified, x, g)
         T, H = x.shape
         xg, qg = x.double().reshape(T, H // g, g), q.double().reshape(T, H // g, g)  # (T, G, g)
         amax = xg.abs().amax(dim=-1, keepdim=True)  # (T, G, 1)
@@ -203,7 +203,7 @@ def test_each_group_amax_maps_to_plus_or_minus_448(impl, problem, runtime):
     unverified.report()
 
 
-def test_zero_groups_give_zero_codes_and_the_floor_scale(impl, problem, runtime):
+def test_zero_groups_give_zero_codes_and_the_floor_scale(hooks, impl, problem, runtime):
     """An all-zero group: scale = 1e-10/448 (not 0), codes 0 (not NaN); its neighbours normal."""
     unverified = Unverified(runtime)
 
@@ -225,13 +225,13 @@ def test_zero_groups_give_zero_codes_and_the_floor_scale(impl, problem, runtime)
         assert not bool(scales.isnan().any() or q.float().isnan().any()), "NaN in q or scales"
         codes = q.float().reshape(T, G, group)[zero]  # (zero groups, group)
         assert bool((codes == 0).all()), f"zero groups must give code 0, got {codes.unique()}"
-        check_quant(impl, problem, unverified, x, group)  # the floor scale, the other groups
+        check_quant(impl, hooks, unverified, x, group)  # the floor scale, the other groups
 
     example()
     unverified.report()
 
 
-def test_round_trip_is_within_half_a_code_step(impl, problem, runtime):
+def test_round_trip_is_within_half_a_code_step(hooks, impl, problem, runtime):
     """|dequant(q) - x| <= half the gap between the e4m3 values around x/scale, times scale:
     what rounding to nearest promises, checked with the implementation's own scales."""
     unverified = Unverified(runtime)
@@ -240,7 +240,7 @@ def test_round_trip_is_within_half_a_code_step(impl, problem, runtime):
     def example(case, seed):
         assume(runtime.trusted(case))
         x, g = ref.make_inputs(case, runtime.gen(seed)).values()
-        q, scales = check_quant(impl, problem, unverified, x, g)
+        q, scales = check_quant(impl, hooks, unverified, x, g)
         y = impl.dequant_fp8(q, scales, g)
         check_like(y, x.float(), "dequant_fp8(q, scales)")
         v = ref.quotients(x, scales, g)  # (T, H) float64, clamped
@@ -282,7 +282,7 @@ def test_dequant_matches_reference_on_random_codes(impl, problem, runtime, T, G,
     )
 
 
-def test_groups_are_quantised_independently(impl, problem, runtime):
+def test_groups_are_quantised_independently(hooks, impl, problem, runtime):
     """Scaling one group changes that group's scale only: nothing else may move."""
     unverified = Unverified(runtime)
 
@@ -296,11 +296,11 @@ def test_groups_are_quantised_independently(impl, problem, runtime):
         x, g = ref.make_inputs(case, runtime.gen(seed)).values()
         T, G = x.shape[0], x.shape[1] // g
         assume(T * G >= 2)
-        q1, s1 = check_quant(impl, problem, unverified, x, g)
+        q1, s1 = check_quant(impl, hooks, unverified, x, g)
         t, j = divmod(which % (T * G), G)
         x2 = x.clone()
         x2[t, j * g : (j + 1) * g] *= factor
-        q2, s2 = check_quant(impl, problem, unverified, x2, g)
+        q2, s2 = check_quant(impl, hooks, unverified, x2, g)
         keep = torch.ones(T, G, dtype=torch.bool, device=x.device)
         keep[t, j] = False
         moved = ((s1 != s2) | (q1.double() != q2.double()).reshape(T, G, g).any(-1)) & keep
@@ -313,7 +313,7 @@ def test_groups_are_quantised_independently(impl, problem, runtime):
     unverified.report()
 
 
-def test_scaling_x_by_a_power_of_two_scales_only_the_scales(impl, problem, runtime):
+def test_scaling_x_by_a_power_of_two_scales_only_the_scales(hooks, impl, problem, runtime):
     """x * 2^k is exact, and so are max(amax * 2^k, 1e-10) / 448 = scale * 2^k and the
     quotients: the codes must not change and the scales must scale by exactly 2^k."""
     unverified = Unverified(runtime)
@@ -329,15 +329,15 @@ def test_scaling_x_by_a_power_of_two_scales_only_the_scales(impl, problem, runti
         x, g = ref.make_inputs(case, runtime.gen(seed)).values()
         T, H = x.shape
         assume(float(x.abs().reshape(T, H // g, g).amax(-1).min()) * 2.0**k > 1e-6)
-        q1, s1 = check_quant(impl, problem, unverified, x, g)
-        q2, s2 = check_quant(impl, problem, unverified, x * 2.0**k, g)
+        q1, s1 = check_quant(impl, hooks, unverified, x, g)
+        q2, s2 = check_quant(impl, hooks, unverified, x * 2.0**k, g)
         assert_close(
             s2, s1 * 2.0**k, problem.tol("float32"), name="scales(x * 2^k) vs scales * 2^k"
         )
-        bad = ref.code_mismatches(q2, q1, x * 2.0**k, s2, g)
+        bad = hooks.code_mismatches(q2, q1, x * 2.0**k, s2, g)
         if bool(bad.any()):
             raise AssertionError(
-                ref.mismatch_report(q2, q1, x * 2.0**k, s2, g, bad)
+                hooks.mismatch_report(q2, q1, x * 2.0**k, s2, g, bad)
                 + f"\n  (codes of x * 2^{k} vs codes of x)"
             )
 

@@ -11,9 +11,9 @@ import torch.nn.functional as F
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.compare import assert_close, assert_equal
-from grader.spec import Tolerance
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness.compare import assert_close, assert_equal
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.spec import Tolerance
 from reference import moe_dispatch as ref
 
 SLUG = "moe_dispatch"

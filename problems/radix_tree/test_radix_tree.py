@@ -19,9 +19,9 @@ from hypothesis.stateful import (
     run_state_machine_as_test,
 )
 
-from grader.checked import ImplError
-from grader.registry import get_problem
-from grader.strategies import SEEDS, case_id, fixed_cases
+from grader.harness.checked import ImplError
+from grader.harness.strategies import SEEDS, case_id, fixed_cases
+from grader.problem.registry import get_problem
 from reference import radix_tree as ref
 
 SLUG = "radix_tree"
@@ -495,13 +495,13 @@ def test_tuples_and_lists_are_the_same_key(impl):
 
 
 @given(seed=SEEDS)
-def test_replays_a_chat_trace_like_the_reference(impl, seed):
+def test_replays_a_chat_trace_like_the_reference(impl, hooks, seed):
     """The bench's scheduler loop (match, lock, allocate, evict when short, insert, unlock) on a
     small multi-turn trace: hits, insert counts, evictions and final sizes match the reference."""
     inputs = ref.make_inputs(PROBLEM.params["test_trace"], torch.Generator().manual_seed(seed))
-    expected = ref.replay(ref.RadixCache, **inputs)
-    got = ref.replay(lambda: impl.RadixCache(), **inputs)
-    ref.compare(got, expected, inputs, PROBLEM)
+    expected = hooks.replay(ref.RadixCache, **inputs)
+    got = hooks.replay(lambda: impl.RadixCache(), **inputs)
+    hooks.compare(got, expected, inputs)
 
 
 def test_matches_a_plain_model_under_random_operations(impl):

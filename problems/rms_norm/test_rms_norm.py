@@ -10,9 +10,9 @@ import torch
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
-from grader.compare import assert_close
-from grader.spec import Tolerance
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness.compare import assert_close
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.spec import Tolerance
 from reference import rms_norm as ref
 
 SLUG = "rms_norm"

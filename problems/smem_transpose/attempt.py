@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cuda import CudaSource, launch
+from grader.runtime.cuda import CudaSource, launch
 
 TILE = 32  # fixed by the contract: a 32 x 32 tile, one warp per tile row or column
 ROWS = 8  # blockDim.y: each thread moves TILE / ROWS = 4 elements

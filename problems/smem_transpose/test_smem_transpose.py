@@ -10,11 +10,11 @@ import pytest
 import torch
 from hypothesis import given
 
-from grader import banks, ptx
-from grader.checked import ImplError
-from grader.impls import NotAttempted
-from grader.registry import get_problem
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness import ptx
+from grader.harness.checked import ImplError
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.registry import get_problem
+from grader.runtime.errors import NotAttempted
 from reference import smem_transpose as ref
 
 SLUG = "smem_transpose"
@@ -24,9 +24,9 @@ RULES = get_problem(SLUG).static
 # The implementation's layout and PTX (static: CPU, no GPU needed).
 
 
-def simulate(impl) -> banks.BankReport:
+def simulate(hooks, impl):
     try:
-        return banks.simulate_module(impl.module)
+        return hooks.simulate_module(impl.module)
     except AttributeError as e:
         raise AssertionError(str(e)) from None
     except NotAttempted:
@@ -39,15 +39,15 @@ def simulate(impl) -> banks.BankReport:
 
 
 @pytest.mark.static
-def test_layout_is_injective_within_smem_words(impl):
-    sim = simulate(impl)
+def test_layout_is_injective_within_smem_words(hooks, impl):
+    sim = simulate(hooks, impl)
     assert sim.error is None, sim.summary()
 
 
 @pytest.mark.static
-def test_layout_has_no_bank_conflicts_in_the_simulator(impl, record_property):
+def test_layout_has_no_bank_conflicts_in_the_simulator(hooks, impl, record_property):
     """Zero conflicts is a correctness rule here: the problem asks for a conflict-free tile."""
-    sim = simulate(impl)
+    sim = simulate(hooks, impl)
     record_property("dojo_note", sim.summary())  # shown by `dojo check` whatever the verdict
     assert sim.total == 0, (
         f"{sim.total} bank conflicts per tile: extra wavefronts per row store"
@@ -65,28 +65,30 @@ def test_ptx_follows_static_rule(impl, rule):
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
-def test_matches_reference_exactly_on_fixed_cases(impl, problem, runtime, case):
+def test_matches_reference_exactly_on_fixed_cases(hooks, impl, problem, runtime, case):
     runtime.require()
     args = ref.make_inputs(case, runtime.gen(0))
-    ref.compare(impl.transpose(**args), ref.transpose(**args), args, problem)
+    hooks.compare(impl.transpose(**args), ref.transpose(**args), args)
 
 
 @given(case=cases(SLUG), seed=SEEDS)
-def test_matches_reference_exactly_on_random_shapes(impl, problem, runtime, case, seed):
+def test_matches_reference_exactly_on_random_shapes(hooks, impl, problem, runtime, case, seed):
     runtime.require()
     args = ref.make_inputs(case, runtime.gen(seed))
-    ref.compare(impl.transpose(**args), ref.transpose(**args), args, problem)
+    hooks.compare(impl.transpose(**args), ref.transpose(**args), args)
 
 
 @given(case=cases(SLUG, values="index"), seed=SEEDS)
-def test_transposing_twice_gives_back_x(impl, problem, runtime, case, seed):
+def test_transposing_twice_gives_back_x(hooks, impl, problem, runtime, case, seed):
     runtime.require()
     x = ref.make_inputs(case, runtime.gen(seed))["x"]  # (M, N)
-    ref.compare(impl.transpose(impl.transpose(x)), x, {"x": x}, problem)
+    hooks.compare(impl.transpose(impl.transpose(x)), x, {"x": x})
 
 
 @pytest.mark.parametrize("view", ["transposed", "column_slice"])
-def test_non_contiguous_input_is_rejected_or_transposed_correctly(impl, problem, runtime, view):
+def test_non_contiguous_input_is_rejected_or_transposed_correctly(
+    hooks, impl, problem, runtime, view
+):
     """The contract asks for a contiguous x; a kernel that assumes it must not read a strided
     view as if it were one. Raising is fine; returning a wrong answer is not."""
     runtime.require()
@@ -96,7 +98,7 @@ def test_non_contiguous_input_is_rejected_or_transposed_correctly(impl, problem,
         got = impl.transpose(x)
     except ImplError:
         return
-    ref.compare(got, ref.transpose(x), {"x": x}, problem)
+    hooks.compare(got, ref.transpose(x), {"x": x})
 
 
 PROBE = """
@@ -118,7 +120,7 @@ def test_kernel_uses_the_exported_smem_offset(impl, runtime):
     """The .cu's __device__ smem_offset(row, col) and SMEM_WORDS, evaluated on the GPU for
     every tile element, equal the Python layout the simulator judged."""
     runtime.require()
-    from grader.cuda import launch
+    from grader.runtime.cuda import launch
 
     probe = _probe(ptx.source_of(impl.module))
     out = torch.full((1025,), -1, dtype=torch.int32, device="cuda")  # 32*32 offsets + SMEM_WORDS

@@ -15,8 +15,8 @@ import pytest
 import torch
 from hypothesis import given
 
-from grader.compare import assert_equal
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness.compare import assert_equal
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
 from reference import spec_decode as ref
 
 SLUG = "spec_decode"

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cuda import CudaSource, launch
+from grader.runtime.cuda import CudaSource, launch
 
 SOURCE = CudaSource(Path(__file__).with_name("attempt.cu"))
 THREADS = 256

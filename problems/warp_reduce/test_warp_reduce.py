@@ -8,9 +8,9 @@ import pytest
 import torch
 from hypothesis import given
 
-from grader import ptx
-from grader.registry import get_problem
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness import ptx
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.registry import get_problem
 from reference import warp_reduce as ref
 
 SLUG = "warp_reduce"
@@ -24,28 +24,28 @@ def test_ptx_follows_static_rule(impl, rule):
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
-def test_matches_float64_sum_on_fixed_cases(impl, problem, runtime, case):
+def test_matches_float64_sum_on_fixed_cases(hooks, impl, problem, runtime, case):
     runtime.require()
     args = ref.make_inputs(case, runtime.gen(0))
-    ref.compare(impl.reduce_sum(**args), ref.reduce_sum(**args), args, problem)
+    hooks.compare(impl.reduce_sum(**args), ref.reduce_sum(**args), args)
 
 
 @given(case=cases(SLUG), seed=SEEDS)
-def test_matches_float64_sum_on_random_sizes(impl, problem, runtime, case, seed):
+def test_matches_float64_sum_on_random_sizes(hooks, impl, problem, runtime, case, seed):
     runtime.require()
     args = ref.make_inputs(case, runtime.gen(seed))
-    ref.compare(impl.reduce_sum(**args), ref.reduce_sum(**args), args, problem)
+    hooks.compare(impl.reduce_sum(**args), ref.reduce_sum(**args), args)
 
 
 @given(seed=SEEDS)
-def test_sum_is_invariant_to_a_permutation(impl, problem, runtime, seed):
+def test_sum_is_invariant_to_a_permutation(hooks, impl, problem, runtime, seed):
     """Reordering x changes only rounding: both sums stay within the bound of the exact sum."""
     runtime.require()
     args = ref.make_inputs({"N": 100003, "values": "offset"}, runtime.gen(seed))
     perm = torch.randperm(100003, generator=runtime.gen(seed + 1), device=runtime.device)
     shuffled = {"x": args["x"][perm]}
-    ref.compare(impl.reduce_sum(**shuffled), ref.reduce_sum(**shuffled), shuffled, problem)
-    ref.compare(impl.reduce_sum(**args), ref.reduce_sum(**args), args, problem)
+    hooks.compare(impl.reduce_sum(**shuffled), ref.reduce_sum(**shuffled), shuffled)
+    hooks.compare(impl.reduce_sum(**args), ref.reduce_sum(**args), args)
 
 
 PROBE = """
@@ -65,7 +65,7 @@ def _probe(source):
 def test_warp_reduce_sum_totals_each_warp_in_lane_0(impl, runtime, seed):
     """The device function alone: 4 warps of one block, each warp's total lands in its lane 0."""
     runtime.require()
-    from grader.cuda import launch
+    from grader.runtime.cuda import launch
 
     probe = _probe(ptx.source_of(impl.module))
     x = torch.randn(128, generator=runtime.gen(seed), device="cuda") * 10  # (4 warps * 32,)

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cuda import CudaSource, launch
+from grader.runtime.cuda import CudaSource, launch
 
 SOURCE = CudaSource(Path(__file__).with_name("attempt.cu"))
 BM, BN, THREADS, SMEM = 64, 64, 128, 0  # tile of C per block, threads per block, dynamic smem

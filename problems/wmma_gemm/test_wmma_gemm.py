@@ -8,9 +8,9 @@ import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader import ptx
-from grader.registry import get_problem
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.harness import ptx
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.registry import get_problem
 from reference import wmma_gemm as ref
 
 SLUG = "wmma_gemm"
@@ -24,17 +24,17 @@ def test_ptx_follows_static_rule(impl, rule):
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
-def test_matches_fp32_accumulated_reference_on_fixed_cases(impl, problem, runtime, case):
+def test_matches_fp32_accumulated_reference_on_fixed_cases(hooks, impl, problem, runtime, case):
     runtime.require()
     args = ref.make_inputs(case, runtime.gen(0))
-    ref.compare(impl.matmul(**args), ref.matmul(**args), args, problem)
+    hooks.compare(impl.matmul(**args), ref.matmul(**args), args)
 
 
 @given(case=cases(SLUG), seed=SEEDS)
-def test_matches_reference_on_random_shapes(impl, problem, runtime, case, seed):
+def test_matches_reference_on_random_shapes(hooks, impl, problem, runtime, case, seed):
     runtime.require()
     args = ref.make_inputs(case, runtime.gen(seed))
-    ref.compare(impl.matmul(**args), ref.matmul(**args), args, problem)
+    hooks.compare(impl.matmul(**args), ref.matmul(**args), args)
 
 
 @given(m=st.integers(1, 200), n=st.integers(1, 200), k=st.integers(1, 200), seed=SEEDS)

@@ -20,7 +20,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cuda import CudaSource, launch
+from grader.runtime.cuda import CudaSource, launch
 
 TILE = 32
 ROWS = 8  # blockDim.y; must match ROWS in the .cu

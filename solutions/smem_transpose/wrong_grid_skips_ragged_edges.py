@@ -6,7 +6,7 @@ on every shape that is not a multiple of 32 (M = N = 1 launches nothing at all).
 import numpy as np
 import torch
 
-from grader.cuda import launch
+from grader.runtime.cuda import launch
 from solutions.smem_transpose.cupy import ROWS, SMEM_WORDS, SOURCE, TILE, smem_offset
 
 __all__ = ["SMEM_WORDS", "TILE", "smem_offset", "transpose"]  # the layout is the solution's

@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grader.cuda import CudaSource, launch
+from grader.runtime.cuda import CudaSource, launch
 
 SOURCE = CudaSource(Path(__file__).with_name("wmma_gemm.cu"))
 # kernel name -> (BM, BN, BK, threads, stages), as instantiated at the end of wmma_gemm.cu

@@ -1,0 +1,128 @@
+"""Code links of the question bank (`path/to/file.py::Class.method`, `file.cu::kernel`):
+checked to exist without importing anything (ast for Python, a regex for CUDA C), and cut out
+as snippets for `dojo questions show`."""
+
+from __future__ import annotations
+
+import ast
+import re
+from functools import cache
+from pathlib import Path
+
+from grader.runtime.paths import ROOT
+
+CODE_ROOTS = ("problems", "reference", "solutions", "engine", "grader")
+C_LIKE = (".cu", ".cuh", ".c", ".cc", ".cpp", ".h", ".hpp")  # symbols found by regex, not ast
+
+
+class CodeLinkError(ValueError):
+    """A link that is not `path::symbol`; str() is the one line shown to the user."""
+
+
+def split_link(link: str) -> tuple[str, str]:
+    path, sep, symbol = link.partition("::")
+    if not sep or not path or not symbol:
+        raise CodeLinkError(f"code link '{link}' must look like 'path/to/file.py::symbol'")
+    return path, symbol
+
+
+def check_code_link(link: str, root: Path = ROOT) -> str | None:
+    """None when the file exists under an allowed folder and defines the symbol, else why not."""
+    try:
+        path, symbol = split_link(link)
+    except CodeLinkError as e:
+        return str(e)
+    if (
+        Path(path).is_absolute()
+        or ".." in Path(path).parts
+        or Path(path).parts[0] not in CODE_ROOTS
+    ):
+        return f"code link '{link}' must point into {', '.join(r + '/' for r in CODE_ROOTS)}"
+    if not path.endswith((".py", *C_LIKE)):
+        return f"code link '{link}' must name a Python or CUDA/C++ source file"
+    file = root / path
+    if not file.is_file():
+        return f"code link '{link}': no file {path}"
+    try:
+        found = find_symbol(file, symbol) is not None
+    except SyntaxError as e:
+        return f"code link '{link}': {path} does not parse (line {e.lineno})"
+    return None if found else f"code link '{link}': {path} defines no '{symbol}'"
+
+
+def find_symbol(file: Path, symbol: str) -> tuple[int, int] | None:
+    """(first, last) line of the symbol's definition, 1-based, or None. Python via ast
+    (`name` or `Class.method`, decorators included); CUDA/C++ by a regex for a definition."""
+    if file.suffix in C_LIKE:
+        return _c_symbol(_read(file), symbol)
+    tree = _parse(file)
+    body: list[ast.stmt] = tree.body
+    node: ast.stmt | None = None
+    for part in symbol.split("."):
+        node = next((n for n in body if part in _names(n)), None)
+        if node is None:
+            return None
+        body = getattr(node, "body", [])
+    assert node is not None
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return first, node.end_lineno or node.lineno
+
+
+def _names(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    if isinstance(node, ast.Assign):
+        return {t.id for t in node.targets if isinstance(t, ast.Name)}
+    if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name):
+        return {node.target.id}
+    return set()
+
+
+@cache
+def _read(file: Path) -> str:
+    return file.read_text(encoding="utf-8")
+
+
+@cache
+def _parse(file: Path) -> ast.Module:
+    return ast.parse(_read(file), filename=str(file))
+
+
+_COMMENT = re.compile(r"//[^\n]*|/\*.*?\*/", re.S)
+
+
+def _c_symbol(text: str, name: str) -> tuple[int, int] | None:
+    """A definition is `name(` + parameters (no ; { }, parentheses nested one level at most) +
+    `{`: calls and prototypes end in `;`, a call inside `if (...) {` has a `)` before the brace."""
+    code = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), text)  # keeps offsets
+    params = r"\((?:[^;{}()]|\([^;{}()]*\))*\)"  # one level of nesting: float (&d)[4]
+    m = re.search(rf"\b{re.escape(name)}\s*{params}[^;{{}}()]*\{{", code)
+    if m is None:
+        return None
+    depth, end = 0, len(code)
+    for i in range(m.end() - 1, len(code)):
+        depth += {"{": 1, "}": -1}.get(code[i], 0)
+        if depth == 0:
+            end = i
+            break
+    first = code.count("\n", 0, m.start()) + 1
+    lines = code.splitlines()
+    while first > 1 and lines[first - 2].strip() and lines[first - 2].rstrip()[-1] not in ";{}":
+        first -= 1  # a return type or qualifiers on the line(s) above the name
+    return first, code.count("\n", 0, end) + 1
+
+
+def snippet(link: str, root: Path = ROOT, max_lines: int = 60) -> tuple[str, int, str] | None:
+    """(path, first line, source) of a code link, cut at max_lines; None when it is missing."""
+    if check_code_link(link, root) is not None:
+        return None
+    path, symbol = split_link(link)
+    span = find_symbol(root / path, symbol)
+    assert span is not None
+    lines = _read(root / path).splitlines()[span[0] - 1 : span[1]]
+    if len(lines) > max_lines:
+        lines = lines[:max_lines] + [f"... ({span[1] - span[0] + 1 - max_lines} more lines)"]
+    return path, span[0], "\n".join(lines)
+
+
+# --- browsing ---------------------------------------------------------------------------------

@@ -1,0 +1,329 @@
+"""The question bank: questions/<topic>/<id>.md, TOML front matter between +++ lines and a
+Markdown answer; loaded into frozen dataclasses, validated in one line per problem, searched."""
+
+from __future__ import annotations
+
+import difflib
+import re
+import sys
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from grader.bank.codelinks import check_code_link
+from grader.runtime.paths import ROOT
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover - 3.10 only
+    import tomli as tomllib
+
+DIFFICULTIES = ("easy", "medium", "hard")
+KINDS = ("concept", "numeric", "coding", "design")
+ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+
+_STRINGS = ("id", "title", "topic", "difficulty", "kind")
+_LISTS = ("tags", "problems", "code", "key_points", "follow_ups", "see_also")
+_FIELDS: dict[str, type] = {**dict.fromkeys(_STRINGS, str), **dict.fromkeys(_LISTS, list)}
+_REQUIRED = (*_STRINGS, "tags", "key_points")
+
+
+class QuestionError(ValueError):
+    """A malformed question or bank file; str() is the one line shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class Question:
+    id: str
+    title: str
+    topic: str
+    difficulty: str
+    kind: str
+    tags: tuple[str, ...]
+    problems: tuple[str, ...]
+    code: tuple[str, ...]  # "path::symbol", path relative to the repository root
+    key_points: tuple[str, ...]
+    follow_ups: tuple[str, ...]
+    see_also: tuple[str, ...]
+    answer: str  # Markdown
+    path: Path
+
+
+@dataclass(frozen=True, slots=True)
+class Area:
+    """A coverage area of the bank (questions/AREAS.toml) and the topic folders that count."""
+
+    name: str
+    title: str
+    topics: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class Bank:
+    questions: tuple[Question, ...]
+    areas: tuple[Area, ...]
+    errors: tuple[str, ...]  # one line per file that could not be loaded
+
+    @property
+    def by_id(self) -> dict[str, Question]:
+        return {q.id: q for q in self.questions}
+
+    def get(self, qid: str) -> Question:
+        found = self.by_id.get(qid)
+        if found is None:
+            close = difflib.get_close_matches(qid, list(self.by_id), n=1)
+            hint = f"did you mean '{close[0]}'?" if close else "see `dojo questions list`"
+            raise QuestionError(f"unknown question '{qid}': {hint}")
+        return found
+
+    def topics(self) -> list[str]:
+        return sorted({t for a in self.areas for t in a.topics})
+
+
+def _rel(path: Path, root: Path) -> str:
+    try:
+        return str(path.relative_to(root))
+    except ValueError:
+        return str(path)
+
+
+def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
+    lines = text.splitlines(keepends=True)
+    if not lines or lines[0].strip() != "+++":
+        raise QuestionError(f"{where}: must start with a +++ line (TOML front matter)")
+    end = next((i for i in range(1, len(lines)) if lines[i].strip() == "+++"), None)
+    if end is None:
+        raise QuestionError(f"{where}: front matter has no closing +++ line")
+    try:
+        meta = tomllib.loads("".join(lines[1:end]))
+    except tomllib.TOMLDecodeError as e:
+        raise QuestionError(f"{where}: front matter is not valid TOML ({e})") from None
+    return meta, "".join(lines[end + 1 :]).strip()
+
+
+def parse_question(path: Path, root: Path = ROOT) -> Question:
+    """One question file; every format or schema problem raises QuestionError naming the file."""
+    where = _rel(path, root)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as e:
+        raise QuestionError(f"{where}: cannot read ({e})") from None
+    meta, answer = split_front_matter(text, where)
+    _check_schema(where, meta)
+    if meta["id"] != path.stem:
+        raise QuestionError(f"{where}: id '{meta['id']}' must equal the file name '{path.stem}'")
+    if meta["topic"] != path.parent.name:
+        raise QuestionError(
+            f"{where}: topic '{meta['topic']}' must equal the folder name '{path.parent.name}'"
+        )
+    if not answer:
+        raise QuestionError(f"{where}: the Markdown answer after the front matter is empty")
+    lists = {k: tuple(meta.get(k, ())) for k in _LISTS}
+    return Question(**{k: meta[k] for k in _STRINGS}, **lists, answer=answer, path=path)
+
+
+def _check_schema(where: str, meta: dict[str, Any]) -> None:
+    for key, value in meta.items():
+        if key not in _FIELDS:
+            raise QuestionError(f"{where}: unknown key '{key}' (allowed: {', '.join(_FIELDS)})")
+        kind = _FIELDS[key]
+        if (
+            not isinstance(value, kind)
+            or kind is list
+            and not all(isinstance(v, str) and v.strip() for v in value)
+        ):
+            what = "a list of non-empty strings" if kind is list else "a string"
+            raise QuestionError(f"{where}: '{key}' must be {what}, got {value!r}")
+    for key in _REQUIRED:
+        if key not in meta:
+            raise QuestionError(f"{where}: missing key '{key}'")
+    if not ID_RE.fullmatch(meta["id"]):
+        raise QuestionError(f"{where}: id '{meta['id']}' must be lowercase words joined by '-'")
+    if not meta["title"].strip():
+        raise QuestionError(f"{where}: 'title' is empty")
+    for key, options in (("difficulty", DIFFICULTIES), ("kind", KINDS)):
+        if meta[key] not in options:
+            raise QuestionError(
+                f"{where}: '{key}' must be one of {', '.join(options)}, got {meta[key]!r}"
+            )
+    if not 3 <= len(meta["key_points"]) <= 6:
+        raise QuestionError(
+            f"{where}: 'key_points' needs 3 to 6 items, got {len(meta['key_points'])}"
+        )
+
+
+def load_areas(root: Path = ROOT) -> tuple[Area, ...]:
+    path = root / "questions" / "AREAS.toml"
+    where = _rel(path, root)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as e:
+        raise QuestionError(f"{where}: cannot read ({e.strerror})") from None
+    except tomllib.TOMLDecodeError as e:
+        raise QuestionError(f"{where}: not valid TOML ({e})") from None
+    areas = []
+    for name, table in raw.get("areas", {}).items():
+        if not (
+            isinstance(table, dict)
+            and set(table) == {"title", "topics"}
+            and isinstance(table["title"], str)
+            and isinstance(table["topics"], list)
+        ):
+            raise QuestionError(f"{where}: [areas.{name}] needs exactly 'title' and 'topics'")
+        areas.append(Area(name, table["title"], tuple(table["topics"])))
+    if not areas or set(raw) != {"areas"}:
+        raise QuestionError(f"{where}: expected one or more [areas.<name>] tables and nothing else")
+    return tuple(areas)
+
+
+def load_bank(root: Path = ROOT) -> Bank:
+    """Every loadable question, sorted by topic then id; malformed files become error lines."""
+    try:
+        areas = load_areas(root)
+        errors: list[str] = []
+    except QuestionError as e:
+        areas, errors = (), [str(e)]
+    questions = []
+    for path in sorted((root / "questions").glob("*/*.md")):
+        try:
+            questions.append(parse_question(path, root))
+        except QuestionError as e:
+            errors.append(str(e))
+    questions.sort(key=lambda q: (q.topic, q.id))
+    return Bank(tuple(questions), areas, tuple(errors))
+
+
+def validate(root: Path = ROOT) -> list[str]:
+    """Every problem with the bank, one line each: malformed files, duplicate ids, unknown
+    topics, problems, see_also ids and code links, and problem.toml ids not in the bank."""
+    bank = load_bank(root)
+    errors = list(bank.errors)
+    topics, seen = set(bank.topics()), {}
+    for q in bank.questions:
+        where = _rel(q.path, root)
+        if q.id in seen:
+            errors.append(f"{where}: duplicate id '{q.id}' (also {_rel(seen[q.id], root)})")
+        seen.setdefault(q.id, q.path)
+        if bank.areas and q.topic not in topics:
+            errors.append(f"{where}: topic '{q.topic}' is in no area of questions/AREAS.toml")
+    ids = set(seen)
+    for q in bank.questions:
+        where = _rel(q.path, root)
+        errors += [
+            f"{where}: unknown problem '{s}' (no problems/{s}/problem.toml)"
+            for s in q.problems
+            if not (root / "problems" / s / "problem.toml").is_file()
+        ]
+        errors += [
+            f"{where}: see_also '{s}' is not a question id" for s in q.see_also if s not in ids
+        ]
+        errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
+    return errors + _problem_question_ids(root, ids)
+
+
+def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:
+    errors = []
+    for toml_path in sorted((root / "problems").glob("*/problem.toml")):
+        try:
+            listed = tomllib.loads(toml_path.read_text(encoding="utf-8")).get("questions", [])
+        except (OSError, tomllib.TOMLDecodeError):
+            continue  # `dojo list` reports a malformed problem.toml; not this bank's concern
+        errors += [
+            f"{_rel(toml_path, root)}: question '{q}' is not in the bank"
+            for q in listed
+            if isinstance(q, str) and q not in ids
+        ]
+    return errors
+
+
+# --- code links: "path::symbol" -------------------------------------------------------------
+
+
+def select(
+    questions: Iterable[Question],
+    topic: str | None = None,
+    tag: str | None = None,
+    difficulty: str | None = None,
+    problem: str | None = None,
+) -> list[Question]:
+    return [
+        q
+        for q in questions
+        if (topic is None or q.topic == topic)
+        and (tag is None or tag in q.tags)
+        and (difficulty is None or q.difficulty == difficulty)
+        and (problem is None or problem in q.problems)
+    ]
+
+
+_WORD = re.compile(r"[a-z0-9]+")
+_STOP = frozenset(
+    "a an and are do does for how in is of on or per the to what when why with".split()
+)
+# Where a query word is found counts this much: a title or id hit beats a passing mention.
+PRESENCE = {"title": 6.0, "id": 5.0, "tags": 4.0}  # counted once per word
+REPEATS = {"key_points": 2.0, "answer": 0.5}  # counted per hit, at most 3 hits per word
+
+
+def _stem(word: str) -> str:
+    """A plural query word also finds the singular: 'conflicts' matches 'conflict-free'."""
+    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
+
+
+def _fields(q: Question) -> dict[str, list[str]]:
+    text = {
+        "title": q.title,
+        "id": q.id,
+        "tags": " ".join(q.tags),
+        "key_points": " ".join(q.key_points),
+        "answer": q.answer,
+    }
+    return {k: _WORD.findall(v.lower()) for k, v in text.items()}
+
+
+def search(questions: Iterable[Question], text: str) -> list[tuple[float, Question]]:
+    """Ranked matches. Query words (minus stop words, plurals reduced) must each start a word
+    somewhere in the question (prefix match: 'quant' finds 'quantisation'). A word scores by
+    presence in the title, id and tags, and per hit (up to 3) in key points and answer; the
+    whole query equal to or inside the id, or inside the title, adds a bonus."""
+    all_words = [_stem(w) for w in _WORD.findall(text.lower())]
+    words = [w for w in all_words if w not in _STOP] or all_words
+    if not words:
+        return []
+    slug, phrase = "-".join(all_words), " ".join(all_words)
+    ranked = []
+    for q in questions:
+        fields = _fields(q)
+        score, missing = 0.0, False
+        for w in words:
+            hits = {k: sum(t.startswith(w) for t in toks) for k, toks in fields.items()}
+            missing |= not any(hits.values())
+            score += sum(weight for k, weight in PRESENCE.items() if hits[k])
+            score += sum(weight * min(3, hits[k]) for k, weight in REPEATS.items())
+        if missing:
+            continue
+        score += 30.0 if slug == q.id else 8.0 if slug in q.id else 0.0
+        score += 8.0 if phrase in " ".join(fields["title"]) else 0.0
+        ranked.append((score, q))
+    ranked.sort(key=lambda sq: (-sq[0], sq[1].id))
+    return ranked
+
+
+def describe_links(problem: Any, root: Path = ROOT, limit: int = 5) -> list[str]:
+    """For `dojo show <slug>`: the question ids the problem.toml lists (else the first `limit`
+    questions that link the problem), one line each, then a pointer to the rest."""
+    bank = load_bank(root)
+    by_id = bank.by_id
+    linking = [q.id for q in bank.questions if problem.slug in q.problems]
+    shown = list(problem.questions) or linking[:limit]
+    lines = [
+        f"{qid}: {by_id[qid].title} ({by_id[qid].difficulty})"
+        if qid in by_id
+        else f"{qid} (not in the question bank)"
+        for qid in shown
+    ]
+    more = [qid for qid in linking if qid not in shown]
+    if more:
+        lines.append(f"... and {len(more)} more: dojo questions list --problem {problem.slug}")
+    return lines

@@ -1,0 +1,1 @@
+"""The `dojo` command line: thin typer commands (app.py registers them) over plain functions."""

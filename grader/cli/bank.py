@@ -1,0 +1,265 @@
+"""`dojo questions list|show|search|validate` and `dojo quiz`: thin typer commands over
+grader.bank; every user error is one line on stderr and a non-zero exit."""
+
+from __future__ import annotations
+
+import json
+import sys
+from datetime import date
+from pathlib import Path
+
+import typer
+from rich.console import Console
+from rich.markdown import Markdown
+from rich.markup import escape
+from rich.syntax import Syntax
+from rich.table import Table
+
+from grader.bank import codelinks
+from grader.bank import questions as qb
+from grader.bank import quiz as qz
+from grader.cli.common import EXIT_FAILED, err, fail, out, warn
+
+questions_app = typer.Typer(
+    help="Browse, search and validate the question bank.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+def _bank(topic: str | None = None, difficulty: str | None = None) -> qb.Bank:
+    """The loaded bank; malformed files are one warning line each, the rest still usable."""
+    bank = qb.load_bank()
+    for line in bank.errors:
+        warn(f"{line} (`dojo questions validate`)")
+    if topic is not None and topic not in bank.topics():
+        fail(f"unknown topic '{topic}': one of {', '.join(bank.topics())}")
+    if difficulty is not None and difficulty not in qb.DIFFICULTIES:
+        fail(f"unknown difficulty '{difficulty}': one of {', '.join(qb.DIFFICULTIES)}")
+    return bank
+
+
+def _row(q: qb.Question) -> dict:
+    return {
+        "id": q.id,
+        "title": q.title,
+        "topic": q.topic,
+        "difficulty": q.difficulty,
+        "kind": q.kind,
+        "tags": list(q.tags),
+        "problems": list(q.problems),
+        "path": str(q.path.relative_to(qb.ROOT)) if q.path.is_relative_to(qb.ROOT) else str(q.path),
+    }
+
+
+def _table(questions: list[qb.Question], title: str, score: list[float] | None = None) -> Table:
+    """One row per question; search results trade the kind column for the score."""
+    cols = (
+        ["score", "id", "topic", "level", "title"]
+        if score
+        else ["id", "topic", "level", "kind", "title"]
+    )
+    table = Table(title=title, header_style="bold")
+    for col in cols:  # ids never wrap: they are what you type next
+        table.add_column(col, no_wrap=col in ("score", "id", "level"))
+    for i, q in enumerate(questions):
+        cells = {
+            "id": q.id,
+            "topic": q.topic,
+            "level": q.difficulty,
+            "kind": q.kind,
+            "title": q.title,
+            "score": f"{score[i]:.0f}" if score else "",
+        }
+        table.add_row(*(escape(cells[c]) for c in cols))
+    return table
+
+
+@questions_app.command("list")
+def list_cmd(
+    topic: str = typer.Option(None, help="only this topic folder"),
+    tag: str = typer.Option(None, help="only questions with this tag"),
+    difficulty: str = typer.Option(None, help="easy | medium | hard"),
+    problem: str = typer.Option(None, help="only questions linked to this problem slug"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
+    """The questions, filtered by topic, tag, difficulty or linked problem."""
+    bank = _bank(topic, difficulty)
+    found = qb.select(bank.questions, topic, tag, difficulty, problem)
+    if as_json:
+        sys.stdout.write(
+            json.dumps({"schema": 1, "questions": [_row(q) for q in found]}, indent=1) + "\n"
+        )
+        return
+    if not found:
+        fail("no questions match those filters", EXIT_FAILED)
+    out.print(_table(found, f"{len(found)} questions"))
+    out.print("next: dojo questions show <id>   ·   dojo quiz --topic <topic>")
+
+
+@questions_app.command()
+def show(qid: str = typer.Argument(..., metavar="ID")):
+    """A question and its answer, then the code and problems it links to."""
+    bank = _bank()
+    try:
+        q = bank.get(qid)
+    except qb.QuestionError as e:
+        fail(str(e))
+    out.print(f"[bold]{escape(q.title)}[/]  [dim]{q.id}[/]")
+    out.print(escape(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}"))
+    out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
+    if q.follow_ups:
+        out.print(Markdown("## Follow-ups\n\n" + "\n".join(f"- {f}" for f in q.follow_ups)))
+    for other in q.see_also:
+        title = bank.by_id[other].title if other in bank.by_id else "(missing)"
+        out.print(f"[bold]see also[/] {other}: {escape(title)}")
+    for link in q.code:
+        _print_code(out, link)
+    for slug in q.problems:
+        out.print(f"[bold]problem[/] {slug}: {escape(_problem_title(slug))}   (dojo show {slug})")
+
+
+def _key_points(q: qb.Question) -> str:
+    return "## Key points\n\n" + "\n".join(f"- {k}" for k in q.key_points)
+
+
+def _print_code(out: Console, link: str) -> None:
+    found = codelinks.snippet(link)
+    if found is None:
+        out.print(f"[bold]code[/] {escape(link)} [red](not found)[/]")
+        return
+    path, first, source = found
+    out.rule(f"{link} (line {first})")
+    lexer = (
+        "python" if path.endswith(".py") else "cuda" if path.endswith((".cu", ".cuh")) else "cpp"
+    )
+    out.print(Syntax(source, lexer, line_numbers=True, start_line=first, word_wrap=True))
+
+
+def _problem_title(slug: str) -> str:
+    from grader.problem.registry import UnknownProblem, get_problem
+    from grader.problem.spec import SpecError
+
+    try:
+        return get_problem(slug).title
+    except (UnknownProblem, SpecError):
+        return "(not available)"
+
+
+@questions_app.command()
+def search(
+    text: list[str] = typer.Argument(..., help="words to look for"),
+    limit: int = typer.Option(10, help="at most this many results"),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
+    """Ranked search over titles, tags, key points and answers."""
+    query = " ".join(text)
+    ranked = qb.search(_bank().questions, query)[: max(limit, 1)]
+    if as_json:
+        rows = [{"score": round(s, 2), **_row(q)} for s, q in ranked]
+        sys.stdout.write(
+            json.dumps({"schema": 1, "query": query, "results": rows}, indent=1) + "\n"
+        )
+        return
+    if not ranked:
+        fail(f"no question matches '{query}' (every word must appear)", EXIT_FAILED)
+    out.print(_table([q for _, q in ranked], escape(f"'{query}'"), [s for s, _ in ranked]))
+
+
+@questions_app.command()
+def validate(root: Path = typer.Option(qb.ROOT, help="repository root whose bank to check")):
+    """Check the bank: front matter, ids, topics, problems, see_also and code links."""
+    errors = qb.validate(root)
+    for line in errors:
+        err.print(line, soft_wrap=True, markup=False)
+    if errors:
+        fail(f"{len(errors)} problem(s) in the question bank", EXIT_FAILED)
+    bank = qb.load_bank(root)
+    links = sum(len(q.code) for q in bank.questions)
+    out.print(
+        f"ok: {len(bank.questions)} questions in {len({q.topic for q in bank.questions})}"
+        f" topics, {len(bank.areas)} areas, {links} code links checked"
+    )
+
+
+def quiz(
+    topic: str = typer.Option(None, help="only this topic folder"),
+    n: int = typer.Option(10, "--n", help="questions in this session"),
+    stats: bool = typer.Option(False, "--stats", help="what is due and how retention goes"),
+    data_dir: Path = typer.Option(
+        None, "--data-dir", help="where quiz.json lives (default: XDG data dir)"
+    ),
+):
+    """Flash-card review with spaced repetition (SM-2): question, reveal, self-grade 0-5."""
+    if n < 1:
+        fail(f"--n must be at least 1, got {n}")
+    bank = _bank(topic)
+    pool = qb.select(bank.questions, topic)
+    path = qz.progress_path(data_dir)
+    cards = qz.load_cards(path, warn)
+    if stats:
+        return _print_stats(qz.stats(pool, cards, date.today()), path)
+    picked = qz.pick(pool, cards, date.today(), n)
+    if not picked:
+        upcoming = min(
+            (c.due for i, c in cards.items() if c.due and i in {q.id for q in pool}), default=None
+        )
+        out.print(f"nothing due: the next review is on {upcoming} (dojo quiz --stats)")
+        return
+    done = 0
+    try:
+        for i, q in enumerate(picked, 1):
+            grade = _review_one(q, i, len(picked))
+            if grade is None:
+                break
+            cards[q.id] = card = qz.review(cards.get(q.id, qz.Card()), grade, date.today())
+            _save(path, cards)  # after every card: an interruption loses nothing graded
+            done += 1
+            out.print(f"[dim]next review in {card.interval} day(s), on {card.due}[/]")
+    except (typer.Abort, EOFError, KeyboardInterrupt):  # end of input or Ctrl-C
+        out.print("\nstopped early.")
+    out.print(escape(f"reviewed {done} of {len(picked)}; progress saved in {path}"))
+
+
+def _save(path: Path, cards: dict[str, qz.Card]) -> None:
+    try:
+        qz.save_cards(path, cards)
+    except OSError as e:
+        fail(f"cannot save quiz progress to {path}: {e.strerror} (choose another --data-dir)")
+
+
+def _review_one(q: qb.Question, i: int, total: int) -> int | None:
+    out.rule(f"{i}/{total} · {q.topic} · {q.difficulty} · {q.kind}")
+    out.print(f"[bold]{escape(q.title)}[/]")
+    if _ask("Enter reveals the answer, q stops").lower() == "q":
+        return None
+    out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
+    scale = ", ".join(f"{g} {what}" for g, what in qz.GRADES.items())
+    while True:
+        reply = _ask("grade 0-5 (? shows the scale, q stops)")
+        if reply.lower() == "q":
+            return None
+        if reply.isdigit() and int(reply) in qz.GRADES:
+            return int(reply)
+        out.print(escape(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q"))
+
+
+def _ask(text: str) -> str:
+    return typer.prompt(text, default="", show_default=False).strip()
+
+
+def _print_stats(s: dict, path: Path) -> None:
+    table = Table(title="quiz progress", header_style="bold")
+    cols = ("topic", "questions", "seen", "new", "due", "due_7d", "reviews", "retention", "mean_ef")
+    for col in cols:
+        table.add_column(col.replace("_", " "), justify="left" if col == "topic" else "right")
+    for row in [*s["topics"], s["total"]]:
+        cells = [
+            "-" if row[c] is None else f"{row[c]:.0%}" if c == "retention" else str(row[c])
+            for c in cols
+        ]
+        table.add_row(*cells, style="bold" if row is s["total"] else None)
+    out.print(table)
+    t = s["total"]
+    out.print(escape(f"due now: {t['due']} · new: {t['new']} · progress file: {path}"))

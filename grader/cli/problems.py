@@ -1,0 +1,271 @@
+"""`dojo list|show|check|bench|grade|hint|doctor|new`: the problem commands, thin typer
+commands over plain functions; every user error is one line on stderr, never a traceback."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.markdown import Markdown
+from rich.text import Text
+
+from grader import store
+from grader.bank import questions
+from grader.cli import report
+from grader.cli.common import EXIT_FAILED, EXIT_NEEDS_GPU, emit_json, err, fail, out, warn
+from grader.harness.hooks import hooks_for
+from grader.perf import doctor as doctor_mod
+from grader.perf import plot as plot_mod
+from grader.perf import profile
+from grader.perf.grade import Grade, grade, readiness, run_bench
+from grader.problem import scaffold
+from grader.problem.impls import load, resolve, solution_backends, wrong_variants
+from grader.problem.registry import UnknownProblem, all_problems, get_problem
+from grader.problem.spec import SpecError
+from grader.runtime.errors import ImplLoadError
+from grader.sandbox.check import run_check
+from grader.sandbox.verdict import VERDICTS
+
+IMPL_HELP = "attempt | solution[:backend] | reference | wrong:<bug> | null:<kind> | PATH.py"
+
+
+def _problem(ctx: typer.Context, slug: str):
+    try:
+        return get_problem(slug, ctx.obj)
+    except (UnknownProblem, SpecError) as e:
+        fail(str(e))
+
+
+def _problems(ctx: typer.Context):
+    try:
+        return all_problems(ctx.obj)
+    except SpecError as e:
+        fail(str(e))
+
+
+def _exit_for(verdict: str) -> None:
+    code = VERDICTS[verdict].exit_code if verdict in VERDICTS else EXIT_FAILED
+    if code:
+        raise typer.Exit(code)
+
+
+def list_cmd(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
+    """The problems: difficulty, language, where each runs here, your last result."""
+    problems = _problems(ctx)
+    last = store.last_results(warn=warn)
+    here = doctor_mod.capabilities()
+    rows = [
+        {
+            "order": p.order,
+            "problem": p.slug,
+            "title": p.title,
+            "difficulty": p.difficulty,
+            "language": p.language,
+            "runs_here": doctor_mod.runs_here(p, here),
+            "last": _last(last.get(p.slug, {})),
+        }
+        for p in problems
+    ]
+    if as_json:
+        return emit_json({"schema": 1, "problems": rows})
+    w = max(len(r["problem"]) for r in rows)
+    last_w = max([len("your last result"), *(len(r["last"]) for r in rows)])
+    head = (
+        f" #  {'problem':<{w}}  level   lang    runs here          {'your last result':<{last_w}}"
+    )
+    out.print(Text(head + "  title", style="bold"), no_wrap=True, overflow="ellipsis")
+    for r in rows:
+        line = (
+            f"{r['order']:>2}  {r['problem']:<{w}}  {r['difficulty']:<6}  {r['language']:<6}  "
+            f"{r['runs_here']:<17}  {r['last']:<{last_w}}  {r['title']}"
+        )
+        out.print(Text(line), no_wrap=True, overflow="ellipsis")
+    out.print(
+        Text(
+            "dojo show <problem> prints the statement; dojo check <problem> grades your attempt",
+            style="dim",
+        )
+    )
+
+
+def _last(entries: dict[str, Any]) -> str:
+    attempt = entries.get("attempt")
+    if not attempt:
+        return ""
+    score = "" if attempt.get("score") is None else f" {attempt['score']}/100"
+    return f"{attempt['verdict']}{score} ({attempt['when']})"
+
+
+def show(ctx: typer.Context, slug: str):
+    """The statement, signature, perf bars, hints available and linked questions."""
+    p = _problem(ctx, slug)
+    readme = p.path / "README.md"
+    out.print(Markdown(readme.read_text()) if readme.exists() else f"# {p.title}")
+    out.rule()
+    out.print(Text.assemble(("signature ", "bold"), p.signature))
+    out.print(
+        f"[bold]entry[/] {', '.join(p.entry)}"
+        + (f" (optional: {', '.join(p.optional)})" if p.optional else "")
+    )
+    for device, perf in p.perf.items():
+        bars = ", ".join(f"{k} {v:g}" for k, v in perf.bars.items())
+        out.print(f"[bold]perf ({device})[/] {perf.metric} vs {perf.baseline}: {bars}")
+    for line in attempt_notes(p):  # smem_transpose: the attempt's layout report
+        out.print(line)
+    impls = [
+        "attempt",
+        "reference",
+        *(f"solution:{b}" for b in solution_backends(p)),
+        *(f"wrong:{w}" for w in wrong_variants(p)),
+        "null:zeros|copy|fp16",
+    ]
+    out.print(Text.assemble(("implementations ", "bold"), " ".join(impls)))
+    out.print(
+        f"[bold]hints[/] {len(p.hints)} (`dojo hint {slug}`) · "
+        f"[bold]mock interview[/] {p.mock_minutes} min"
+    )
+    for q in questions.describe_links(p, p.path.parent.parent):
+        out.print(f"[bold]question[/] {q}")
+
+
+def check(
+    ctx: typer.Context,
+    slug: str,
+    impl: str = typer.Option("attempt", help=IMPL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    timeout: float = typer.Option(None, help="seconds (default from problem.toml)"),
+    fail_fast: bool = typer.Option(
+        False, "--fail-fast", "-x", help="stop at the first failing check"
+    ),
+    thorough: bool = typer.Option(False, help="hypothesis `dev` profile: 100 examples"),
+):
+    """Correctness of an implementation, in a sandboxed process."""
+    p = _problem(ctx, slug)
+    if as_json:
+        r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
+        emit_json(r.to_json())
+    else:
+        with err.status(f"checking {slug} ({impl})…"):
+            r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
+        report.print_check(out, r)
+    if r.impl == "attempt":
+        store.record_result(slug, "attempt", {"verdict": r.verdict, "score": None})
+    _exit_for(r.verdict)
+
+
+def bench(
+    ctx: typer.Context,
+    slug: str,
+    impl: str = typer.Option("attempt", help=IMPL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    ncu: bool = typer.Option(False, "--ncu", help="also read hardware counters with ncu"),
+    plot: Path = typer.Option(None, help="write fraction vs bars as an SVG chart"),
+):
+    """Performance against the bars, with the baseline measured in the same run."""
+    p = _problem(ctx, slug)
+    with err.status(f"benchmarking {slug} ({impl})…"):
+        b = run_bench(p, impl)
+        if ncu:
+            b["ncu"] = profile.ncu_report(p, impl)
+    if plot is not None and b.get("status") == "measured":
+        plot_mod.write_svg(b, plot)
+    if as_json:
+        emit_json({"schema": 1, **b})
+    else:
+        report.print_bench(out, b)
+        if ncu:
+            out.print(f"ncu: {b['ncu']}")
+    _exit_for("passed" if b.get("status") == "measured" else b.get("status", "error"))
+
+
+def grade_cmd(
+    ctx: typer.Context,
+    slug: str = typer.Argument(None),
+    all_: bool = typer.Option(False, "--all"),
+    impl: str = typer.Option("attempt", help=IMPL_HELP),
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+    fail_fast: bool = typer.Option(False, "--fail-fast", "-x"),
+    save: Path = typer.Option(None, help="also write the JSON to this file (results/*.json)"),
+):
+    """Check + bench → score (0 unless correct; 60 + up to 40 by tier) and readiness."""
+    if bool(slug) == all_:
+        fail("give one problem slug or --all")
+    problems = _problems(ctx) if all_ else [_problem(ctx, slug)]
+    grades: list[Grade] = []
+    for p in problems:
+        with err.status(f"grading {p.slug} ({impl})…"):
+            grades.append(grade(p, impl, fail_fast=fail_fast))
+        if impl == "attempt":
+            g = grades[-1]
+            store.record_result(p.slug, impl, {"verdict": g.check.verdict, "score": g.score})
+    ready = readiness(grades)
+    data = {"schema": 1, "results": [g.to_json() for g in grades], "readiness": ready}
+    if save is not None:
+        save.write_text(json.dumps({**data, "machine": doctor_mod.facts(measure=False)}, indent=1))
+    if as_json:
+        emit_json(data)
+    else:
+        report.print_scoreboard(out, grades, ready)
+    bad = [g for g in grades if g.check.verdict not in ("passed", "needs_gpu")]
+    if bad:
+        raise typer.Exit(1)
+    if not all_ and grades[0].check.verdict == "needs_gpu":
+        raise typer.Exit(EXIT_NEEDS_GPU)
+
+
+def hint(
+    ctx: typer.Context, slug: str, reset: bool = typer.Option(False, help="hide every hint again")
+):
+    """Reveal the next hint of the ladder (the ones already revealed are shown again)."""
+    p = _problem(ctx, slug)
+    if reset:
+        store.set_hints_revealed(slug, 0)
+        return out.print(f"hints for {slug} hidden again")
+    shown = min(store.hints_revealed(slug) + 1, len(p.hints))
+    store.set_hints_revealed(slug, shown)
+    for i, text in enumerate(p.hints[:shown], 1):
+        out.print(f"[bold]{i}/{len(p.hints)}[/] {text}", style=None if i == shown else "dim")
+    if shown == len(p.hints):
+        out.print("[dim]that was the last hint; solutions/" + slug + "/ has a worked solution[/]")
+
+
+def doctor(
+    ctx: typer.Context,
+    as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
+):
+    """What this machine can run: torch, Triton, CuPy, nvcc, ncu, the GPU and its measured
+    copy bandwidth and cuBLAS rate."""
+    facts = doctor_mod.facts(measure=True)
+    if as_json:
+        return emit_json({"schema": 1, **facts})
+    doctor_mod.print_facts(out, facts, _problems(ctx))
+
+
+def new(
+    ctx: typer.Context,
+    slug: str,
+    lang: str = typer.Option(..., help="triton | cuda | torch | python"),
+):
+    """Scaffold a new problem in the right shape (a working example to edit)."""
+    root = ctx.obj
+    try:
+        written = scaffold.create(root, slug, lang)
+    except ValueError as e:
+        fail(str(e))
+    for path in written:
+        out.print(f"created {path.relative_to(root)}")
+    out.print(f"next: pytest problems/{slug}   then edit the files (CONTRIBUTING.md)")
+
+
+def attempt_notes(p) -> list[str]:
+    """What the problem's hooks say about the attempt (smem_transpose: its layout report)."""
+    try:
+        module = load(p, resolve(p, "attempt"))
+    except ImplLoadError as e:
+        return [f"your attempt does not load ({e})"]
+    return [f"your attempt: {line}" for line in hooks_for(p).notes(module)]

@@ -1,0 +1,156 @@
+"""Rich rendering of verdicts, benchmarks and the scoreboard for people (JSON is in the CLI)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from grader.perf.grade import Grade
+from grader.sandbox.verdict import VERDICTS, CheckResult
+
+TIER_STYLE = {"gold": "bold yellow", "silver": "bold white", "bronze": "bold dark_orange3"}
+UNKNOWN_IMPL_NEXT = "`dojo show {slug}` lists the implementations you can name"
+
+
+def style(status: str) -> str:
+    """A verdict's style; a bench's `measured` reads as a pass."""
+    status = "passed" if status == "measured" else status
+    return VERDICTS[status].style if status in VERDICTS else ""
+
+
+def verdict_text(verdict: str) -> Text:
+    return Text(verdict.replace("_", " ").upper(), style=style(verdict))
+
+
+def print_check(console: Console, r: CheckResult) -> None:
+    console.print(
+        Text.assemble(
+            (r.problem, "bold"),
+            f" · {r.impl} · ",
+            verdict_text(r.verdict),
+            f"  ({r.seconds:.1f} s)",
+        )
+    )
+    width = max((len(_human(c.name)) for c in r.checks), default=0)
+    for c in r.checks:
+        cases = f"{c.passed}/{c.cases}" if c.cases else ""
+        extra = f"  ({c.needs_gpu} need a GPU)" if c.needs_gpu and c.status == "passed" else ""
+        mark = VERDICTS[c.status].mark if c.status in VERDICTS else "✗"
+        line = Text(f"  {mark} {_human(c.name):<{width}}  {cases:>7}  ")
+        line.append(verdict_text(c.status))
+        console.print(line + Text(extra, style="dim"))
+    for note in r.notes:
+        console.print(Text(note, style="cyan"))
+    bad = next((c for c in r.checks if c.status in ("failed", "error", "crashed")), None)
+    if bad is not None and r.verdict == bad.status:
+        console.print(Text("first failure: ", style="bold") + Text(r.message.split(": ")[0]))
+        console.print(Text(bad.message, style="red"))
+        if bad.example:
+            console.print(Text(bad.example, style="magenta"))
+    else:
+        console.print(Text(r.message, style=style(r.verdict)))
+    unknown_impl = r.message.startswith("--impl") or "no solution" in r.message
+    step = UNKNOWN_IMPL_NEXT if unknown_impl else VERDICTS[r.verdict].next_step
+    if step:
+        console.print(Text("next: " + step.format(slug=r.problem, impl=r.impl), style="dim"))
+
+
+def _human(test_name: str) -> str:
+    return test_name.removeprefix("test_").replace("_", " ")
+
+
+def _first(message: str) -> str:
+    lines = (message or "").strip().splitlines()
+    return lines[0][:110] if lines else ""
+
+
+def print_bench(console: Console, b: dict[str, Any]) -> None:
+    status = b.get("status", "error")
+    head = Text.assemble(
+        (f"{b.get('problem', '')}", "bold"), f" · {b.get('impl', '')} · ", verdict_text(status)
+    )
+    console.print(head)
+    if status != "measured":
+        console.print(Text(b.get("message", ""), style=style(status)))
+        return
+    console.print(
+        f"device: {b['device']} · metric: {b['metric']} vs {b['baseline']} · bars: "
+        + ", ".join(f"{k} {v:g}" for k, v in b["bars"].items())
+    )
+    table = Table(box=None, header_style="dim")
+    for col in ("case", "median", "achieved", "baseline", "fraction", "tier"):
+        table.add_column(col, justify="right" if col != "case" else "left")
+    for row in b["cases"]:
+        table.add_row(
+            _case(row["case"]),
+            f"{row['median_ms']:.4g} ms",
+            _rate(row.get("achieved"), row.get("unit", "")),
+            _rate(row.get("baseline_value"), row.get("unit", "")),
+            f"{row['fraction']:.3f}",
+            tier_text(row.get("tier")),
+        )
+    console.print(table)
+    console.print(
+        Text.assemble(
+            "tier: ",
+            tier_text(b.get("tier")),
+            f"  (worst case {b['fraction']:.3f} of the baseline)",
+        )
+    )
+    for key, value in (b.get("extra") or {}).items():
+        console.print(f"{key}: {value}")
+
+
+def tier_text(tier: str | None) -> Text:
+    return Text(tier or "below bronze", style=TIER_STYLE.get(tier or "", "dim"))
+
+
+def _case(case: dict[str, Any]) -> str:
+    return " ".join(f"{k}={v}" for k, v in case.items())
+
+
+def _rate(value: float | None, unit: str) -> str:
+    if value is None:
+        return ""
+    scale = {"B/s": (1e12, "TB/s"), "FLOP/s": (1e12, "TFLOP/s")}.get(unit)
+    return f"{value / scale[0]:.3g} {scale[1]}" if scale else f"{value:.4g} {unit}"
+
+
+def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str, Any]) -> None:
+    """Fixed-width rows (rich tables squeeze columns unpredictably at 80 columns)."""
+    impls = sorted({g.check.impl.split(":")[0] for g in grades})
+    w = max([len("problem"), *(len(g.check.problem) for g in grades)])
+    console.print(Text(f"Kernel Dojo scoreboard · {', '.join(impls)}", style="bold"))
+    console.print(
+        Text(f"{'problem':<{w}}  {'verdict':<13}  score  {'tier':<12}  perf   note", style="dim")
+    )
+    for g in grades:
+        measured = g.perf.get("status") == "measured"
+        frac = f"{g.perf['fraction']:.3f}" if measured else "—"
+        note = (
+            g.perf.get("device", "")
+            if measured
+            else (g.perf.get("message", "") if g.check.verdict == "passed" else g.check.message)
+        )
+        score = "n/a" if g.score is None else str(g.score)
+        tier = tier_text(g.tier) if measured else Text("—", style="dim")
+        line = Text(f"{g.check.problem:<{w}}  ")
+        line.append_text(_pad(verdict_text(g.check.verdict), 13))
+        line.append(f"  {score:>5}  ")
+        line.append_text(_pad(tier, 12))
+        line.append(f"  {frac:<5}  ")
+        room = max(10, console.width - len(line.plain) - 1)
+        line.append(_first(note)[:room], style="dim")
+        console.print(line, no_wrap=True, overflow="ellipsis")
+    console.print(
+        f"readiness: {readiness['correct']:.0%} correct · "
+        f"{readiness['at_bronze']:.0%} at bronze or better · "
+        f"{readiness['at_gold']:.0%} at gold  ({readiness['problems']} problems)"
+    )
+
+
+def _pad(text: Text, width: int) -> Text:
+    return text + Text(" " * max(0, width - len(text.plain)))

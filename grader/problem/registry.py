@@ -1,0 +1,46 @@
+"""Finds problems under problems/<slug>/problem.toml; one clear error for an unknown slug."""
+
+from __future__ import annotations
+
+import difflib
+from functools import cache
+from pathlib import Path
+
+from grader.problem.spec import Problem, SpecError, load_problem
+from grader.runtime.paths import ROOT
+
+
+class UnknownProblem(LookupError):
+    """str() is the one line shown to the user."""
+
+
+def problem_dirs(root: Path = ROOT) -> list[Path]:
+    base = root / "problems"
+    return (
+        sorted(p for p in base.iterdir() if (p / "problem.toml").is_file()) if base.is_dir() else []
+    )
+
+
+@cache
+def _load(toml_path: Path) -> Problem:
+    return load_problem(toml_path)
+
+
+def get_problem(slug: str, root: Path = ROOT) -> Problem:
+    toml_path = root / "problems" / slug / "problem.toml"
+    if not toml_path.is_file():
+        known = [d.name for d in problem_dirs(root)]
+        close = difflib.get_close_matches(slug, known, n=1)
+        hint = f"did you mean '{close[0]}'?" if close else "run `dojo list` to see them"
+        raise UnknownProblem(f"unknown problem '{slug}': {hint}")
+    return _load(toml_path)
+
+
+def all_problems(root: Path = ROOT) -> list[Problem]:
+    """Every problem, in curriculum order; the first malformed problem.toml raises SpecError."""
+    return sorted(
+        (_load(d / "problem.toml") for d in problem_dirs(root)), key=lambda p: (p.order, p.slug)
+    )
+
+
+__all__ = ["ROOT", "Problem", "SpecError", "UnknownProblem", "all_problems", "get_problem"]

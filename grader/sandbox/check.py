@@ -1,0 +1,166 @@
+"""`dojo check`: an implementation's checks run in a fresh process with a timeout; what happened
+there (per-test events, exit status, signals, hangs) becomes one verdict and a one-line reason."""
+
+from __future__ import annotations
+
+import json
+import signal
+import sys
+import tempfile
+from pathlib import Path
+
+from grader.problem.impls import resolve
+from grader.problem.spec import Problem
+from grader.runtime.errors import ImplLoadError
+from grader.runtime.logs import tail_line
+from grader.sandbox.process import Finished, run_process
+from grader.sandbox.verdict import Check, CheckResult, rank
+
+
+def run_check(
+    problem: Problem,
+    impl: str,
+    *,
+    timeout: float | None = None,
+    fail_fast: bool = False,
+    thorough: bool = False,
+    root: Path | None = None,
+) -> CheckResult:
+    """`dojo check`: the problem's tests against one implementation, in a sandbox process."""
+    root = root or problem.path.parent.parent
+    try:
+        ref = resolve(problem, impl, root)
+    except ImplLoadError as e:
+        return CheckResult(problem.slug, impl, "error", str(e))
+    spec = ref.cli_arg
+    timeout = timeout or problem.timeouts["check"]
+    with tempfile.TemporaryDirectory(prefix="dojo-") as tmp:
+        report = Path(tmp) / "events.jsonl"
+        cmd = [
+            sys.executable,
+            "-m",
+            "pytest",
+            str(problem.path / f"test_{problem.slug}.py"),
+            "--impl",
+            spec,
+            "--dojo-report",
+            str(report),
+            "-q",
+            "--no-header",
+            "--tb=no",
+            "-p",
+            "grader.harness.plugin",
+            "-p",
+            "no:randomly",
+            f"--hypothesis-profile={'dev' if thorough else 'ci'}",
+            f"--rootdir={root}",
+        ]
+        finished = run_process(cmd + (["-x"] if fail_fast else []), timeout, root)
+        events = _read_events(report)
+    for e in events:  # one implementation per run: its name in every test id is noise
+        if "nodeid" in e:
+            e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
+    verdict, message, checks = decide(events, finished, timeout)
+    notes = list(dict.fromkeys(n for e in events for n in e.get("notes", ())))
+    return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds, notes)
+
+
+def _read_events(path: Path) -> list[dict]:
+    if not path.exists():
+        return []
+    events = []
+    for line in path.read_text().splitlines():
+        try:
+            events.append(json.loads(line))
+        except json.JSONDecodeError:
+            break  # a torn last line from a killed process
+    return events
+
+
+def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str, str, list[Check]]:
+    """The verdict, its one-line reason, and the per-check table."""
+    results = [e for e in events if e.get("event") == "result"]
+    checks = _group(results)
+    started = [e["nodeid"] for e in events if e.get("event") == "start"]
+    running = _short(started[-1]) if started else "start-up"
+    if finished.returncode is None:
+        return "timeout", f"did not finish within {timeout:g} s (while running {running})", checks
+    if finished.returncode < 0:
+        sig = signal.Signals(-finished.returncode).name
+        return "crashed", f"the process died with {sig} while running {running}", checks
+    if not any(e.get("event") == "finish" for e in events):
+        return (
+            "crashed",
+            (
+                f"the process exited early (status {finished.returncode}) while "
+                f"running {running}: sys.exit or os._exit in the code?"
+            ),
+            checks,
+        )
+    worst = _worst(results)
+    if worst is not None and worst["status"] in ("crashed", "error", "failed"):
+        return worst["status"], f"{_short(worst['nodeid'])}: {_first_line(worst)}", checks
+    if not results:
+        return "error", f"no checks ran: {tail_line(finished.log)}", checks
+    return _settle(results, checks, finished)
+
+
+def _settle(results: list[dict], checks: list[Check], finished: Finished):
+    deciding = [r for r in results if not r["static"]]
+    passed = [r for r in deciding if r["status"] == "passed"]
+    todo = [r for r in results if r["status"] == "not_attempted"]
+    if todo:
+        if not passed:
+            return "not_attempted", todo[0]["message"], checks
+        return "failed", f"{_short(todo[0]['nodeid'])}: {todo[0]['message']}", checks
+    gpu_only = sum(c.needs_gpu for c in checks)
+    if not passed:
+        if gpu_only:
+            return "needs_gpu", _needs_gpu_message(checks), checks
+        return "error", "every check was skipped", checks
+    if finished.returncode != 0:
+        return (
+            "error",
+            (
+                f"pytest exited with status {finished.returncode} although no check "
+                f"failed: {tail_line(finished.log)}"
+            ),
+            checks,
+        )
+    n = sum(c.passed for c in checks)
+    tail = f"; {gpu_only} need a GPU and did not run here" if gpu_only else ""
+    return "passed", f"{n} checks passed{tail}", checks
+
+
+def _needs_gpu_message(checks: list[Check]) -> str:
+    static = sum(c.passed for c in checks if c.static)
+    ran = f" ({static} static check{'s' * (static != 1)} passed here)" if static else ""
+    return f"needs a CUDA GPU{ran}"
+
+
+def _group(results: list[dict]) -> list[Check]:
+    by_name: dict[str, Check] = {}
+    for r in results:
+        c = by_name.setdefault(r["test"], Check(r["test"], "skipped", static=r["static"]))
+        if r["phase"] == "call" or r["status"] != "passed":
+            c.cases += 1
+        c.passed += r["status"] == "passed"
+        c.needs_gpu += r["status"] == "needs_gpu"
+        if rank(r["status"]) < rank(c.status):
+            c.status = r["status"]
+            if r["status"] not in ("passed", "skipped"):
+                c.message, c.example = r["message"], r.get("example")
+    return list(by_name.values())
+
+
+def _worst(results: list[dict]) -> dict | None:
+    return min(results, key=lambda r: rank(r["status"]), default=None)
+
+
+def _short(nodeid: str) -> str:
+    return nodeid.rsplit("::", 1)[-1]
+
+
+def _first_line(record: dict) -> str:
+    lines = (record.get("message") or "").strip().splitlines()
+    return lines[0] if lines else record["status"]

@@ -1,0 +1,46 @@
+"""The GPU timing recipe on a real device: baselines are plausible, and work that escapes the
+timed stream or results that beat the roofline are rejected. Skipped without a CUDA GPU."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from grader.perf.grade import run_bench
+from grader.problem.registry import get_problem
+from grader.runtime import timing
+
+pytestmark = pytest.mark.gpu
+BAD = Path(__file__).parents[1] / "sandbox" / "bad_attempts"
+
+
+def test_copy_bandwidth_is_physically_plausible():
+    bw = timing.copy_bandwidth()
+    assert 0.2e12 < bw < 12e12, f"copy bandwidth {bw / 1e12:.2f} TB/s"
+
+
+def test_time_gpu_reports_a_copy_at_about_copy_bandwidth():
+    """A clone is a copy: its rate is the copy bandwidth. Under `pytest -n 8` other tests share
+    the GPU, so each is measured three times in alternation and the best of each compared (the
+    fastest sample is the one taken on an idle GPU)."""
+    x = torch.empty(256 * 2**20 // 4, device="cuda")
+    best_bw, best_clone = 0.0, 0.0
+    for _ in range(3):
+        best_bw = max(best_bw, timing.copy_bandwidth())
+        t = timing.time_gpu(lambda i: x.clone(), budget_s=2.0)
+        best_clone = max(best_clone, 2 * x.nbytes / (t.min_ms * 1e-3))
+        assert t.samples >= 10 and t.host_ratio > 0.5
+    assert 0.7 < best_clone / best_bw < 1.15, f"clone at {best_clone / best_bw:.2f} of copy"
+
+
+def test_work_hidden_on_a_side_stream_is_rejected():
+    b = run_bench(get_problem("rms_norm"), str(BAD / "side_stream.py"))
+    assert b["status"] == "failed", b
+    assert "escaped the current stream" in b["message"] or "impossible" in b["message"], b
+
+
+def test_memoised_results_faster_than_the_roofline_are_rejected():
+    b = run_bench(get_problem("rms_norm"), str(BAD / "memoizing_cheat.py"))
+    assert b["status"] == "failed" and "impossible" in b["message"], b

@@ -1,0 +1,66 @@
+"""Every sandbox verdict, produced by a purpose-built bad attempt at rms_norm (CPU-runnable)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from grader.problem.registry import get_problem
+from grader.sandbox.check import run_check
+
+BAD = Path(__file__).parent / "bad_attempts"
+
+# attempt file -> (verdict, words the one-line reason must contain)
+EXPECTED = {
+    "syntax_error": ("error", ["syntax_error.py:3", "syntax error"]),
+    "import_error": ("error", ["import_error.py:3", "triton_but_misspelled"]),
+    "missing_entry": ("error", ["defines no rms_norm"]),
+    "raises": ("error", ["rms_norm raised RuntimeError", "raises.py:5"]),
+    "segfault": ("crashed", ["SIGSEGV"]),
+    "exits_early": ("crashed", ["exited early"]),
+    "wrong_shape": ("failed", ["shape"]),
+    "wrong_dtype": ("failed", ["dtype torch.float32, expected torch.float16"]),
+    "wrong_device": ("failed", ["no real storage"]),
+    "mutates_input": ("failed", ["modified its input 'x'"]),
+    "aliased_output": ("failed", ["shares memory with input 'x'"]),
+    "stale_buffer": ("failed", ["overwrote the output of its previous call"]),
+    "tensor_subclass": ("failed", ["returned a Sneaky where a torch.Tensor was expected"]),
+    "nan_output": ("failed", ["NaN where the reference has none"]),
+}
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED))
+def test_bad_attempt_gets_its_verdict_and_a_one_line_reason(name):
+    verdict, words = EXPECTED[name]
+    r = run_check(get_problem("rms_norm"), str(BAD / f"{name}.py"), fail_fast=True, timeout=120)
+    assert r.verdict == verdict, f"{name}: got {r.verdict}: {r.message}"
+    first = r.message.splitlines()[0]
+    for w in words:
+        assert w in r.message, f"{name}: '{w}' not in {r.message!r}"
+    assert "Traceback" not in r.message and len(first) < 400
+
+
+def test_infinite_loop_times_out_and_names_the_running_check():
+    r = run_check(get_problem("rms_norm"), str(BAD / "infinite_loop.py"), timeout=8)
+    assert r.verdict == "timeout", r.message
+    assert "did not finish within 8 s" in r.message and "test_" in r.message
+
+
+def test_shipped_stub_is_not_attempted():
+    r = run_check(get_problem("rms_norm"), "attempt", fail_fast=True)
+    assert r.verdict == "not_attempted", r.message
+    assert "rms_norm still raises NotImplementedError" in r.message
+
+
+def test_unknown_implementation_is_an_error_naming_what_exists():
+    r = run_check(get_problem("rms_norm"), "solution:cuda")
+    assert r.verdict == "error" and "have: solution:triton" in r.message
+
+
+def test_verdicts_are_within_the_json_contract():
+    r = run_check(get_problem("rms_norm"), "solution", fail_fast=True)
+    data = r.to_json()
+    assert data["schema"] == 1 and data["verdict"] == "passed"
+    assert set(data) >= {"schema", "problem", "impl", "verdict", "checks", "message"}
+    assert all(c["status"] in ("passed", "needs_gpu", "skipped") for c in data["checks"])

@@ -1,0 +1,141 @@
+"""The `dojo` commands through typer's CliRunner, as a person (or a script) would call them."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from typer.testing import CliRunner
+
+from grader.cli.app import app
+from grader.problem.impls import import_file
+from grader.problem.scaffold import LANGS
+
+runner = CliRunner()
+
+
+@pytest.fixture(autouse=True)
+def _private_data_dir(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+
+
+def _json(args: list[str]) -> tuple[int, dict]:
+    result = runner.invoke(app, args)
+    return result.exit_code, json.loads(result.stdout)
+
+
+def test_list_json_names_every_problem_with_where_it_runs():
+    code, data = _json(["list", "--json"])
+    assert code == 0 and data["schema"] == 1
+    rows = {r["problem"]: r for r in data["problems"]}
+    assert {"rms_norm", "warp_reduce", "radix_tree"} <= set(rows)
+    assert rows["rms_norm"]["language"] == "triton" and rows["rms_norm"]["runs_here"]
+
+
+def test_list_table_shows_titles():
+    result = runner.invoke(app, ["list"])
+    assert result.exit_code == 0 and "RMSNorm" in result.stdout
+
+
+def test_show_prints_statement_signature_bars_and_implementations():
+    result = runner.invoke(app, ["show", "rms_norm"])
+    assert result.exit_code == 0
+    for words in ("Task", "signature", "gold 0.9", "wrong:mean_over_block", "hints"):
+        assert words in result.stdout, words
+
+
+def test_check_json_follows_the_schema_and_exit_code_follows_the_verdict():
+    code, data = _json(["check", "rms_norm", "--impl", "solution", "--json", "-x"])
+    assert code == 0 and data["verdict"] == "passed"
+    assert set(data) >= {"schema", "problem", "impl", "verdict", "checks", "message"}
+    code, data = _json(["check", "rms_norm", "--impl", "wrong:mean_over_block", "--json", "-x"])
+    assert code == 1 and data["verdict"] == "failed" and "differ" in data["message"]
+
+
+def test_check_of_the_stub_records_the_last_result_for_list():
+    result = runner.invoke(app, ["check", "rms_norm", "-x"])
+    assert result.exit_code == 1 and "NOT ATTEMPTED" in result.stdout
+    code, data = _json(["list", "--json"])
+    last = {r["problem"]: r["last"] for r in data["problems"]}
+    assert last["rms_norm"].startswith("not_attempted")
+
+
+def test_check_on_a_gpu_only_problem_says_needs_gpu_with_its_own_exit_code():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU: the verdict is decided here")
+    code, data = _json(["check", "warp_reduce", "--impl", "solution", "--json"])
+    assert code == 3 and data["verdict"] == "needs_gpu"
+    assert all(c["status"] != "passed" for c in data["checks"] if not c["static"])
+
+
+def test_bench_without_a_gpu_reports_needs_gpu_not_a_number():
+    if torch.cuda.is_available():
+        pytest.skip("this machine has a GPU")
+    code, data = _json(["bench", "rms_norm", "--impl", "solution", "--json"])
+    assert code == 3 and data["status"] == "needs_gpu" and "fraction" not in data
+
+
+def test_grade_json_has_score_tier_and_readiness():
+    code, data = _json(["grade", "rms_norm", "--impl", "solution", "--json", "-x"])
+    assert code == 0 and data["schema"] == 1
+    (row,) = data["results"]
+    assert set(row) >= {"problem", "impl", "verdict", "score", "tier", "perf"}
+    assert row["verdict"] == "passed" and row["score"] >= 60
+    assert 0 <= data["readiness"]["correct"] <= 1
+
+
+def test_grade_scores_a_wrong_answer_zero():
+    code, data = _json(["grade", "rms_norm", "--impl", "wrong:eps_outside_sqrt", "--json", "-x"])
+    assert code == 1 and data["results"][0]["score"] == 0
+
+
+def test_grade_needs_one_slug_or_all():
+    result = runner.invoke(app, ["grade"])
+    assert result.exit_code == 2 and "give one problem slug or --all" in result.output
+
+
+def test_hint_reveals_one_more_each_time_and_resets():
+    first = runner.invoke(app, ["hint", "rms_norm"]).stdout
+    second = runner.invoke(app, ["hint", "rms_norm"]).stdout
+    assert "1/" in first and "2/" not in first and "2/" in second
+    runner.invoke(app, ["hint", "rms_norm", "--reset"])
+    assert "2/" not in runner.invoke(app, ["hint", "rms_norm"]).stdout
+
+
+def test_doctor_json_says_what_this_machine_has():
+    code, data = _json(["doctor", "--json"])
+    assert code == 0 and data["torch"] == torch.__version__
+    assert data["cuda_available"] == torch.cuda.is_available()
+    if not torch.cuda.is_available():
+        assert data["triton_mode"].startswith("interpreter")
+
+
+@pytest.mark.parametrize("lang", sorted(LANGS))
+def test_new_scaffolds_a_working_example_problem(tmp_path, lang):
+    result = runner.invoke(app, ["--root", str(tmp_path), "new", "scale_it", "--lang", lang])
+    assert result.exit_code == 0, result.output
+    from grader.problem.spec import load_problem
+
+    problem = load_problem(tmp_path / "problems" / "scale_it" / "problem.toml")
+    assert problem.language == lang and problem.entry == ("scale_it",)
+    ref = import_file(tmp_path / "reference" / "scale_it.py", f"scaffold_ref_{lang}")
+    wrong = import_file(
+        tmp_path / "solutions" / "scale_it" / "wrong_forgets_factor.py", f"scaffold_wrong_{lang}"
+    )
+    x = torch.randn(7)
+    assert torch.equal(ref.scale_it(x), 2 * x) and not torch.equal(wrong.scale_it(x), 2 * x)
+    if lang in ("torch", "python"):
+        sol = import_file(
+            tmp_path / "solutions" / "scale_it" / f"{LANGS[lang]}.py", f"scaffold_sol_{lang}"
+        )
+        assert torch.equal(sol.scale_it(x), 2 * x)
+    again = runner.invoke(app, ["--root", str(tmp_path), "new", "scale_it", "--lang", lang])
+    assert again.exit_code == 2 and "already exists" in again.output
+
+
+def test_new_rejects_a_bad_slug_and_language(tmp_path):
+    bad = runner.invoke(app, ["--root", str(tmp_path), "new", "Bad-Slug", "--lang", "triton"])
+    assert bad.exit_code == 2 and "snake_case" in bad.output
+    bad = runner.invoke(app, ["--root", str(tmp_path), "new", "ok_slug", "--lang", "rust"])
+    assert bad.exit_code == 2 and "--lang must be one of" in bad.output

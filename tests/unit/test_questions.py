@@ -1,0 +1,502 @@
+"""The question bank and its commands: validation, coverage, search, the CLI, and the SM-2 quiz."""
+
+from __future__ import annotations
+
+import json
+from datetime import date, timedelta
+from pathlib import Path
+
+import pytest
+import typer
+from hypothesis import given
+from hypothesis import strategies as st
+from typer.testing import CliRunner
+
+from grader.bank import codelinks
+from grader.bank import questions as qb
+from grader.bank import quiz as qz
+from grader.cli.bank import questions_app, quiz
+
+app = typer.Typer()
+app.add_typer(questions_app, name="questions")
+app.command("quiz")(quiz)
+runner = CliRunner()
+TODAY = date.today()
+
+# The coverage the question-bank issue asks for: each of these areas needs >= 4 questions.
+REQUIRED_AREAS = (
+    "gpu-execution",
+    "memory",
+    "shared-memory",
+    "warp-reduction",
+    "tensor-cores",
+    "profiling",
+    "triton",
+    "flash-attention",
+    "normalization",
+    "rope",
+    "attention-variants",
+    "kv-cache",
+    "prefix-caching",
+    "scheduling",
+    "quantization",
+    "numerics",
+    "moe",
+    "expert-parallel",
+    "distributed",
+    "spec-decoding",
+    "serving",
+    "fundamentals",
+)
+
+
+def run(*args: str, input: str | None = None):
+    return runner.invoke(app, list(args), input=input)
+
+
+def one_line(text: str) -> str:
+    lines = [line for line in text.splitlines() if line.strip()]
+    assert len(lines) == 1, f"expected one line, got {len(lines)}:\n{text}"
+    assert "Traceback" not in text
+    return lines[0]
+
+
+# --- the real bank ----------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def bank() -> qb.Bank:
+    return qb.load_bank()
+
+
+def test_real_bank_validates():
+    assert qb.validate() == []
+
+
+def test_bank_has_150_questions_and_four_in_every_area(bank):
+    assert len(bank.questions) >= 150, f"only {len(bank.questions)} questions"
+    areas = {a.name: a for a in bank.areas}
+    missing = [name for name in REQUIRED_AREAS if name not in areas]
+    assert not missing, f"questions/AREAS.toml lacks areas {missing}"
+    for area in bank.areas:
+        n = sum(q.topic in area.topics for q in bank.questions)
+        assert n >= 4, f"area {area.name} ({area.title}) has {n} questions, needs 4"
+
+
+def test_every_problem_is_linked_from_three_questions(bank):
+    for toml_path in sorted((qb.ROOT / "problems").glob("*/problem.toml")):
+        slug = toml_path.parent.name
+        linked = [q.id for q in bank.questions if slug in q.problems]
+        assert len(linked) >= 3, f"problem {slug} is linked from {len(linked)} questions: {linked}"
+
+
+def test_answers_are_substantial_and_numeric_questions_show_arithmetic(bank):
+    short = [
+        f"{q.id} ({len(q.answer.split())} words)"
+        for q in bank.questions
+        if len(q.answer.split()) < 120
+    ]
+    assert not short, f"answers under 120 words: {short}"
+    no_working = [q.id for q in bank.questions if q.kind == "numeric" and " = " not in q.answer]
+    assert not no_working, f"numeric questions without a worked '=' line: {no_working}"
+
+
+# --- validator one-line errors on purpose-built bad banks --------------------------------------
+
+
+def question_text(qid: str, topic: str = "t", body: str = "An answer.", **over) -> str:
+    meta = {
+        "id": qid,
+        "title": "A title",
+        "topic": topic,
+        "difficulty": "easy",
+        "kind": "concept",
+        "tags": ["x"],
+        "problems": [],
+        "code": [],
+        "key_points": ["one", "two", "three"],
+        "follow_ups": [],
+        "see_also": [],
+    }
+    meta.update(over)
+    lines = [f"{k} = {json.dumps(v)}" for k, v in meta.items() if v is not None]
+    return "+++\n" + "\n".join(lines) + "\n+++\n" + body + "\n"
+
+
+@pytest.fixture
+def mini_root(tmp_path: Path) -> Path:
+    """A tiny repository: one area, one valid question, code to link, one problem."""
+    (tmp_path / "questions" / "t").mkdir(parents=True)
+    (tmp_path / "questions" / "AREAS.toml").write_text(
+        '[areas.a]\ntitle = "Area A"\ntopics = ["t", "u"]\n'
+    )
+    (tmp_path / "questions" / "t" / "good.md").write_text(
+        question_text(
+            "good", problems=["p1"], code=["reference/mod.py::C.m", "solutions/k.cu::kern"]
+        )
+    )
+    (tmp_path / "reference").mkdir()
+    (tmp_path / "reference" / "mod.py").write_text(
+        "import functools\n\n\n@functools.cache\ndef f():\n    return 1\n\n\n"
+        "class C:\n    def m(self):\n        return f()\n\n\nX = 3\n"
+    )
+    (tmp_path / "solutions").mkdir()
+    (tmp_path / "solutions" / "k.cu").write_text(
+        "// kern(int) is mentioned in a comment\n__device__ float helper(float v) { return v; }\n"
+        'extern "C" __global__ void\nkern(const float* x, float (&r)[4], int n) {\n'
+        "    helper(x[0]);\n    other(n);\n}\n"
+    )
+    (tmp_path / "problems" / "p1").mkdir(parents=True)
+    (tmp_path / "problems" / "p1" / "problem.toml").write_text('questions = ["good"]\n')
+    return tmp_path
+
+
+def test_mini_bank_is_valid(mini_root):
+    assert qb.validate(mini_root) == []
+
+
+BAD_FILES = [
+    ("no-front-matter", "just text\n", "must start with a +++ line"),
+    ("unclosed", '+++\nid = "unclosed"\n', "no closing +++"),
+    ("bad-toml", "+++\nid = \n+++\nbody\n", "not valid TOML"),
+    ("unknown-key", question_text("unknown-key", keypoints=["a"]), "unknown key 'keypoints'"),
+    ("missing-title", question_text("missing-title", title=None), "missing key 'title'"),
+    ("bad-level", question_text("bad-level", difficulty="expert"), "'difficulty' must be one of"),
+    ("bad-kind", question_text("bad-kind", kind="essay"), "'kind' must be one of"),
+    ("few-points", question_text("few-points", key_points=["a", "b"]), "needs 3 to 6 items"),
+    ("many-points", question_text("many-points", key_points=list("abcdefg")), "needs 3 to 6"),
+    ("tags-string", question_text("tags-string", tags="x"), "'tags' must be a list"),
+    ("wrong-id", question_text("other-id"), "must equal the file name"),
+    ("wrong-topic", question_text("wrong-topic", topic="u"), "must equal the folder name"),
+    ("no-answer", question_text("no-answer", body=""), "answer after the front matter is empty"),
+    ("bad-problem", question_text("bad-problem", problems=["nope"]), "unknown problem 'nope'"),
+    ("bad-see-also", question_text("bad-see-also", see_also=["ghost"]), "see_also 'ghost'"),
+    ("no-file", question_text("no-file", code=["reference/gone.py::f"]), "no file"),
+    ("no-symbol", question_text("no-symbol", code=["reference/mod.py::g"]), "defines no 'g'"),
+    ("no-method", question_text("no-method", code=["reference/mod.py::C.n"]), "defines no 'C.n'"),
+    (
+        "cu-call-only",
+        question_text("cu-call-only", code=["solutions/k.cu::other"]),
+        "defines no 'other'",
+    ),
+    ("outside", question_text("outside", code=["tests/x.py::f"]), "must point into"),
+    (
+        "not-source",
+        question_text("not-source", code=["problems/p1/problem.toml::x"]),
+        "source file",
+    ),
+    ("no-colons", question_text("no-colons", code=["reference/mod.py"]), "must look like"),
+]
+
+
+@pytest.mark.parametrize(("stem", "text", "phrase"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
+def test_validator_reports_one_line_naming_file_and_problem(mini_root, stem, text, phrase):
+    (mini_root / "questions" / "t" / f"{stem}.md").write_text(text)
+    errors = qb.validate(mini_root)
+    assert len(errors) == 1, errors
+    assert f"questions/t/{stem}.md" in errors[0] and phrase in errors[0], errors[0]
+    assert "\n" not in errors[0]
+
+
+def test_validator_reports_duplicate_ids_across_topics(mini_root):
+    (mini_root / "questions" / "u").mkdir()
+    (mini_root / "questions" / "u" / "good.md").write_text(question_text("good", topic="u"))
+    (error,) = qb.validate(mini_root)
+    assert "duplicate id 'good'" in error and "questions/" in error
+
+
+def test_validator_reports_topic_outside_every_area(mini_root):
+    (mini_root / "questions" / "zzz").mkdir()
+    (mini_root / "questions" / "zzz" / "lost.md").write_text(question_text("lost", topic="zzz"))
+    (error,) = qb.validate(mini_root)
+    assert "questions/zzz/lost.md" in error and "in no area" in error
+
+
+def test_validator_reports_problem_toml_ids_missing_from_the_bank(mini_root):
+    (mini_root / "problems" / "p1" / "problem.toml").write_text('questions = ["good", "ghost"]\n')
+    (error,) = qb.validate(mini_root)
+    assert error.startswith("problems/p1/problem.toml") and "'ghost'" in error
+
+
+def test_cli_validate_prints_each_problem_and_exits_nonzero(mini_root):
+    (mini_root / "questions" / "t" / "bad.md").write_text(question_text("bad", kind="essay"))
+    result = run("questions", "validate", "--root", str(mini_root))
+    assert result.exit_code == 1
+    assert "questions/t/bad.md: 'kind' must be one of" in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_cli_validate_passes_on_the_real_bank(bank):
+    result = run("questions", "validate")
+    assert result.exit_code == 0, result.output
+    assert f"ok: {len(bank.questions)} questions" in result.stdout
+
+
+# --- code links -------------------------------------------------------------------------------
+
+
+def test_find_symbol_handles_methods_constants_decorators_and_cuda(mini_root):
+    mod, cu = mini_root / "reference" / "mod.py", mini_root / "solutions" / "k.cu"
+    assert codelinks.find_symbol(mod, "f") == (4, 6)  # the decorator line starts the span
+    assert codelinks.find_symbol(mod, "C.m") == (10, 11)
+    assert codelinks.find_symbol(mod, "X") == (14, 14)
+    assert codelinks.find_symbol(mod, "C.f") is None
+    assert codelinks.find_symbol(cu, "kern") == (3, 7)  # return type on the line above is included
+    assert codelinks.find_symbol(cu, "helper") == (2, 2)
+
+
+def test_snippet_returns_the_source_of_a_link(mini_root):
+    path, first, source = codelinks.snippet("reference/mod.py::C.m", mini_root)
+    assert (path, first) == ("reference/mod.py", 10)
+    assert source.startswith("    def m(self):")
+    assert codelinks.snippet("reference/mod.py::nope", mini_root) is None
+
+
+# --- browsing commands ------------------------------------------------------------------------
+
+
+def test_list_shows_every_question(bank):
+    result = run("questions", "list")
+    assert result.exit_code == 0, result.output
+    assert f"{len(bank.questions)} questions" in result.stdout
+    assert "online-softmax" in result.stdout
+
+
+def test_list_json_is_stable_and_filters_combine(bank):
+    result = run("questions", "list", "--json")
+    data = json.loads(result.stdout)
+    assert data["schema"] == 1 and len(data["questions"]) == len(bank.questions)
+    keys = {"id", "title", "topic", "difficulty", "kind", "tags", "problems", "path"}
+    assert all(set(row) == keys for row in data["questions"])
+    result = run("questions", "list", "--topic", "kv-cache", "--difficulty", "medium", "--json")
+    rows = json.loads(result.stdout)["questions"]
+    assert rows and all(r["topic"] == "kv-cache" and r["difficulty"] == "medium" for r in rows)
+    rows = json.loads(run("questions", "list", "--tag", "fp8", "--json").stdout)["questions"]
+    assert rows and all("fp8" in r["tags"] for r in rows)
+
+
+@pytest.mark.parametrize(
+    ("args", "phrase"),
+    [
+        (["--topic", "nope"], "unknown topic 'nope'"),
+        (["--difficulty", "extreme"], "unknown difficulty 'extreme'"),
+        (["--tag", "no-such-tag"], "no questions match"),
+    ],
+)
+def test_list_user_errors_are_one_line(args, phrase):
+    result = run("questions", "list", *args)
+    assert result.exit_code != 0
+    assert phrase in one_line(result.stderr)
+
+
+def test_show_renders_answer_key_points_code_and_problems():
+    result = run("questions", "show", "rmsnorm-kernel-design")
+    assert result.exit_code == 0, result.output
+    out = result.stdout
+    for expected in (
+        "Design a fast RMSNorm kernel",
+        "Key points",
+        "Answer",
+        "solutions/rms_norm/triton.py::_rms_norm_kernel",
+        "tl.program_id",
+        "problem rms_norm: RMSNorm",
+    ):
+        assert expected in out, expected
+
+
+def test_show_unknown_id_suggests_a_close_one():
+    result = run("questions", "show", "online-sofmax")
+    assert result.exit_code == 2
+    assert "did you mean 'online-softmax'" in one_line(result.stderr)
+
+
+@pytest.mark.parametrize(
+    ("query", "top"),
+    [
+        ("flash decoding", "flash-decoding"),
+        ("MLA weight absorption", "mla-weight-absorption"),
+        ("transpose padding", "transpose-padding"),
+        ("paged attention", "paged-attention"),
+        ("all-to-all", "ep-all-to-all-volume"),
+        ("speculative acceptance proof", "acceptance-theorem"),
+    ],
+)
+def test_search_ranks_the_obvious_question_first(bank, query, top):
+    assert qb.search(bank.questions, query)[0][1].id == top
+
+
+def test_search_cli_table_json_and_no_match():
+    result = run("questions", "search", "paged", "attention")
+    assert result.exit_code == 0 and "paged-attention" in result.stdout
+    data = json.loads(run("questions", "search", "quant", "--json", "--limit", "3").stdout)
+    assert len(data["results"]) == 3 and data["results"][0]["score"] >= data["results"][2]["score"]
+    result = run("questions", "search", "zebrafish")
+    assert result.exit_code == 1 and "no question matches" in one_line(result.stderr)
+
+
+def test_describe_links_shows_listed_questions_then_points_to_the_rest(bank):
+    from grader.problem.registry import get_problem
+
+    problem = get_problem("rms_norm")
+    linking = [q.id for q in bank.questions if "rms_norm" in q.problems]
+    lines = qb.describe_links(problem, limit=3)
+    shown = list(problem.questions) or linking[:3]
+    assert [line.split(":")[0] for line in lines[: len(shown)]] == shown
+    more = len([q for q in linking if q not in shown])
+    assert lines[-1] == f"... and {more} more: dojo questions list --problem rms_norm"
+    rows = json.loads(run("questions", "list", "--problem", "rms_norm", "--json").stdout)
+    assert [r["id"] for r in rows["questions"]] == linking
+
+
+# --- SM-2 -------------------------------------------------------------------------------------
+
+
+def test_update_ef_follows_the_sm2_table():
+    deltas = {g: round(qz.update_ef(2.5, g) - 2.5, 2) for g in range(6)}
+    assert deltas == {5: 0.1, 4: 0.0, 3: -0.14, 2: -0.32, 1: -0.54, 0: -0.8}
+    assert qz.update_ef(1.4, 0) == qz.EF_FLOOR
+
+
+def test_perfect_reviews_give_intervals_1_6_17():
+    card, seen = qz.Card(), []
+    for _ in range(3):
+        card = qz.review(card, 5, TODAY)
+        seen.append((card.interval, round(card.ef, 2)))
+    assert seen == [(1, 2.6), (6, 2.7), (17, 2.8)]  # round(6 x 2.8) = 17
+    assert card.due == (TODAY + timedelta(days=17)).isoformat()
+
+
+def test_review_rejects_grades_outside_0_to_5():
+    with pytest.raises(ValueError, match="0..5"):
+        qz.review(qz.Card(), 6, TODAY)
+
+
+@given(st.lists(st.integers(0, 5), min_size=1, max_size=40))
+def test_sm2_properties_hold_for_any_grade_sequence(grades):
+    card = qz.Card()
+    for grade in grades:
+        new = qz.review(card, grade, TODAY)
+        assert new.ef >= qz.EF_FLOOR
+        assert new.due == (TODAY + timedelta(days=new.interval)).isoformat()
+        assert new.reviews == card.reviews + 1
+        if grade < qz.PASS:  # a lapse restarts the repetitions
+            assert (new.reps, new.interval, new.lapses) == (0, 1, card.lapses + 1)
+        else:
+            assert new.reps == card.reps + 1 and new.interval >= max(card.interval, 1)
+            if new.reps >= 3 and card.interval >= 2:
+                assert new.interval > card.interval  # grows by at least EF_FLOOR = 1.3x
+        card = new
+
+
+def test_pick_puts_overdue_first_then_new_cards_round_robin_by_topic(bank):
+    qs = bank.questions
+    a, b = qs[0], qs[-1]
+    cards = {
+        a.id: qz.Card(due=(TODAY - timedelta(days=1)).isoformat(), reps=1, interval=1),
+        b.id: qz.Card(due=(TODAY + timedelta(days=3)).isoformat(), reps=1, interval=3),
+    }
+    picked = qz.pick(qs, cards, TODAY, 4)
+    assert picked[0] is a and b not in picked
+    assert len({q.topic for q in picked[1:]}) == 3  # new cards from three different topics
+
+
+# --- the quiz command -------------------------------------------------------------------------
+
+
+def saved(data_dir: Path) -> dict:
+    return json.loads((data_dir / "quiz.json").read_text())["cards"]
+
+
+def test_quiz_reviews_grades_and_saves_progress(tmp_path):
+    result = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="\n5\n\n2\n")
+    assert result.exit_code == 0, result.output
+    assert "Key points" in result.stdout and "reviewed 2 of 2" in result.stdout
+    cards = saved(tmp_path)
+    assert sorted(c["last_grade"] for c in cards.values()) == [2, 5]
+    assert all(c["due"] == (TODAY + timedelta(days=1)).isoformat() for c in cards.values())
+    again = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="\n4\n\n4\n")
+    assert again.exit_code == 0 and len(saved(tmp_path)) == 4  # graded cards wait; new ones come
+
+
+def test_quiz_interrupted_by_eof_keeps_what_was_graded(tmp_path):
+    result = run("quiz", "--n", "3", "--data-dir", str(tmp_path), input="\n4\n\n")
+    assert result.exit_code == 0
+    assert "stopped early" in result.stdout and "reviewed 1 of 3" in result.stdout
+    assert len(saved(tmp_path)) == 1
+
+
+def test_quiz_q_stops_and_bad_grades_are_asked_again(tmp_path):
+    result = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="\nx\n3\nq\n")
+    assert result.exit_code == 0
+    assert "'x' is not a grade" in result.stdout and "reviewed 1 of 2" in result.stdout
+
+
+def test_quiz_topic_filter_and_stats(tmp_path):
+    result = run("quiz", "--topic", "rope", "--n", "1", "--data-dir", str(tmp_path), input="\n5\n")
+    assert result.exit_code == 0 and "rope" in result.stdout
+    stats = run("quiz", "--stats", "--topic", "rope", "--data-dir", str(tmp_path))
+    assert stats.exit_code == 0 and "due now: 0" in stats.stdout and "100%" in stats.stdout
+    rope = qb.select(qb.load_bank().questions, topic="rope")
+    s = qz.stats(rope, qz.load_cards(qz.progress_path(tmp_path), print), TODAY)
+    assert (s["total"]["seen"], s["total"]["reviews"], s["total"]["retention"]) == (1, 1, 1.0)
+
+
+def test_quiz_says_when_nothing_is_due(tmp_path, bank):
+    later = (TODAY + timedelta(days=5)).isoformat()
+    cards = {
+        q.id: qz.Card(reps=1, interval=5, due=later) for q in bank.questions if q.topic == "rope"
+    }
+    qz.save_cards(qz.progress_path(tmp_path), cards)
+    result = run("quiz", "--topic", "rope", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0 and f"nothing due: the next review is on {later}" in result.stdout
+
+
+@pytest.mark.parametrize(
+    "content",
+    [
+        "{not json",
+        '{"schema": 1, "cards": {"x": {"ef": 0.5}}}',
+        '{"schema": 99, "cards": {}}',
+        "[1, 2]",
+    ],
+)
+def test_corrupted_progress_is_set_aside_with_one_warning(tmp_path, content):
+    (tmp_path / "quiz.json").write_text(content)
+    result = run("quiz", "--stats", "--data-dir", str(tmp_path))
+    assert result.exit_code == 0, result.output
+    warning = one_line(result.stderr)
+    assert "quiz.json" in warning and "started afresh" in warning
+    (aside,) = tmp_path.glob("quiz.json.corrupt-*")
+    assert aside.read_text() == content
+
+
+def test_quiz_user_errors_are_one_line(tmp_path):
+    result = run("quiz", "--n", "0", "--data-dir", str(tmp_path))
+    assert result.exit_code == 2 and "--n must be at least 1" in one_line(result.stderr)
+    result = run("quiz", "--topic", "nope", "--data-dir", str(tmp_path))
+    assert result.exit_code == 2 and "unknown topic" in one_line(result.stderr)
+
+
+def test_unwritable_data_dir_is_one_clear_error(tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("not a directory")
+    result = run("quiz", "--n", "1", "--data-dir", str(blocker), input="\n5\n")
+    assert result.exit_code == 2 and "Traceback" not in result.output
+    assert "cannot save quiz progress" in result.stderr.splitlines()[-1]
+
+
+def test_progress_path_follows_xdg_data_home(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    assert qz.progress_path() == tmp_path / "xdg" / "kernel-dojo" / "quiz.json"
+    monkeypatch.delenv("XDG_DATA_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert qz.progress_path() == tmp_path / ".local" / "share" / "kernel-dojo" / "quiz.json"
+    assert qz.progress_path(tmp_path / "mine") == tmp_path / "mine" / "quiz.json"
+
+
+def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
+    path = qz.progress_path(tmp_path)
+    qz.save_cards(path, {"a": qz.Card()})
+    qz.save_cards(path, {"a": qz.review(qz.Card(), 4, TODAY)})
+    assert [p.name for p in tmp_path.iterdir()] == ["quiz.json"]
+    assert qz.load_cards(path, print)["a"].reps == 1
