@@ -100,6 +100,11 @@ def print_bench(console: Console, b: dict[str, Any]) -> None:
             f"  (worst case {b['fraction']:.3f} of the baseline)",
         )
     )
+    for row in b["cases"]:
+        if row.get("ci95"):
+            lo, hi = row["ci95"]
+            sure = "uncertain: the interval crosses a bar" if row.get("uncertain") else "stable"
+            console.print(f"95% interval of the speedup: {lo:.3g} to {hi:.3g} ({sure})")
     for key, value in (b.get("extra") or {}).items():
         console.print(f"{key}: {value}")
 

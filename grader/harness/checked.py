@@ -1,62 +1,113 @@
-"""Calls into an implementation the way the grader makes them: inputs cloned and checked
-unchanged, outputs required to be fresh plain tensors that a later call does not overwrite."""
+"""Calls into an implementation the way the grader makes them: through its worker process, with
+inputs that must come back unchanged and outputs that must be fresh plain tensors a later call
+does not overwrite. Every check is made here, in the harness, where the attempt cannot reach."""
 
 from __future__ import annotations
 
 import inspect
-import traceback
-import types
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import torch
 
-from grader.problem.impls import one_line, where_in
+from grader.harness.client import RemoteObject, WorkerClient, WorkerGone, WorkerRaised
+from grader.problem.impls import ImplRef
+from grader.problem.spec import Problem
+from grader.runtime.device import cuda_count
 from grader.runtime.errors import ImplLoadError, NotAttempted
+
+_NO_CUDA = re.compile(r"cupy|cuda|nvrtc|libcu", re.I)
 
 
 class ImplError(Exception):
-    """The implementation raised; str() says which function, what and where; `original` is
-    the exception itself (tests of error contracts look at its type)."""
+    """The implementation raised or its process died; str() says which function, what and where.
+    `kind` is the exception's type name in the worker ("died" for a dead process)."""
 
-    def __init__(self, message: str, original: BaseException | None = None):
+    def __init__(
+        self, message: str, kind: str = "", cuda_fault: bool = False, bases: tuple[str, ...] = ()
+    ):
         super().__init__(message)
-        self.original = original
+        self.kind, self.cuda_fault, self.bases = kind, cuda_fault, bases or (kind,)
+
+    def raised(self, *names: str) -> bool:
+        """Whether the implementation raised one of these exception types (or a subclass)."""
+        return any(name in self.bases for name in names)
+
+
+def open_impl(problem: Problem, ref: ImplRef, root: Path) -> CheckedImpl:
+    """Start the implementation's worker and import it there; ImplLoadError / NotAttempted /
+    NeedsGpu when it does not import. The caller closes it with `.client.close()`."""
+    client = WorkerClient(problem)
+    try:
+        client.load(problem.slug, ref, root)
+    except (WorkerRaised, WorkerGone) as e:
+        client.close()
+        error = harness_error(e, "import")
+        if problem.language == "cuda" and cuda_count() == 0 and _NO_CUDA.search(str(error)):
+            raise NeedsGpu(f"{ref.spec} needs CUDA to import ({error})") from None
+        if isinstance(error, ImplError):  # import-time failures are load errors, one line
+            raise ImplLoadError(str(error).removeprefix("import raised ")) from None
+        raise error from None
+    return CheckedImpl(client, problem.entry + problem.optional, ref.spec)
+
+
+class NeedsGpu(Exception):
+    """A CUDA implementation that cannot even import without a GPU (it imports CuPy, say)."""
 
 
 class CheckedImpl:
-    """Wraps an implementation module; its entry functions come back as checked callables."""
+    """The implementation under test: entry functions come back as checked callables, class
+    entries as constructors of checked remote objects; `module` reads anything else."""
 
-    def __init__(self, module: types.ModuleType, entries: tuple[str, ...], label: str):
-        self.module, self.label = module, label
+    def __init__(self, client: WorkerClient, entries: tuple[str, ...], label: str):
+        self.client, self.label = client, label
         self._entries = entries
         self._wrapped: dict[str, CheckedFunction] = {}
+        self.module = RemoteModule(client)
 
     def __getattr__(self, name: str) -> Any:
-        value = getattr(self.module, name)
-        if name not in self._entries or not callable(value):
-            return value
-        if isinstance(value, type):  # a class entry: its instances' methods are guarded
-            return lambda *args, **kwargs: CheckedObject(value, *args, **kwargs)
+        kind = self.client.kinds.get(name, "")
+        if name not in self._entries or not kind:
+            raise AttributeError(f"{self.label} defines no {name}")
+        if kind == "class":
+            return lambda *args, **kwargs: CheckedObject(self.client, name, args, kwargs)
         if name not in self._wrapped:
-            self._wrapped[name] = CheckedFunction(value, name)
+            self._wrapped[name] = CheckedFunction(self.client, name)
         return self._wrapped[name]
 
     def has(self, name: str) -> bool:
-        return callable(getattr(self.module, name, None))
+        return bool(self.client.kinds.get(name))
+
+
+class RemoteModule:
+    """Attributes of the implementation module: data comes back as itself, functions and other
+    objects as remote objects that call into the worker."""
+
+    def __init__(self, client: WorkerClient):
+        self._client = client
+
+    def __getattr__(self, name: str) -> Any:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        try:
+            return remote(self._client, ("get", ("module", name), None, None), name)
+        except ImplError as e:
+            if e.kind == "AttributeError":
+                raise AttributeError(f"the module has no attribute {name!r}") from None
+            raise
 
 
 class CheckedFunction:
-    def __init__(self, fn: Callable, name: str):
-        self.fn, self.name = fn, name
-        self.params = _param_names(fn)
+    def __init__(self, client: WorkerClient, name: str):
+        self.client, self.name = client, name
         self._last: tuple[list[torch.Tensor], list[torch.Tensor]] | None = None
 
     def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        named = _name_inputs(self.params, args, kwargs)
+        named = _name_inputs(self.client.params.get(self.name, []), args, kwargs)
         pristine = {k: v.clone() for k, v in named.items()}
-        out = self._invoke(args, kwargs)
+        out = remote(self.client, ("call", ("module", self.name), args, kwargs), self.name)
         for key, before in pristine.items():
             if not _same(named[key], before):
                 raise AssertionError(
@@ -66,8 +117,9 @@ class CheckedFunction:
         outs = _tensors(out)
         for i, t in enumerate(outs):
             if type(t) is not torch.Tensor:
+                kind = t.type_name if isinstance(t, RemoteObject) else type(t).__name__
                 raise AssertionError(
-                    f"{self.name} returned a {type(t).__name__} where a torch.Tensor was expected"
+                    f"{self.name} returned a {kind} where a torch.Tensor was expected"
                 )
             for key, inp in named.items():
                 if _overlaps(t, inp):
@@ -78,9 +130,6 @@ class CheckedFunction:
         self._check_previous(outs)
         self._last = (outs, [t.clone() for t in outs])
         return out
-
-    def _invoke(self, args: tuple, kwargs: dict) -> Any:
-        return guarded_call(self.fn, self.name, args, kwargs)
 
     def _check_previous(self, outs: list[torch.Tensor]) -> None:
         if self._last is None:
@@ -96,62 +145,61 @@ class CheckedFunction:
 
 
 class CheckedObject:
-    """An instance of a class entry (radix_tree's RadixCache): every method call goes through
-    guarded_call, so what the implementation raises is reported as its error, not the test's."""
+    """An instance of a class entry (radix_tree's RadixCache) living in the worker; what its
+    methods raise is reported as the implementation's error, not the test's."""
 
-    def __init__(self, cls: type, *args: Any, **kwargs: Any):
-        self._name = cls.__name__
-        self._obj = guarded_call(cls, f"{cls.__name__}()", args, kwargs)
+    def __init__(self, client: WorkerClient, cls: str, args: tuple, kwargs: dict):
+        self._client, self._name = client, cls
+        self._obj = remote(client, ("call", ("module", cls), args, kwargs), f"{cls}()")
 
-    def __getattr__(self, name: str) -> Any:
-        attr = getattr(self._obj, name)
-        if not callable(attr):
-            return attr
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("_"):
+            raise AttributeError(name)
         label = f"{self._name}.{name}"
-        return lambda *args, **kwargs: guarded_call(attr, label, args, kwargs)
+        key = self._obj.key
+        return lambda *a, **k: remote(self._client, ("call", ("handle", key, name), a, k), label)
 
 
-def guarded_call(fn: Callable, name: str, args: tuple, kwargs: dict) -> Any:
-    """fn(*args, **kwargs); a stub's NotImplementedError becomes NotAttempted, anything else
-    the implementation raises becomes ImplError naming the function, the error and the line."""
+def run_in_worker(impl: CheckedImpl, fn: Callable[..., Any], *args: Any) -> Any:
+    """fn(module, *args) run inside the implementation's worker, where its kernels live (fn: a
+    module-level function of a grader or test file, imported there by path). Only data comes
+    back, and the harness checks it; nothing the attempt's code does there reaches the harness."""
+    target = ("helper", inspect.getsourcefile(fn), fn.__qualname__)
+    return remote(impl.client, ("call", target, args, {}), fn.__name__)
+
+
+def remote(client: WorkerClient, request: tuple, name: str) -> Any:
+    """client.request, with what went wrong in the worker as the harness's own exception."""
     try:
-        return fn(*args, **kwargs)
-    except (NotAttempted, ImplLoadError, ImplError):
-        raise
-    except Exception as e:  # noqa: BLE001 - whatever the attempt raised is reported as such
-        src = _source_of(fn, name)
-        if isinstance(e, NotImplementedError) and _raised_in(e, src):
-            raise NotAttempted(f"{name} still raises NotImplementedError: edit {src.name}") from e
-        raise ImplError(f"{name} raised {one_line(e)} ({where_in(e, src)})", e) from e
+        return client.request(request)
+    except (WorkerRaised, WorkerGone) as e:
+        raise harness_error(e, name) from None
 
 
-def _source_of(fn: Callable, name: str) -> Path:
-    try:
-        return Path(inspect.getsourcefile(fn) or name)
-    except (OSError, TypeError):  # builtins and classes made at run time have no file
-        return Path(name)
-
-
-def _raised_in(e: BaseException, src: Path) -> bool:
-    """True when a `raise` statement in the implementation's own file raised it (the stub), not
-    a library call made from that file."""
-    frames = traceback.extract_tb(e.__traceback__)
-    if not frames or Path(frames[-1].filename).resolve() != src.resolve():
-        return False
-    return (frames[-1].line or "").lstrip().startswith("raise")
-
-
-def _param_names(fn: Callable) -> list[str]:
-    try:
-        return list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return []
+def harness_error(e: WorkerRaised | WorkerGone, name: str) -> Exception:
+    """NotAttempted for a stub, ImplLoadError for a compile error, ImplError for the rest."""
+    if isinstance(e, WorkerGone):
+        return ImplError(f"{name}: {e}", "died")
+    info = e.info
+    if info.get("unreceivable"):
+        return AssertionError(f"{name} {info['message']}")
+    if info.get("not_attempted"):
+        edit = str(info.get("where", "")).split(":")[0] or "the attempt"
+        message = str(info.get("message", ""))
+        if "NotImplementedError" not in message and message:  # a CUDA stub says what to do
+            return NotAttempted(message.split(": ", 1)[-1])
+        return NotAttempted(f"{name} still raises NotImplementedError: edit {edit}")
+    if info.get("load_error"):
+        return ImplLoadError(str(info.get("message", "")).split(": ", 1)[-1])
+    text = f"{name} raised {info.get('message', '')} ({info.get('where', '?')})"
+    bases = tuple(str(b) for b in info.get("bases", ()) if isinstance(b, str))
+    return ImplError(text, str(info.get("type", "")), bool(info.get("cuda_fault")), bases)
 
 
 def _name_inputs(params: list[str], args: tuple, kwargs: dict) -> dict[str, torch.Tensor]:
     named = {}
     for i, a in enumerate(args):
-        key = params[i] if i < len(params) else f"arg{i}"
+        key = str(params[i]) if i < len(params) else f"arg{i}"
         named.update(_tensor_leaves(key, a))
     for k, v in kwargs.items():
         named.update(_tensor_leaves(k, v))

@@ -1,22 +1,23 @@
 """pytest plugin: `--impl`, the impl/problem/runtime fixtures, hypothesis profiles, and the
-event stream the sandbox turns into a verdict (`--dojo-report FILE`)."""
+signed event stream the sandbox turns into a verdict (`--dojo-report fd:OUT:KEY`)."""
 
 from __future__ import annotations
 
-import json
+import os
 from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, settings
 
-from grader.harness.checked import CheckedImpl, ImplError
+from grader.harness.checked import ImplError, NeedsGpu, open_impl
 from grader.harness.fixtures import NEEDS_GPU, Runtime
 from grader.harness.hooks import Hooks, hooks_for
-from grader.problem.impls import default_impls, load, resolve
+from grader.problem.impls import default_impls, resolve
 from grader.problem.registry import _load as _load_problem
 from grader.runtime.cuda import CUDA_FAULT
 from grader.runtime.device import cuda_count, enable_interpreter_if_no_gpu
 from grader.runtime.errors import ImplLoadError, NotAttempted
+from grader.sandbox.events import sign
 
 _QUIET = [
     HealthCheck.too_slow,
@@ -50,20 +51,41 @@ def pytest_addoption(parser: pytest.Parser) -> None:
     group.addoption(
         "--dojo-report",
         default=None,
-        help="append the per-test event stream to this file (used by `dojo check`)",
+        help="write the signed per-test event stream to inherited pipes fd:OUT:KEY (used by "
+        "`dojo check`: records go to OUT, signed with the key read from KEY)",
     )
 
 
 def pytest_configure(config: pytest.Config) -> None:
     enable_interpreter_if_no_gpu()
     path = config.getoption("dojo_report")
-    config._dojo_report = open(path, "a", buffering=1) if path else None  # noqa: SIM115
+    config._dojo_report = _Report(path) if path else None
+
+
+class _Report:
+    """The signed event stream: fd:OUT:KEY names two pipes inherited from the parent, one to
+    write the records to, one to read the signing key from (once, then closed)."""
+
+    def __init__(self, where: str):
+        kind, _, fds = where.partition(":")
+        out, _, key = fds.partition(":")
+        if kind != "fd" or not (out.isdigit() and key.isdigit()):
+            raise pytest.UsageError("--dojo-report takes fd:OUT:KEY, two inherited pipes")
+        with os.fdopen(int(key), "rb") as f:
+            self.key = bytes.fromhex(f.read().decode().strip())
+        self.pipe = os.fdopen(int(out), "w", buffering=1)
+
+    def write(self, record: dict) -> None:
+        self.pipe.write(sign(self.key, record) + "\n")
+
+    def close(self) -> None:
+        self.pipe.close()
 
 
 def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
     stream = getattr(session.config, "_dojo_report", None)
     if stream is not None:  # its absence tells the sandbox the run ended early
-        stream.write(json.dumps({"event": "finish", "exitstatus": int(exitstatus)}) + "\n")
+        stream.write({"event": "finish", "exitstatus": int(exitstatus)})
 
 
 def pytest_unconfigure(config: pytest.Config) -> None:
@@ -102,9 +124,14 @@ def impl_ref(problem, impl_spec: str):
 
 
 @pytest.fixture(scope="module")
-def impl(problem, impl_ref) -> CheckedImpl:
-    module = load(problem, impl_ref)
-    return CheckedImpl(module, problem.entry + problem.optional, impl_ref.spec)
+def impl(problem, impl_ref):
+    """The implementation under test, running in a worker process of its own."""
+    try:
+        checked = open_impl(problem, impl_ref, problem.path.parent.parent)
+    except NeedsGpu as e:
+        pytest.skip(f"{NEEDS_GPU}: {e}")
+    yield checked
+    checked.client.close()
 
 
 @pytest.fixture(scope="module")
@@ -128,7 +155,7 @@ def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo):
     if record["status"] == "crashed":
         item.session.shouldstop = "a CUDA fault leaves the GPU context unusable"
     if stream is not None:
-        stream.write(json.dumps(record) + "\n")
+        stream.write(record)
 
 
 @pytest.hookimpl(tryfirst=True)
@@ -136,7 +163,7 @@ def pytest_runtest_setup(item: pytest.Item) -> None:
     _skip_without_gpus(item)
     stream = item.config._dojo_report
     if stream is not None:
-        stream.write(json.dumps({"event": "start", "nodeid": item.nodeid}) + "\n")
+        stream.write({"event": "start", "nodeid": item.nodeid})
 
 
 def _skip_without_gpus(item: pytest.Item) -> None:
@@ -198,7 +225,8 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
     if isinstance(e, NotImplementedError):
         return "not_attempted", str(e) if isinstance(e, NotAttempted) else "not attempted yet"
     if isinstance(e, ImplError):
-        return ("crashed" if CUDA_FAULT.search(str(e)) else "error"), str(e)
+        crashed = e.kind == "died" or e.cuda_fault or CUDA_FAULT.search(str(e))
+        return ("crashed" if crashed else "error"), str(e)
     if isinstance(e, (AssertionError, pytest.fail.Exception)):
         text = str(e).split("\nassert ")[0]  # drop pytest's rewritten-assert introspection
         return "failed", text or "assertion failed"

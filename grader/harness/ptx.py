@@ -11,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from grader.harness.checked import CheckedImpl, run_in_worker
 from grader.problem.spec import StaticRule
 from grader.runtime.cuda import STUB_MARKER, CudaSource, cuda_include
 from grader.runtime.errors import ImplLoadError, NotAttempted
@@ -96,9 +97,19 @@ def check_rule(source: CudaSource, rule: StaticRule) -> None:
         raise AssertionError(f"{rule.name}: the PTX of {scope} is {'; '.join(parts)}")
 
 
-def source_of(module: object) -> CudaSource:
-    """The CudaSource a CUDA implementation exposes as SOURCE; skip for non-CUDA ones."""
+def source_of(impl: CheckedImpl) -> CudaSource:
+    """The CudaSource a CUDA implementation exposes as SOURCE, rebuilt here from its file, its
+    options and its patches (the worker only says which); skip for non-CUDA ones."""
+    desc = run_in_worker(impl, describe_source)
+    if desc is None:
+        pytest.skip("not a CUDA implementation (no SOURCE = CudaSource(...)): no PTX to check")
+    path, options, extra, patches = desc
+    return CudaSource(path, tuple(options), extra, tuple(tuple(p) for p in patches))
+
+
+def describe_source(module: object) -> tuple | None:
+    """Runs in the worker: the module's SOURCE as plain data."""
     src = getattr(module, "SOURCE", None)
     if not isinstance(src, CudaSource):
-        pytest.skip("not a CUDA implementation (no SOURCE = CudaSource(...)): no PTX to check")
-    return src
+        return None
+    return str(src.path), list(src.options), src.extra, [list(p) for p in src.patches]

@@ -1,151 +1,142 @@
-"""The bench worker (`python -m grader.perf.bench SLUG IMPL OUT.json`), run in a fresh process:
-checks the benchmark inputs, times the implementation, measures the baseline in the same run,
-and writes fractions of that baseline with the tier reached."""
+"""The bench driver (`python -m grader.perf.bench SLUG IMPL --dojo-report fd:OUT:KEY`): a harness
+process that never imports the implementation. It runs it in a worker, gives every timed sample
+inputs drawn fresh outside the timed region, re-checks every timed output against the reference
+here, measures the baseline in the same run, and sends raw samples (signed) to the parent, which
+computes the fractions and tiers (grader.perf.score)."""
 
 from __future__ import annotations
 
+import argparse
 import importlib
-import json
-import sys
-import traceback
-import types
+import os
+import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
-from grader.runtime.device import best_device, enable_interpreter_if_no_gpu
+from grader.runtime.device import enable_interpreter_if_no_gpu
 
 enable_interpreter_if_no_gpu()  # before anything below can import triton
 
 import torch  # noqa: E402
 
+from grader.harness.checked import CheckedImpl, ImplError, open_impl, remote  # noqa: E402
 from grader.harness.hooks import Hooks, hooks_for  # noqa: E402
-from grader.problem.impls import load, resolve  # noqa: E402
+from grader.perf.grade import choose_perf  # noqa: E402
+from grader.problem.impls import resolve  # noqa: E402
 from grader.problem.registry import get_problem  # noqa: E402
-from grader.problem.spec import TIERS, Perf, Problem  # noqa: E402
+from grader.problem.spec import Perf, Problem  # noqa: E402
 from grader.runtime import timing  # noqa: E402
-from grader.runtime.cuda import CUDA_FAULT  # noqa: E402
 from grader.runtime.errors import ImplLoadError  # noqa: E402
+from grader.sandbox.events import sign  # noqa: E402
 
-POOL = 3  # distinct inputs rotated through the timed samples
-IMPOSSIBLE = {"bandwidth": 1.15, "tflops": 2.0}  # fractions of the baseline no kernel can reach
-
-
-def choose_perf(problem: Problem) -> Perf | None:
-    device = best_device(problem.perf)
-    return problem.perf[device] if device else None
+SEED = 10_000  # sample i of a case draws its inputs from seed SEED + i: never the tests' seeds
 
 
-def measure(problem: Problem, module: types.ModuleType) -> dict[str, Any]:
+def measure(problem: Problem, spec: str) -> dict[str, Any]:
     perf = choose_perf(problem)
     if perf is None:
         need = "2+ CUDA GPUs" if "multi_gpu" in problem.perf else "a CUDA GPU"
         return {"status": "needs_gpu", "message": f"perf is measured on {need}"}
-    ref = importlib.import_module(f"reference.{problem.slug}")
-    hooks = hooks_for(problem)
-    if perf.metric == "custom":  # the problem times itself (multi-process, traces, ...)
-        result = hooks.bench_custom(module, perf)
-        return {
-            "status": "measured",
-            "device": _device_name(perf),
-            "metric": perf.metric,
-            "baseline": perf.baseline,
-            "bars": perf.bars,
-            **result,
-        }
-    target, baseline_fn = hooks.bench_target(module, perf), hooks.bench_target(ref, perf)
-    cases = [_case(hooks, perf, ref, target, baseline_fn, c) for c in perf.cases]
-    worst = min(cases, key=lambda c: c["fraction"])
-    tier = worst["tier"]
-    result = {
-        "status": "measured",
-        "device": _device_name(perf),
-        "metric": perf.metric,
-        "baseline": perf.baseline,
-        "bars": perf.bars,
-        "cases": cases,
-        "fraction": worst["fraction"],
-        "tier": tier,
-    }
-    extra = hooks.bench_extra(module, perf)
-    if extra:
-        cap = extra.pop("tier_cap", "none")
-        result["extra"] = extra
-        result["tier"] = _cap(tier, cap)
-    return result
+    hooks, root = hooks_for(problem), problem.path.parent.parent
+    head = {"status": "measured", "device": _device_name(perf), "perf_device": perf.device}
+    if perf.metric == "custom":  # the problem times itself (multi-process NCCL, ...)
+        return {**head, "custom": hooks.bench_custom(resolve(problem, spec, root), perf)}
+    impl = open_impl(problem, resolve(problem, spec, root), root)
+    base = open_impl(problem, resolve(problem, "reference", root), root)
+    try:
+        cases = [_case(problem, perf, hooks, impl, base, case) for case in perf.cases]
+        extra = remote(impl.client, ("call", ("bench_extra", perf.device), (), {}), "bench")
+    finally:
+        impl.client.close()
+        base.client.close()
+    return {**head, "cases": cases, "extra": extra if isinstance(extra, dict) else {}}
 
 
 def _case(
-    hooks: Hooks,
-    perf: Perf,
-    ref: types.ModuleType,
-    target: Callable,
-    baseline_fn: Callable,
-    case: dict,
+    problem: Problem, perf: Perf, hooks: Hooks, impl: CheckedImpl, base: CheckedImpl, case: dict
 ) -> dict[str, Any]:
-    on_gpu = perf.device != "cpu"
-    gen = torch.Generator(device="cuda" if on_gpu else "cpu")
-    pool = [ref.make_inputs(case, gen.manual_seed(1000 + i)) for i in range(POOL)]
-    expected = [baseline_fn(**p) for p in pool]
-    verify = lambda i, out: hooks.compare(out, expected[i % POOL], pool[i % POOL])  # noqa: E731
-    run = lambda i: target(**pool[i % POOL])  # noqa: E731
-    verify(0, run(0))  # obligatory correctness check on the benchmark inputs
-    base_run = lambda i: baseline_fn(**pool[i % POOL])  # noqa: E731
-    base_t = None
-    if on_gpu:
-        for i in range(3):
-            run(i)  # JIT compilation, autotuning and allocator warm-up stay out of the samples
-        t = timing.time_gpu(run, perf.budget_s, check=verify)
-    elif perf.metric == "speedup":  # interleaved, so both see the same machine load
-        t, base_t = timing.time_cpu_pair(run, base_run, perf.budget_s)
+    """One benchmark case: a first checked call, warm-up on the GPU, then the timed samples.
+    The reference runs in a worker of its own, which no attempt has touched."""
+    ref = importlib.import_module(f"reference.{problem.slug}")
+    device = "cuda" if perf.device != "cpu" else "cpu"
+
+    def inputs(i: int) -> dict[str, Any]:
+        return ref.make_inputs(case, torch.Generator(device).manual_seed(SEED + i))
+
+    call = Call(impl, base, ("bench_target", perf.device), perf.entry, hooks)
+    call.checked(inputs(-1))
+    row: dict[str, Any] = {"case": case}
+    if device == "cuda":
+        for i in range(3):  # JIT compilation, autotuning, allocator warm-up stay out of samples
+            call.impl(inputs(-2 - i))
+        row.update(_time_gpu(call, perf, inputs))
+        row["baseline_value"] = _baseline(perf, hooks, case)
     else:
-        t = timing.time_cpu(run, perf.budget_s)
-    row = {"case": case, **t.to_json()}
-    row.update(_score(hooks, perf, ref, case, t, base_t))
+        row.update(_time_cpu(call, perf, inputs))
     return row
 
 
-def _score(
-    hooks: Hooks,
-    perf: Perf,
-    ref: types.ModuleType,
-    case: dict,
-    t: timing.Timing,
-    base_t: timing.Timing | None,
-) -> dict[str, Any]:
-    cost = ref.cost(case)
-    seconds = t.median_ms * 1e-3
+class Call:
+    """The timed target in both workers, and the check of one output against the reference's."""
+
+    def __init__(self, impl: CheckedImpl, base: CheckedImpl, target: tuple, name: str, hooks):
+        self.i, self.b, self.target, self.name, self.hooks = impl, base, target, name, hooks
+
+    def impl(self, x: dict, op: str = "call") -> Any:
+        return remote(self.i.client, (op, self.target, (), x), self.name)
+
+    def reference(self, x: dict) -> Any:
+        return remote(self.b.client, ("call", self.target, (), x), "the reference")
+
+    def verify(self, x: dict, out: Any, want: Any = None) -> None:
+        self.hooks.compare(out, self.reference(x) if want is None else want, x)
+
+    def checked(self, x: dict) -> None:
+        self.verify(x, self.impl(x))
+
+
+def _time_gpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
+    """CUDA events in the worker, around the call alone; this process's clock around the whole
+    request bounds each reported time (a worker reporting less than it took is caught)."""
+    samples, walls, began = [], [], time.perf_counter()
+    while not timing.done(samples, began, perf.budget_s, 10, 300):
+        x = inputs(len(samples))
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        ms, out = call.impl(x, "time")
+        walls.append((time.perf_counter() - t0) * 1e3)
+        if not isinstance(ms, float) or not 0 < ms <= walls[-1]:
+            raise AssertionError(
+                f"the worker reported {ms!r} ms for a call that took {walls[-1]:.3f} ms here"
+            )
+        samples.append(ms)
+        call.verify(x, out)
+    return {"samples_ms": samples, "wall_ms": walls}
+
+
+def _time_cpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
+    """This process's clock around each call, implementation and reference in alternation on
+    the same fresh inputs (so a change in machine load hits both), every output re-checked."""
+    xs: list[float] = []
+    ys: list[float] = []
+    began = time.perf_counter()
+    while not timing.done_pair(xs, ys, began, perf.budget_s):
+        x = inputs(len(xs))
+        t0 = time.perf_counter()
+        out = call.impl(x)
+        xs.append((time.perf_counter() - t0) * 1e3)
+        t0 = time.perf_counter()
+        want = call.reference(x)
+        ys.append((time.perf_counter() - t0) * 1e3)
+        call.verify(x, out, want)
+    return {"samples_ms": xs, "baseline_samples_ms": ys}
+
+
+def _baseline(perf: Perf, hooks: Hooks, case: dict) -> float:
     if perf.metric == "bandwidth":
-        base = _copy_bw()
-        achieved, unit = cost["bytes"] / seconds, "B/s"
-    elif perf.metric == "tflops":
-        m, n, k, dtype = hooks.baseline_gemm(case)
-        base = timing.cublas_flops(m, n, k, dtype)
-        achieved, unit = cost["flops"] / seconds, "FLOP/s"
-    else:  # speedup over the reference, timed here on the same inputs
-        base = 1.0 / (base_t.median_ms * 1e-3)
-        achieved, unit = 1.0 / seconds, "calls/s"
-    fraction = achieved / base
-    row = {
-        "achieved": achieved,
-        "unit": unit,
-        "baseline_value": base,
-        "fraction": fraction,
-        "tier": perf.tier(fraction),
-    }
-    limit = IMPOSSIBLE.get(perf.metric)
-    if limit is not None and fraction > limit:
-        raise AssertionError(
-            f"impossible result: {fraction:.2f}x the {perf.baseline} baseline "
-            "(faster than the roofline floor): the timed work did not all run "
-            "in the timed region"
-        )
-    if t.host_ratio is not None and t.host_ratio < 0.5:
-        raise AssertionError(
-            f"the CUDA events saw {t.host_ratio:.0%} of the host-clock time: "
-            "work escaped the current stream; run every kernel on it"
-        )
-    return row
+        return _copy_bw()
+    m, n, k, dtype = hooks.baseline_gemm(case)
+    return timing.cublas_flops(m, n, k, dtype)
 
 
 _COPY: list[float] = []
@@ -157,41 +148,40 @@ def _copy_bw() -> float:
     return _COPY[0]
 
 
-def _cap(tier: str | None, cap: str | None) -> str | None:
-    if cap == "none" or tier is None:
-        return tier
-    if cap is None:
-        return None
-    return TIERS[min(TIERS.index(tier), TIERS.index(cap))]
-
-
 def _device_name(perf: Perf) -> str:
     if perf.device == "cpu":
         return "cpu"
     return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name()}"
 
 
-def main(slug: str, spec: str, out: str) -> None:
+def run(slug: str, spec: str) -> dict[str, Any]:
     problem = get_problem(slug)
     try:
-        module = load(problem, resolve(problem, spec))
-        result = measure(problem, module)
+        return measure(problem, spec)
     except ImplLoadError as e:
-        result = {"status": "error", "message": str(e)}
+        return {"status": "error", "message": str(e)}
     except NotImplementedError as e:
-        result = {"status": "not_attempted", "message": str(e) or "not attempted yet"}
+        return {"status": "not_attempted", "message": str(e) or "not attempted yet"}
     except AssertionError as e:
-        result = {"status": "failed", "message": str(e)}
-    except Exception as e:  # noqa: BLE001 - the attempt's exception is a verdict, not a crash
-        crash = CUDA_FAULT.search(str(e)) is not None
-        where = traceback.extract_tb(e.__traceback__)[-1]
-        result = {
-            "status": "crashed" if crash else "error",
-            "message": f"{type(e).__name__}: {str(e).strip()[:300]} "
-            f"({Path(where.filename).name}:{where.lineno})",
-        }
-    Path(out).write_text(json.dumps(result))
+        return {"status": "failed", "message": str(e).split("\nassert ")[0]}
+    except ImplError as e:
+        crashed = e.kind == "died" or e.cuda_fault
+        return {"status": "crashed" if crashed else "error", "message": str(e)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("slug")
+    parser.add_argument("spec")
+    parser.add_argument("--dojo-report", required=True)
+    args = parser.parse_args()
+    out, key = (int(f) for f in args.dojo_report.removeprefix("fd:").split(":"))
+    with os.fdopen(key, "rb") as f:
+        secret = bytes.fromhex(f.read().decode().strip())
+    result = run(args.slug, args.spec)
+    with os.fdopen(out, "w") as pipe:
+        pipe.write(sign(secret, {"event": "bench", "result": result}) + "\n")
 
 
 if __name__ == "__main__":
-    main(*sys.argv[1:4])
+    main()

@@ -3,20 +3,24 @@ verdict into a score (0 unless correct; 60 + tier points), and the suite's readi
 
 from __future__ import annotations
 
-import json
 import sys
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.perf.score import BadRecord, score
 from grader.problem.impls import resolve
-from grader.problem.spec import Problem
+from grader.problem.spec import Perf, Problem
+from grader.runtime.device import best_device
 from grader.runtime.errors import ImplLoadError
 from grader.runtime.logs import tail_line
 from grader.sandbox.check import run_check
-from grader.sandbox.process import run_process
+from grader.sandbox.events import EventStream
+from grader.sandbox.guard import guarded
+from grader.sandbox.process import SANDBOX_DIR, run_process
 from grader.sandbox.verdict import CheckResult
+from grader.store import data_dir
 
 CORRECT_POINTS = 60
 TIER_POINTS = {None: 0, "bronze": 20, "silver": 30, "gold": 40}
@@ -25,28 +29,58 @@ TIER_POINTS = {None: 0, "bronze": 20, "silver": 30, "gold": 40}
 def run_bench(
     problem: Problem, impl: str, *, timeout: float | None = None, root: Path | None = None
 ) -> dict[str, Any]:
-    """`dojo bench`: perf JSON for one implementation, measured in a fresh process."""
+    """`dojo bench`: perf JSON for one implementation. The driver process times it in a worker
+    and sends raw samples, signed, over a pipe; the fractions and tiers are computed here."""
     root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
     except ImplLoadError as e:
         return {"status": "error", "message": str(e)}
-    spec = ref.cli_arg
     timeout = timeout or problem.timeouts["bench"]
-    with tempfile.TemporaryDirectory(prefix="dojo-bench-") as tmp:
-        out = Path(tmp) / "bench.json"
+    stream = EventStream()
+    cmd = [sys.executable, "-m", "grader.perf.bench", problem.slug, ref.cli_arg]
+    with (
+        tempfile.TemporaryDirectory(prefix="dojo-bench-") as tmp,
+        guarded(root, data_dir()) as guard,
+    ):
         finished = run_process(
-            [sys.executable, "-m", "grader.perf.bench", problem.slug, spec, str(out)], timeout, root
+            [*cmd, "--dojo-report", stream.argument],
+            timeout,
+            root,
+            env={SANDBOX_DIR: tmp},
+            pass_fds=stream.child_fds,
+            on_start=stream.start,
         )
-        if out.exists():
-            return {"problem": problem.slug, "impl": ref.spec, **json.loads(out.read_text())}
-    if finished.returncode is None:
-        status, msg = "timeout", f"the benchmark did not finish within {timeout:g} s"
+        stream.join()
+    head = {"problem": problem.slug, "impl": ref.spec}
+    return {**head, **_result(problem, stream, finished, guard, timeout)}
+
+
+def _result(problem: Problem, stream, finished, guard, timeout: float) -> dict[str, Any]:
+    """The scored result, or why there is none, as {"status", "message"}."""
+    records = [e["result"] for e in stream.events if e["event"] == "bench"]
+    if guard.tampered:
+        why = f"the run changed the grader's files ({guard.tampered[0]}): the result is void"
+    elif stream.rejected:
+        why = f"the bench report was tampered with: {stream.rejected}"
+    elif records:
+        try:
+            return score(problem, choose_perf(problem), records[-1])
+        except BadRecord as e:
+            why = f"the bench report is malformed: {e}"
+        except AssertionError as e:
+            return {"status": "failed", "message": str(e)}
+    elif finished.returncode is None:
+        return _status("timeout", f"the benchmark did not finish within {timeout:g} s")
     elif finished.returncode < 0:
-        status, msg = "crashed", f"the benchmark process died (signal {-finished.returncode})"
+        return _status("crashed", f"the benchmark process died (signal {-finished.returncode})")
     else:
-        status, msg = "error", f"the benchmark process failed: {tail_line(finished.log)}"
-    return {"problem": problem.slug, "impl": ref.spec, "status": status, "message": msg}
+        why = f"the benchmark process failed: {tail_line(finished.log)}"
+    return _status("error", why)
+
+
+def _status(status: str, message: str) -> dict[str, Any]:
+    return {"status": status, "message": message}
 
 
 @dataclass(slots=True)
@@ -77,6 +111,12 @@ class Grade:
             "message": self.check.message,
             "perf": self.perf,
         }
+
+
+def choose_perf(problem: Problem) -> Perf | None:
+    """The perf section this machine can measure (multi_gpu > gpu > cpu), if any."""
+    device = best_device(problem.perf)
+    return problem.perf[device] if device else None
 
 
 def grade(

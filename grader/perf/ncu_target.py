@@ -9,7 +9,7 @@ import sys
 import torch
 
 from grader.harness.hooks import hooks_for
-from grader.perf.bench import choose_perf
+from grader.perf.grade import choose_perf
 from grader.problem.impls import load, resolve
 from grader.problem.registry import get_problem
 

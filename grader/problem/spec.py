@@ -80,6 +80,7 @@ class Problem:
     mock_minutes: int
     needs: dict[str, str]
     timeouts: dict[str, float]
+    limits: dict[str, int]
     cases: tuple[dict[str, Any], ...]
     ranges: dict[str, tuple[int, int]]
     choices: dict[str, tuple[Any, ...]]
@@ -119,6 +120,7 @@ _TOP = {
     "mock_minutes": int,
     "needs": dict,
     "timeouts": dict,
+    "limits": dict,
     "cases": list,
     "random": dict,
     "tolerance": dict,
@@ -176,6 +178,7 @@ def load_problem(toml_path: Path) -> Problem:
         mock_minutes=raw.get("mock_minutes", 30),
         needs=_needs(where, raw["needs"]),
         timeouts=_timeouts(where, raw["timeouts"]),
+        limits=_limits(where, raw.get("limits", {})),
         cases=tuple(raw["cases"]),
         ranges=_ranges(where, rnd.get("ranges", {})),
         choices={k: tuple(v) for k, v in rnd.get("choices", {}).items()},
@@ -216,6 +219,14 @@ def _needs(where: str, table: dict) -> dict[str, str]:
 def _timeouts(where: str, table: dict) -> dict[str, float]:
     _check_keys(where, "timeouts.", table, {"check": int, "bench": int}, ("check", "bench"))
     return {k: float(v) for k, v in table.items()}
+
+
+LIMITS = {"memory_mb": 8192, "cpu_s": 1200}  # per worker process; [limits] may raise them
+
+
+def _limits(where: str, table: dict) -> dict[str, int]:
+    _check_keys(where, "limits.", table, {"memory_mb": int, "cpu_s": int}, ())
+    return {**LIMITS, **table}
 
 
 def _ranges(where: str, table: dict) -> dict[str, tuple[int, int]]:

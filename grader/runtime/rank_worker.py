@@ -7,7 +7,6 @@ from __future__ import annotations
 import importlib
 import importlib.util
 import os
-import pickle
 import sys
 import threading
 import traceback
@@ -17,25 +16,30 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+from grader.runtime import wire
+
 
 def _serve(conn_fd: int, lifeline_fd: int) -> None:
     threading.Thread(target=_exit_with_parent, args=(lifeline_fd,), daemon=True).start()
     conn = Connection(conn_fd)
-    rank, world_size, backend, port, pg_timeout = conn.recv()
+    # This file runs as __main__; code on the rank imports it by name: set both modules' _CONN.
+    for module in (sys.modules[__name__], importlib.import_module("grader.runtime.rank_worker")):
+        module._CONN = conn
+    rank, world_size, backend, port, pg_timeout = wire.receive_trusted(conn)
     try:
         _join(rank, world_size, backend, port, pg_timeout)
     except Exception as e:  # noqa: BLE001 - reported to the parent, which raises RankFailure
-        conn.send(("error", _error_info(e)))
+        wire.send(conn, ("error", _error_info(e)))
         _exit(1)
-    conn.send(("ready", None))
+    wire.send(conn, ("ready", None))
     while True:
         try:
-            msg = conn.recv()
+            msg = wire.receive_trusted(conn)
         except EOFError:
             break
         if msg[0] == "stop":
             break
-        conn.send(_call(*msg[1:]))
+        wire.send(conn, _call(*msg[1:]))
     import torch.distributed as dist
 
     dist.destroy_process_group()
@@ -64,9 +68,22 @@ def _join(rank: int, world_size: int, backend: str, port: int, pg_timeout: float
     )
 
 
+_CONN: Connection | None = None
+
+
+def ask_parent(name: str, *args: Any) -> Any:
+    """Call serve[name](this rank, *args) in the process that runs the pool (Ranks.run's
+    `serve`), and return its answer: how a harness sees what each rank does, as it does it."""
+    wire.send(_CONN, ("callback", (name, args)))
+    kind, value = wire.receive_trusted(_CONN)
+    if kind != "ok":
+        raise RuntimeError(f"the parent could not answer {name}: {value}")
+    return value
+
+
 def _call(target: tuple[str, str | None, str], args: tuple) -> tuple:
     try:
-        return ("ok", pickle.dumps(_resolve(*target)(*args)))
+        return ("ok", _resolve(*target)(*args))
     except BaseException as e:  # noqa: BLE001 - pytest.fail/skip are BaseExceptions too
         if isinstance(e, (KeyboardInterrupt, SystemExit)):
             raise
@@ -111,14 +128,11 @@ def _same_file(a: str | None, b: str) -> bool:
 
 
 def _error_info(e: BaseException) -> dict[str, Any]:
-    try:
-        pickled = pickle.dumps(e)
-    except Exception:  # noqa: BLE001 - fall back to the text
-        pickled = None
     text = str(e).strip().splitlines()
     summary = f"{type(e).__name__}: {text[0]}" if text else type(e).__name__
     return {
-        "pickled": pickled,
+        "type": type(e).__name__,
+        "message": str(e),
         "assertion": isinstance(e, AssertionError),
         "summary": summary,
         "traceback": "".join(traceback.format_exception(type(e), e, e.__traceback__)),

@@ -4,8 +4,8 @@ turned into a timeout error, and no processes left behind."""
 
 from __future__ import annotations
 
+import builtins
 import os
-import pickle
 import signal
 import subprocess
 import sys
@@ -17,6 +17,7 @@ from datetime import timedelta
 from multiprocessing.connection import Connection, Pipe, wait
 from typing import IO, Any
 
+from grader.runtime import wire
 from grader.runtime.logs import tail_line
 from grader.runtime.paths import ROOT
 from grader.runtime.rank_worker import barrier
@@ -83,6 +84,7 @@ class Ranks:
         self._procs: list[_Proc] = []
         self._store: Any = None
         self._lost: tuple[type[RankFailure], str] | None = None
+        self._serve: dict[str, Callable[..., Any]] = {}
 
     def __enter__(self) -> Ranks:
         return self
@@ -91,18 +93,25 @@ class Ranks:
         self.close()
 
     def run(
-        self, fn: Callable, *args: Any, timeout_s: float | None = None, what: str | None = None
+        self,
+        fn: Callable,
+        *args: Any,
+        timeout_s: float | None = None,
+        what: str | None = None,
+        serve: dict[str, Callable[..., Any]] | None = None,
     ) -> list[Any]:
         """fn(*args) on every rank; a rank's exception is re-raised here as 'rank R: ...'.
-        `what` names the call in error messages (default: fn's name)."""
+        `what` names the call in error messages (default: fn's name). `serve` answers the
+        ranks' `rank_worker.ask_parent(name, *args)` calls here: serve[name](rank, *args)."""
         target, what = _target(fn), what or fn.__name__
+        self._serve = serve or {}
         if self._lost is not None:
             cls, message = self._lost
             raise cls(f"not run: the ranks were lost earlier: {message}")
         if not self._procs:
             self._start()
         for p in self._procs:
-            p.conn.send(("run", target, args))
+            wire.send(p.conn, ("run", target, args))
         try:
             replies = self._collect(timeout_s or self.timeout_s, what)
         except RanksTimedOut as e:
@@ -137,7 +146,7 @@ class Ranks:
         """After an exception that may have left a collective half done: do all ranks still
         pass a barrier together? (An assertion after the collectives needs no such check.)"""
         for p in self._procs:
-            p.conn.send(("run", _target(barrier), ()))
+            wire.send(p.conn, ("run", _target(barrier), ()))
         try:
             replies = self._collect(2 * self.grace_s, "a barrier")
         except RanksTimedOut:
@@ -153,7 +162,7 @@ class Ranks:
         """Stop the ranks cleanly (they leave the group), killing any that do not exit in time."""
         for p in self._procs:
             try:
-                p.conn.send(("stop",))
+                wire.send(p.conn, ("stop",))
             except OSError:
                 pass
         deadline = time.monotonic() + 10
@@ -181,7 +190,7 @@ class Ranks:
         self._procs = [_spawn(rank, env) for rank in range(self.world_size)]
         pg_timeout = 2 * self.timeout_s + self.grace_s  # ours fires first, with a clearer message
         for p in self._procs:
-            p.conn.send((p.rank, self.world_size, self.backend, self._store.port, pg_timeout))
+            wire.send(p.conn, (p.rank, self.world_size, self.backend, self._store.port, pg_timeout))
         try:
             replies = self._collect(self.start_timeout_s, "init_process_group")
         except RanksTimedOut as e:
@@ -209,8 +218,12 @@ class Ranks:
             if not ready:
                 break
             for conn in ready:
+                reply = _receive(pending[conn])
+                if reply[0] == "callback":
+                    self._answer(pending[conn], reply[1])
+                    continue
                 p = pending.pop(conn)
-                replies[p.rank] = _receive(p)
+                replies[p.rank] = reply
                 if replies[p.rank][0] in ("error", "died"):
                     deadline = min(deadline, time.monotonic() + self.grace_s)
         if pending and not any(rep[0] in ("error", "died") for rep in replies.values()):
@@ -221,6 +234,15 @@ class Ranks:
                 f"within {timeout_s:g} s ({STUCK_HINT})"
             )
         return replies
+
+    def _answer(self, p: _Proc, request: Any) -> None:
+        """A rank asked the parent (rank_worker.ask_parent): run the served function here."""
+        try:
+            name, args = request
+            value = ("ok", self._serve[name](p.rank, *args))
+        except Exception as e:  # noqa: BLE001 - the rank raises it where it asked
+            value = ("raised", f"{type(e).__name__}: {e}")
+        wire.send(p.conn, value)
 
     def _kill(self) -> None:
         for p in self._procs:
@@ -261,9 +283,12 @@ def _spawn(rank: int, env: dict[str, str]) -> _Proc:
 
 
 def _receive(p: _Proc) -> tuple:
-    """("ok", value) | ("ready", None) | ("error", info) | ("died", how)."""
+    """("ok", value) | ("ready", None) | ("error", info) | ("callback", (name, args)) |
+    ("died", how). What a rank sends is untrusted: it crosses the whitelisting unpickler."""
     try:
-        kind, payload = p.conn.recv()
+        kind, payload = wire.receive(p.conn)
+    except wire.Unreceivable as e:
+        return ("error", _info(f"it sent {e}"))
     except (EOFError, OSError):
         try:
             code = p.popen.wait(timeout=5)
@@ -277,35 +302,24 @@ def _receive(p: _Proc) -> tuple:
         p.log.seek(0)
         last = tail_line(p.log.read()[-4000:])
         return ("died", how + (f"; its last output: {last}" if last else ""))
-    if kind != "ok":
-        return (kind, payload)
-    try:
-        return ("ok", pickle.loads(payload))
-    except Exception as e:  # noqa: BLE001 - a value of a class this process cannot import
-        return (
-            "error",
-            {
-                "pickled": None,
-                "assertion": False,
-                "traceback": "",
-                "summary": f"its return value could not be unpickled here: {e}",
-            },
-        )
+    if kind == "error" and not isinstance(payload, dict):
+        return ("error", _info(f"a malformed error report: {payload!r}"[:300]))
+    return (kind, payload)
+
+
+def _info(summary: str) -> dict[str, Any]:
+    return {"type": "RankFailure", "assertion": False, "traceback": "", "summary": summary}
 
 
 def _rebuild(info: dict, prefix: str, suffix: str) -> BaseException:
-    """The rank's exception, same type, message prefixed with the rank; a RankFailure if the
-    exception could not cross the process boundary."""
-    exc = None
-    if info.get("pickled") is not None:
-        try:
-            exc = pickle.loads(info["pickled"])
-        except Exception:  # noqa: BLE001 - an exception class the caller cannot import
-            exc = None
-    if exc is not None and len(exc.args) == 1 and isinstance(exc.args[0], str):
-        exc.args = (prefix + exc.args[0] + suffix,)
-        return exc
-    return RankFailure(prefix + info["summary"] + suffix)
+    """The rank's exception as a builtin exception of the same type (AssertionError, ValueError,
+    ...), message prefixed with the rank; a RankFailure for any other type. Nothing a rank sends
+    is unpickled into a class of its choosing."""
+    cls = getattr(builtins, str(info.get("type", "")), None)
+    message = prefix + str(info.get("message", info.get("summary", ""))) + suffix
+    if isinstance(cls, type) and issubclass(cls, Exception) and not issubclass(cls, OSError):
+        return cls(message)
+    return RankFailure(prefix + str(info.get("summary", "")) + suffix)
 
 
 def _summary(rep: tuple) -> str:

@@ -41,7 +41,7 @@ def stderr_pct(xs: list[float]) -> float:
     return 100 * statistics.stdev(xs) / math.sqrt(len(xs)) / statistics.fmean(xs)
 
 
-def _done(xs: list[float], started: float, budget_s: float, min_n: int, max_n: int) -> bool:
+def done(xs: list[float], started: float, budget_s: float, min_n: int, max_n: int) -> bool:
     if len(xs) >= max_n or time.perf_counter() - started > budget_s and len(xs) >= 3:
         return True
     return len(xs) >= min_n and stderr_pct(xs) < 1.0
@@ -57,7 +57,7 @@ def time_gpu(
     """call(i) runs sample i (the caller rotates fresh inputs); check(i, out) re-checks outputs."""
     xs: list[float] = []
     began = time.perf_counter()
-    while not _done(xs, began, budget_s, min_n, max_n):
+    while not done(xs, began, budget_s, min_n, max_n):
         ms, out = sample_gpu(lambda: call(len(xs)))
         xs.append(ms)
         if check is not None:
@@ -109,11 +109,38 @@ def time_cpu(
     """perf_counter around call(i); median of at least min_n runs or until the budget is spent."""
     xs: list[float] = []
     began = time.perf_counter()
-    while not _done(xs, began, budget_s, min_n, max_n):
+    while not done(xs, began, budget_s, min_n, max_n):
         t0 = time.perf_counter()
         call(len(xs))
         xs.append((time.perf_counter() - t0) * 1e3)
     return Timing(statistics.median(xs), len(xs), stderr_pct(xs), min(xs))
+
+
+def ratio_ci(xs: list[float], ys: list[float]) -> tuple[float, float, float]:
+    """Median of the paired ratios ys[i] / xs[i] (a speedup when y is the baseline's time) and a
+    95% confidence interval for it from order statistics: distribution-free, robust to the odd
+    slow sample a loaded machine produces."""
+    ratios = sorted(y / x for x, y in zip(xs, ys) if x > 0)
+    n = len(ratios)
+    if n == 0:
+        return math.nan, math.nan, math.nan
+    half = 1.96 * math.sqrt(n) / 2
+    lo, hi = max(0, math.floor(n / 2 - half)), min(n - 1, math.ceil(n / 2 + half) - 1)
+    return statistics.median(ratios), ratios[lo], ratios[hi]
+
+
+def done_pair(
+    xs: list[float], ys: list[float], started: float, budget_s: float, min_n: int = 10
+) -> bool:
+    """Stop pairing once the ratio's 95% interval is within +-5% of it (at least min_n pairs),
+    at 400 pairs, or when the budget is spent (then the interval says how sure it is)."""
+    n = len(xs)
+    if n >= 400 or (n >= 5 and time.perf_counter() - started > budget_s):
+        return True
+    if n < min_n:
+        return False
+    mid, lo, hi = ratio_ci(xs, ys)
+    return (hi - lo) / 2 <= 0.05 * mid
 
 
 def time_cpu_pair(
@@ -128,9 +155,7 @@ def time_cpu_pair(
     xs: list[float] = []
     ys: list[float] = []
     began = time.perf_counter()
-    while not (
-        _done(xs, began, budget_s, min_n, max_n) and _done(ys, began, budget_s, min_n, max_n)
-    ):
+    while not (done(xs, began, budget_s, min_n, max_n) and done(ys, began, budget_s, min_n, max_n)):
         for f, out in ((call, xs), (base, ys)):
             t0 = time.perf_counter()
             f(len(out))

@@ -3,18 +3,22 @@ there (per-test events, exit status, signals, hangs) becomes one verdict and a o
 
 from __future__ import annotations
 
-import json
 import signal
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from pathlib import Path
 
 from grader.problem.impls import resolve
 from grader.problem.spec import Problem
 from grader.runtime.errors import ImplLoadError
 from grader.runtime.logs import tail_line
-from grader.sandbox.process import Finished, run_process
+from grader.sandbox.events import EventStream
+from grader.sandbox.guard import Guard, guarded
+from grader.sandbox.process import SANDBOX_DIR, Finished, run_process
 from grader.sandbox.verdict import Check, CheckResult, rank
+from grader.store import data_dir
 
 
 def run_check(
@@ -25,56 +29,105 @@ def run_check(
     fail_fast: bool = False,
     thorough: bool = False,
     root: Path | None = None,
+    budgets: dict[str, float] | None = None,
+    on_event: Callable[[dict], None] | None = None,
 ) -> CheckResult:
-    """`dojo check`: the problem's tests against one implementation, in a sandbox process."""
+    """`dojo check`: the problem's tests against one implementation. The tests run in a harness
+    process that never imports the implementation (it runs in a worker process the harness
+    starts); `budgets` limits each check (by test name) in seconds; `on_event` sees each record
+    as it arrives."""
     root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
     except ImplLoadError as e:
         return CheckResult(problem.slug, impl, "error", str(e))
-    spec = ref.cli_arg
     timeout = timeout or problem.timeouts["check"]
-    with tempfile.TemporaryDirectory(prefix="dojo-") as tmp:
-        report = Path(tmp) / "events.jsonl"
-        cmd = [
-            sys.executable,
-            "-m",
-            "pytest",
-            str(problem.path / f"test_{problem.slug}.py"),
-            "--impl",
-            spec,
-            "--dojo-report",
-            str(report),
-            "-q",
-            "--no-header",
-            "--tb=no",
-            "-p",
-            "grader.harness.plugin",
-            "-p",
-            "no:randomly",
-            f"--hypothesis-profile={'dev' if thorough else 'ci'}",
-            f"--rootdir={root}",
-        ]
-        finished = run_process(cmd + (["-x"] if fail_fast else []), timeout, root)
-        events = _read_events(report)
-    for e in events:  # one implementation per run: its name in every test id is noise
-        if "nodeid" in e:
-            e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
+    stream = EventStream(on_event)
+    with tempfile.TemporaryDirectory(prefix="dojo-") as tmp, guarded(root, data_dir()) as guard:
+        finished = run_process(
+            _pytest_command(problem, ref.cli_arg, stream.argument, fail_fast, thorough, root),
+            timeout,
+            root,
+            env={SANDBOX_DIR: tmp},
+            pass_fds=stream.child_fds,
+            on_start=stream.start,
+            watch=lambda: _over_budget(stream, budgets or {}),
+        )
+        stream.join()
+    events = _strip_impl(stream.events, ref.cli_arg)
     verdict, message, checks = decide(events, finished, timeout)
+    verdict, message = _void_if_tampered(verdict, message, stream, guard)
     notes = list(dict.fromkeys(n for e in events for n in e.get("notes", ())))
     return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds, notes)
 
 
-def _read_events(path: Path) -> list[dict]:
-    if not path.exists():
-        return []
-    events = []
-    for line in path.read_text().splitlines():
-        try:
-            events.append(json.loads(line))
-        except json.JSONDecodeError:
-            break  # a torn last line from a killed process
+def _pytest_command(
+    problem: Problem, spec: str, report: str, fail_fast: bool, thorough: bool, root: Path
+) -> list[str]:
+    """pytest on the problem's test file alone: no conftest.py is read (one dropped into the
+    checkout must not change a verdict), the grader's plugin named explicitly."""
+    return [
+        sys.executable,
+        "-m",
+        "pytest",
+        str(problem.path / f"test_{problem.slug}.py"),
+        "--impl",
+        spec,
+        "--dojo-report",
+        report,
+        "-q",
+        "--no-header",
+        "--tb=no",
+        "--noconftest",
+        "-p",
+        "grader.harness.plugin",
+        "-p",
+        "no:randomly",
+        "-p",
+        "no:cacheprovider",
+        f"--hypothesis-profile={'dev' if thorough else 'ci'}",
+        f"--rootdir={root}",
+        *(["-x"] if fail_fast else []),
+    ]
+
+
+def _over_budget(stream: EventStream, budgets: dict[str, float]) -> str | None:
+    running = stream.running
+    if running is None:
+        return None
+    nodeid, since = running
+    limit = budgets.get(test_name(nodeid))
+    if limit is not None and time.monotonic() - since > limit:
+        return f"{_short(nodeid)} ran over {limit:.0f} s"
+    return None
+
+
+def _strip_impl(events: list[dict], spec: str) -> list[dict]:
+    """One implementation per run: its name in every test id is noise."""
+    for e in events:
+        if "nodeid" in e:
+            e["nodeid"] = e["nodeid"].replace(f"[{spec}-", "[").replace(f"[{spec}]", "")
     return events
+
+
+def _void_if_tampered(
+    verdict: str, message: str, stream: EventStream, guard: Guard
+) -> tuple[str, str]:
+    if guard.tampered:
+        shown = ", ".join(guard.tampered[:3]) + (" ..." if len(guard.tampered) > 3 else "")
+        return "error", (
+            f"the run changed the grader's own files ({shown}): its verdict is void; restore "
+            "them (git checkout -- <path>, or delete what was added) and check again"
+        )
+    if stream.rejected:
+        return "error", f"the check's report was tampered with: {stream.rejected}"
+    if guard.restored:
+        message += f" (the run wrote to your progress store; restored {', '.join(guard.restored)})"
+    return verdict, message
+
+
+def test_name(nodeid: str) -> str:
+    return _short(nodeid).split("[", 1)[0]
 
 
 def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str, str, list[Check]]:
@@ -83,6 +136,8 @@ def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str,
     checks = _group(results)
     started = [e["nodeid"] for e in events if e.get("event") == "start"]
     running = _short(started[-1]) if started else "start-up"
+    if finished.returncode is None and finished.killed_because:
+        return "timeout", f"{finished.killed_because} (a per-check limit)", checks
     if finished.returncode is None:
         return "timeout", f"did not finish within {timeout:g} s (while running {running})", checks
     if finished.returncode < 0:

@@ -1,53 +1,182 @@
-"""A sandboxed process: its own process group, a timeout, its log captured, and the whole
-group killed when it ends."""
+"""Sandboxed processes: each in its own session, with a timeout, its log captured, resource
+limits, and a teardown that leaves nothing behind. The grader becomes a child subreaper, so a
+grandchild that double-forks and calls setsid is re-parented to it and killed with the rest;
+SIGTERM and Ctrl-C tear the tree down the same way."""
 
 from __future__ import annotations
 
+import contextlib
+import ctypes
 import os
+import resource
 import signal
 import subprocess
 import tempfile
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from grader.runtime.paths import ROOT
 
+PR_SET_CHILD_SUBREAPER = 36
+SANDBOX_DIR = "DOJO_SANDBOX_DIR"  # set for a check: its workers' throwaway directories go inside
+
 
 @dataclass(slots=True)
 class Finished:
-    """How a worker process ended."""
+    """How a sandboxed process ended."""
 
-    returncode: int | None  # None: killed at the timeout
+    returncode: int | None  # None: killed at the timeout, or by `watch`
     log: str
     seconds: float
+    killed_because: str | None = None  # what `watch` said when it stopped the process
 
 
-def run_process(cmd: list[str], timeout: float, cwd: Path = ROOT) -> Finished:
-    """Run cmd in its own process group; on timeout kill the whole group (no leaked children)."""
+def run_process(
+    cmd: list[str],
+    timeout: float,
+    cwd: Path = ROOT,
+    env: dict[str, str] | None = None,
+    stdin: bytes | None = None,
+    pass_fds: tuple[int, ...] = (),
+    on_start: Callable[[], None] | None = None,
+    watch: Callable[[], str | None] | None = None,
+) -> Finished:
+    """Run cmd in a session of its own; at exit, at the timeout or when watch() returns a reason
+    (polled twice a second), kill it and every descendant."""
     start = time.monotonic()
-    with tempfile.TemporaryFile("w+") as log:
+    with tempfile.TemporaryFile("w+") as log, reaping(), terminate_as_interrupt():
         proc = subprocess.Popen(
             cmd,
             cwd=cwd,
             stdout=log,
             stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL,
+            stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
             start_new_session=True,
-            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            pass_fds=pass_fds,
+            env={**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})},
         )
         try:
-            rc = proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
-            rc = None
-        _kill_group(proc)
+            if on_start is not None:
+                on_start()
+            if stdin is not None:
+                proc.stdin.write(stdin)
+                proc.stdin.close()
+            rc, why = _wait(proc, start + timeout, watch)
+        finally:
+            kill_tree(proc)
         log.seek(0)
-        return Finished(rc, log.read()[-20000:], time.monotonic() - start)
+        return Finished(rc, log.read()[-20000:], time.monotonic() - start, why)
 
 
-def _kill_group(proc: subprocess.Popen) -> None:
+def _wait(
+    proc: subprocess.Popen, deadline: float, watch: Callable[[], str | None] | None
+) -> tuple[int | None, str | None]:
+    while True:
+        try:
+            return proc.wait(timeout=max(0.01, min(0.5, deadline - time.monotonic()))), None
+        except subprocess.TimeoutExpired:
+            if time.monotonic() >= deadline:
+                return None, None
+            why = watch() if watch is not None else None
+            if why:
+                return None, why
+
+
+def limits_preexec(memory_mb: int | None, cpu_s: int | None):
+    """A preexec_fn setting RLIMIT_AS and RLIMIT_CPU (RLIMIT_AS is left alone where CUDA runs:
+    the driver reserves far more address space than memory it uses)."""
+
+    def apply() -> None:
+        if memory_mb:
+            size = memory_mb << 20
+            resource.setrlimit(resource.RLIMIT_AS, (size, size))
+        if cpu_s:
+            resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
+
+    return apply
+
+
+@contextlib.contextmanager
+def reaping() -> Iterator[None]:
+    """Become a child subreaper for the duration; kill the orphans that arrived meanwhile."""
+    before = set(_children(os.getpid()))
+    _prctl(PR_SET_CHILD_SUBREAPER, 1)
     try:
+        yield
+    finally:
+        _kill_new_children(before)
+
+
+def kill_tree(proc: subprocess.Popen) -> None:
+    """SIGKILL the process, its group and every descendant still attached to it."""
+    victims = [proc.pid, *_descendants(proc.pid)]
+    with contextlib.suppress(ProcessLookupError, PermissionError):
         os.killpg(proc.pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
+    for pid in victims:
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.kill(pid, signal.SIGKILL)
     proc.wait()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM raises KeyboardInterrupt, so `finally` blocks tear the sandbox down and remove
+    its temporary files, as they do for Ctrl-C (main thread only; elsewhere a no-op)."""
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    try:
+        old = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread
+        yield
+        return
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
+
+
+def _kill_new_children(before: set[int]) -> None:
+    for _ in range(50):  # a killed process's own orphans arrive here next: repeat until none
+        new = [p for p in _children(os.getpid()) if p not in before]
+        if not new:
+            return
+        for pid in new:
+            for victim in (*_descendants(pid), pid):
+                with contextlib.suppress(ProcessLookupError, PermissionError):
+                    os.kill(victim, signal.SIGKILL)
+            with contextlib.suppress(ChildProcessError):
+                os.waitpid(pid, 0)
+
+
+def _children(pid: int) -> list[int]:
+    return [child for child, parent in _parents().items() if parent == pid]
+
+
+def _descendants(pid: int) -> list[int]:
+    parents, out, frontier = _parents(), [], [pid]
+    while frontier:
+        kids = [c for c, p in parents.items() if p in frontier]
+        out.extend(kids)
+        frontier = kids
+    return out
+
+
+def _parents() -> dict[int, int]:
+    """pid -> parent pid for every process (Linux /proc; empty elsewhere)."""
+    table = {}
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        table[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
+    return table
+
+
+def _prctl(option: int, value: int) -> None:
+    with contextlib.suppress(OSError, AttributeError):
+        ctypes.CDLL(None, use_errno=True).prctl(option, value, 0, 0, 0)

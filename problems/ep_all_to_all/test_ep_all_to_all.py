@@ -1,7 +1,8 @@
 """Tests for ep_all_to_all: every case runs on 4 gloo ranks on the CPU (one group of W = 4, or
-two groups of W = 2, or four of W = 1), each rank compares its output with the single-process
-MoE on its own tokens, and the parent checks on which rank every expert ran. The 4 processes
-start once per module (grader.runtime.ranks.Ranks), so a case costs milliseconds, not a spawn."""
+two groups of W = 2, or four of W = 1). The ranks run the implementation and nothing else: every
+expert_fn call is answered by this process (the harness), which sees on which rank each expert
+runs and on which rows, and compares each rank's output with the single-process MoE itself. The
+4 processes start once per module (grader.runtime.ranks.Ranks): a case costs milliseconds."""
 
 from __future__ import annotations
 
@@ -13,11 +14,11 @@ import torch.distributed as dist
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.harness.checked import CheckedImpl
 from grader.harness.compare import assert_close, assert_equal
 from grader.harness.strategies import SEEDS, cases, fixed_cases
 from grader.problem.impls import load, resolve
 from grader.problem.registry import get_problem
+from grader.runtime.rank_worker import ask_parent
 from grader.runtime.ranks import RankDied, Ranks, RanksTimedOut
 from reference import ep_all_to_all as ref
 
@@ -45,46 +46,82 @@ def _case_id(case: dict) -> str:
     )
 
 
-def _run(ranks: Ranks, spec: str, case: dict, seed: int = 0) -> list[dict]:
-    """The case on every rank; a rank that dies or hangs is this implementation's failure."""
+def _run(ranks: Ranks, spec: str, case: dict, seed: int = 0, owners: bool = True) -> None:
+    """The case on every rank, experts served here; then each rank's output against the
+    single-process MoE and (owners=True) the owner check. A dead or hung rank is a failure."""
+    calls: list[tuple[int, int, torch.Tensor]] = []  # (global rank, expert, rows), as asked
+    table = _expert_table(case["L"] * case["W"], case["H"], seed)
+
+    def expert(rank: int, e: object, rows: object) -> torch.Tensor:
+        if type(e) is not int or type(rows) is not torch.Tensor or rows.dim() != 2:
+            raise TypeError(f"expert_fn(e: int, rows: 2-D Tensor), got ({e!r}, {type(rows)})")
+        calls.append((rank, e, rows.clone()))
+        return _expert(table, e, rows)
+
     try:
-        return ranks.run(_rank_case, spec, case, seed, what=f"{_case_id(case)} (seed {seed})")
+        outs = ranks.run(
+            _rank_case,
+            spec,
+            case,
+            seed,
+            what=f"{_case_id(case)} (seed {seed})",
+            serve={"expert": expert},
+        )
     except (RanksTimedOut, RankDied) as e:
         pytest.fail(str(e), pytrace=False)
+    for rank, got in enumerate(outs):
+        inputs = _inputs(case, seed, rank)
+        want = ref.ep_moe(**inputs, expert_fn=functools.partial(_expert, table))
+        where = f"{_case_id(case)}, seed {seed}, rank {rank}"
+        assert_close(got, want, get_problem(SLUG).tol(case["dtype"]), name=f"output of {where}")
+    if owners:
+        _check_owners(calls, case, seed)
 
 
-def _check_owners(results: list[dict], case: dict) -> None:
-    """Every expert ran only on the rank that owns it (rank r owns [r*L, (r+1)*L)), and on
-    exactly as many rows as the group routed to it."""
+def _check_owners(calls: list, case: dict, seed: int) -> None:
+    """Every expert ran only on the rank that owns it (rank r of a W-rank group owns experts
+    [r*L, (r+1)*L)), on exactly the rows its group routed to it (as a multiset)."""
     W, L = case["W"], case["L"]
-    for g in range(WORLD // W):
-        members = [res for res in results if res["group"] == g]
-        routed = [sum(col) for col in zip(*(res["routed"] for res in members))]
-        rows = [0] * (W * L)
-        for res in members:
-            for e, n in res["ran"]:
-                assert e // L == res["rank"], (
-                    f"{_case_id(case)}: expert {e} ran on rank {res['rank']} of its {W}-rank "
-                    f"group; it belongs to rank {e // L} (rank r owns experts [r*E/W, (r+1)*E/W)"
-                    f", E={W * L}): rows must be sent to the owner"
-                )
-                rows[e] += n
-        assert rows == routed, (
-            f"{_case_id(case)}: rows each expert processed {rows} != slots routed to it {routed} "
-            "(rows lost or sent twice)"
+    for rank, e, _ in calls:
+        assert e // L == rank % W, (
+            f"{_case_id(case)}: expert {e} ran on rank {rank % W} of its {W}-rank group; it "
+            f"belongs to rank {e // L} (rank r owns experts [r*E/W, (r+1)*E/W), E={W * L}): "
+            "rows must be sent to the owner"
         )
+    for g in range(WORLD // W):
+        for e in range(W * L):
+            got = [rows for rank, x, rows in calls if x == e and rank // W == g]
+            want = [_routed_rows(_inputs(case, seed, g * W + r), e) for r in range(W)]
+            _same_rows(got, want, f"{_case_id(case)}: expert {e} of group {g}")
+
+
+def _routed_rows(inputs: dict, e: int) -> torch.Tensor:
+    hit = inputs["ids"] == e  # (T, k)
+    return inputs["x"][hit.nonzero()[:, 0]]  # (n, H) one row per slot routed to e
+
+
+def _same_rows(got: list, want: list, what: str) -> None:
+    """The same rows, in any order and split over any number of calls."""
+    key = lambda rows: sorted(map(tuple, rows.float().tolist()))  # noqa: E731
+    g = key(torch.cat(got)) if got else []
+    w = key(torch.cat(want)) if want else []
+    assert len(g) == len(w), (
+        f"{what} processed {len(g)} rows, but {len(w)} slots were routed to it "
+        "(rows lost or sent twice)"
+    )
+    assert g == w, f"{what} got rows that were not routed to it"
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=_case_id)
 def test_matches_single_process_moe_on_fixed_cases(ranks, impl_spec, case):
-    _run(ranks, impl_spec, case)
+    _run(ranks, impl_spec, case, owners=False)
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=_case_id)
 def test_each_expert_runs_only_on_its_owning_rank(ranks, impl_spec, impl_ref, case):
     if impl_ref.kind == "reference":
         pytest.skip("the reference runs every expert locally, by design")
-    _check_owners(_run(ranks, impl_spec, case), case)
+    _run(ranks, impl_spec, case)
 
 
 @st.composite
@@ -101,9 +138,7 @@ def _random_cases(draw: st.DrawFn) -> dict:
 def test_matches_single_process_moe_and_keeps_experts_on_owners_on_random_cases(
     ranks, impl_spec, impl_ref, case, seed
 ):
-    results = _run(ranks, impl_spec, case, seed)
-    if impl_ref.kind != "reference":
-        _check_owners(results, case)
+    _run(ranks, impl_spec, case, seed, owners=impl_ref.kind != "reference")
 
 
 @given(
@@ -162,12 +197,23 @@ def test_combine_undoes_any_dispatch_order_when_present(
 # ---- rank side: runs inside each of the WORLD processes ------------------------------------------
 
 
-def _rank_case(spec: str, case: dict, seed: int) -> dict:
-    """This rank's share of a case: its tokens, the implementation's ep_moe in its W-rank group,
-    the reference on the same tokens, compared here. Returns the experts it ran (and on how many
-    rows) and how many of its slots it routed to each expert, for the ownership check."""
+def _rank_case(spec: str, case: dict, seed: int) -> torch.Tensor:
+    """This rank's share of a case: its tokens through the implementation's ep_moe in its W-rank
+    group, every expert_fn call asked of the harness. Returns the output; checks nothing."""
+    group, _, _ = _my_group(case["W"])
+    inputs = _inputs(case, seed, dist.get_rank())
+    extra = {} if group is None else {"group": group}  # W = 4 also exercises the default group
+    return _module(spec).ep_moe(**inputs, expert_fn=_ask_harness, **extra)
+
+
+def _ask_harness(e: int, rows: torch.Tensor) -> torch.Tensor:
+    return ask_parent("expert", e, rows)
+
+
+def _inputs(case: dict, seed: int, rank: int) -> dict:
+    """The tokens of global rank `rank` (group g = rank // W, rank r = rank % W in it)."""
     W, E = case["W"], case["L"] * case["W"]
-    group, g, r = _my_group(W)
+    g, r = divmod(rank, W)
     one = {
         "T": case["tokens"][r],
         "H": case["H"],
@@ -177,29 +223,13 @@ def _rank_case(spec: str, case: dict, seed: int) -> dict:
         "routing": case["routing"],
         "dtype": case["dtype"],
     }
-    inputs = ref.make_inputs(one, torch.Generator().manual_seed(seed * 1009 + g * 31 + r))
-    table = _expert_table(E, case["H"], seed)  # the same experts on every rank
-    ran: list[tuple[int, int]] = []
-    extra = {} if group is None else {"group": group}  # W = 4 also exercises the default group
-    got = _impl(spec).ep_moe(**inputs, expert_fn=functools.partial(_expert, table, ran), **extra)
-    expected = ref.ep_moe(**inputs, expert_fn=functools.partial(_expert, table, []))
-    try:
-        assert_close(got, expected, get_problem(SLUG).tol(case["dtype"]), name="output")
-    except AssertionError as e:
-        raise AssertionError(
-            f"{_case_id(case)}, seed {seed}, group rank {r} of {W} with {one['T']} tokens: {e}"
-        ) from None
-    routed = torch.bincount(inputs["ids"].reshape(-1), minlength=E).tolist()
-    return {"group": g, "rank": r, "ran": ran, "routed": routed}
+    return ref.make_inputs(one, torch.Generator().manual_seed(seed * 1009 + g * 31 + r))
 
 
-def _expert(
-    table: tuple[torch.Tensor, torch.Tensor], ran: list, e: int, rows: torch.Tensor
-) -> torch.Tensor:
+def _expert(table: tuple[torch.Tensor, torch.Tensor], e: int, rows: torch.Tensor) -> torch.Tensor:
     """Expert e: an elementwise affine map with signed per-expert scales (so weighted sums
-    cancel), computed in fp32 and rounded to the rows' dtype; logs (e, rows) for the owner check."""
+    cancel), computed in fp32 and rounded to the rows' dtype."""
     scale, bias = table
-    ran.append((int(e), int(rows.shape[0])))
     return (rows.float() * scale[e] + bias[e]).to(rows.dtype)  # (n, H)
 
 
@@ -222,10 +252,8 @@ def _subgroup(W: int) -> object | None:
 
 
 @functools.cache
-def _impl(spec: str) -> CheckedImpl:
-    """The implementation under test, loaded once per rank process, called through the grader's
-    checked calls (inputs unchanged, fresh output tensors)."""
+def _module(spec: str):
+    """The implementation, imported once per rank process (the ranks run it; they judge
+    nothing: the harness does)."""
     problem = get_problem(SLUG)
-    return CheckedImpl(
-        load(problem, resolve(problem, spec)), problem.entry + problem.optional, spec
-    )
+    return load(problem, resolve(problem, spec))

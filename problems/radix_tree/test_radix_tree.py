@@ -221,7 +221,7 @@ def expect_lock_error(call, what: str) -> None:
     try:
         call()
     except ImplError as e:
-        if isinstance(e.original, (ValueError, RuntimeError)):
+        if e.raised("ValueError", "RuntimeError"):
             return
         raise AssertionError(f"dec_lock on {what} (lock count 0): {e}; expected ValueError") from e
     raise AssertionError(
@@ -473,7 +473,7 @@ def test_insert_rejects_a_value_of_another_length(impl):
     cache = impl.RadixCache()
     with pytest.raises(ImplError) as info:
         cache.insert([1, 2, 3], [0, 1])
-    assert isinstance(info.value.original, ValueError), f"expected ValueError, got {info.value}"
+    assert info.value.raised("ValueError"), f"expected ValueError, got {info.value}"
     expect(cache.total_size(), 0, "total_size() after a rejected insert")
 
 

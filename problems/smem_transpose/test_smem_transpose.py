@@ -11,7 +11,7 @@ import torch
 from hypothesis import given
 
 from grader.harness import ptx
-from grader.harness.checked import ImplError
+from grader.harness.checked import ImplError, run_in_worker
 from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
 from grader.problem.registry import get_problem
 from grader.runtime.errors import NotAttempted
@@ -58,7 +58,7 @@ def test_layout_has_no_bank_conflicts_in_the_simulator(hooks, impl, record_prope
 @pytest.mark.static
 @pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
 def test_ptx_follows_static_rule(impl, rule):
-    ptx.check_rule(ptx.source_of(impl.module), rule)
+    ptx.check_rule(ptx.source_of(impl), rule)
 
 
 # The transpose itself (GPU).
@@ -116,16 +116,21 @@ def _probe(source):
     return source.with_extra(PROBE)  # compiled once per implementation, then reused
 
 
+def _run_layout_probe(module) -> list[int]:
+    """Runs in the worker: the .cu's smem_offset for every tile element, and its SMEM_WORDS."""
+    from grader.runtime.cuda import launch
+
+    out = torch.full((1025,), -1, dtype=torch.int32, device="cuda")  # 32*32 offsets + SMEM_WORDS
+    launch(_probe(module.SOURCE).kernel("dojo_layout_probe"), (1,), (32, 32), (out,))
+    return out.cpu().tolist()
+
+
 def test_kernel_uses_the_exported_smem_offset(impl, runtime):
     """The .cu's __device__ smem_offset(row, col) and SMEM_WORDS, evaluated on the GPU for
     every tile element, equal the Python layout the simulator judged."""
     runtime.require()
-    from grader.runtime.cuda import launch
-
-    probe = _probe(ptx.source_of(impl.module))
-    out = torch.full((1025,), -1, dtype=torch.int32, device="cuda")  # 32*32 offsets + SMEM_WORDS
-    launch(probe.kernel("dojo_layout_probe"), (1,), (32, 32), (out,))
-    got = out.cpu().tolist()
+    ptx.source_of(impl)  # skips for an implementation that is not CUDA C
+    got = run_in_worker(impl, _run_layout_probe)
     want = [impl.module.smem_offset(r, c) for r in range(32) for c in range(32)]
     wrong = [(i // 32, i % 32, got[i], want[i]) for i in range(1024) if got[i] != want[i]]
     assert not wrong, (

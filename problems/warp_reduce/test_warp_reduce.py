@@ -9,6 +9,7 @@ import torch
 from hypothesis import given
 
 from grader.harness import ptx
+from grader.harness.checked import run_in_worker
 from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
 from grader.problem.registry import get_problem
 from reference import warp_reduce as ref
@@ -20,7 +21,7 @@ RULES = get_problem(SLUG).static
 @pytest.mark.static
 @pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
 def test_ptx_follows_static_rule(impl, rule):
-    ptx.check_rule(ptx.source_of(impl.module), rule)
+    ptx.check_rule(ptx.source_of(impl), rule)
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
@@ -56,6 +57,16 @@ extern "C" __global__ void dojo_warp_probe(const float* in, float* out) {
 """
 
 
+def _run_warp_probe(module, x: torch.Tensor) -> torch.Tensor:
+    """Runs in the worker: the warp_reduce_sum device function alone, in a probe kernel."""
+    from grader.runtime.cuda import launch
+
+    probe = _probe(module.SOURCE)
+    out = torch.full((4,), float("nan"), device="cuda")
+    launch(probe.kernel("dojo_warp_probe"), (1,), (128,), (x, out))
+    return out
+
+
 @functools.cache
 def _probe(source):
     return source.with_extra(PROBE)  # compiled once per implementation, then reused
@@ -65,12 +76,9 @@ def _probe(source):
 def test_warp_reduce_sum_totals_each_warp_in_lane_0(impl, runtime, seed):
     """The device function alone: 4 warps of one block, each warp's total lands in its lane 0."""
     runtime.require()
-    from grader.runtime.cuda import launch
-
-    probe = _probe(ptx.source_of(impl.module))
+    ptx.source_of(impl)  # skips for an implementation that is not CUDA C
     x = torch.randn(128, generator=runtime.gen(seed), device="cuda") * 10  # (4 warps * 32,)
-    out = torch.full((4,), float("nan"), device="cuda")
-    launch(probe.kernel("dojo_warp_probe"), (1,), (128,), (x, out))
+    out = run_in_worker(impl, _run_warp_probe, x)
     expected = x.double().view(4, 32).sum(dim=1)
     bound = 1e-5 * x.double().abs().view(4, 32).sum(dim=1) + 1e-6
     err = (out.double() - expected).abs()

@@ -20,7 +20,7 @@ RULES = get_problem(SLUG).static
 @pytest.mark.static
 @pytest.mark.parametrize("rule", RULES, ids=[r.name for r in RULES])
 def test_ptx_follows_static_rule(impl, rule):
-    ptx.check_rule(ptx.source_of(impl.module), rule)
+    ptx.check_rule(ptx.source_of(impl), rule)
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)

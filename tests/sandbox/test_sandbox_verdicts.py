@@ -42,9 +42,9 @@ def test_bad_attempt_gets_its_verdict_and_a_one_line_reason(name):
 
 
 def test_infinite_loop_times_out_and_names_the_running_check():
-    r = run_check(get_problem("rms_norm"), str(BAD / "infinite_loop.py"), timeout=8)
+    r = run_check(get_problem("rms_norm"), str(BAD / "infinite_loop.py"), timeout=40)
     assert r.verdict == "timeout", r.message
-    assert "did not finish within 8 s" in r.message and "test_" in r.message
+    assert "did not finish within 40 s" in r.message and "test_" in r.message
 
 
 def test_shipped_stub_is_not_attempted():

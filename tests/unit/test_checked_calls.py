@@ -3,66 +3,104 @@ null answers, and the PTX function extractor."""
 
 from __future__ import annotations
 
-import types
+import multiprocessing
+import os
+import pickle
+import textwrap
 
 import pytest
 import torch
 from hypothesis import given
 from hypothesis import strategies as st
 
-from grader.harness.checked import CheckedImpl, ImplError
+from grader.harness.checked import CheckedImpl, ImplError, open_impl
 from grader.harness.compare import assert_close, assert_equal, assert_matches
 from grader.harness.ptx import function_body
+from grader.problem.impls import resolve
 from grader.problem.nulls import null_module
 from grader.problem.registry import get_problem
 from grader.problem.spec import Tolerance
+from grader.runtime import wire
 from grader.runtime.errors import NotAttempted
+from grader.runtime.paths import ROOT
 
 TOL = Tolerance(rtol=1e-5, atol=1e-6)
 
 
-def _impl(fn) -> CheckedImpl:
-    return CheckedImpl(types.SimpleNamespace(f=fn), ("f",), "test")
+@pytest.fixture
+def worker(tmp_path):
+    """An rms_norm implementation written to a file, running in a real worker process."""
+    opened = []
+
+    def start(body: str) -> CheckedImpl:
+        path = tmp_path / f"impl{len(opened)}.py"
+        path.write_text("import torch\n\n" + textwrap.dedent(body))
+        problem = get_problem("rms_norm")
+        opened.append(open_impl(problem, resolve(problem, str(path)), ROOT))
+        return opened[-1]
+
+    yield start
+    for impl in opened:
+        impl.client.close()
 
 
-def test_checked_call_passes_a_well_behaved_function_through():
-    x = torch.randn(5)
-    assert torch.equal(_impl(lambda x: x * 2).f(x), x * 2)
+def test_checked_call_passes_a_well_behaved_function_through(worker):
+    x, w = torch.randn(5), torch.randn(5)
+    impl = worker("def rms_norm(x, weight, eps=1e-6):\n    return x * 2\n")
+    assert torch.equal(impl.rms_norm(x, w), x * 2)
 
 
-def test_checked_call_catches_mutation_aliasing_and_reuse():
-    x = torch.randn(5)
+def test_checked_call_catches_mutation_aliasing_and_reuse(worker):
+    x, w = torch.randn(5), torch.randn(5)
     with pytest.raises(AssertionError, match="modified its input 'x'"):
-        _impl(lambda x: x.mul_(2)).f(x)
+        worker("def rms_norm(x, weight, eps=1e-6):\n    return x.mul_(2).clone()\n").rms_norm(x, w)
     with pytest.raises(AssertionError, match="shares memory with input 'x'"):
-        _impl(lambda x: x[1:]).f(x)
-    buf = torch.empty(5)
-    reuse = _impl(lambda x: buf.copy_(x))
-    reuse.f(torch.randn(5))
+        worker("def rms_norm(x, weight, eps=1e-6):\n    return x[1:]\n").rms_norm(x, w)
+    reuse = worker(
+        "BUF = torch.empty(5)\ndef rms_norm(x, weight, eps=1e-6):\n    return BUF.copy_(x)\n"
+    )
+    reuse.rms_norm(torch.randn(5), w)
     with pytest.raises(AssertionError, match="overwrote the output of its previous call"):
-        reuse.f(torch.randn(5))
+        reuse.rms_norm(torch.randn(5), w)
 
 
-def test_checked_call_names_the_exception_of_the_implementation():
-    def boom(x):
-        raise ValueError("bad shape")
+def test_checked_call_names_the_exception_of_the_implementation(worker):
+    impl = worker("def rms_norm(x, weight, eps=1e-6):\n    raise ValueError('bad shape')\n")
+    with pytest.raises(ImplError, match="rms_norm raised ValueError: bad shape") as info:
+        impl.rms_norm(torch.randn(3), torch.randn(3))
+    assert info.value.raised("ValueError", "Exception") and not info.value.raised("KeyError")
 
-    with pytest.raises(ImplError, match="f raised ValueError: bad shape"):
-        _impl(boom).f(torch.randn(3))
 
-
-def test_a_stub_is_not_attempted_but_a_deep_not_implemented_error_is_an_error():
-    def stub(x):
-        raise NotImplementedError
-
+def test_a_stub_is_not_attempted_but_a_deep_not_implemented_error_is_an_error(worker):
+    stub = worker("def rms_norm(x, weight, eps=1e-6):\n    raise NotImplementedError\n")
     with pytest.raises(NotAttempted):
-        _impl(stub).f(torch.randn(3))
-
-    def deep(x):
-        return torch.empty(3, device="meta").cpu()  # torch raises NotImplementedError inside
-
+        stub.rms_norm(torch.randn(3), torch.randn(3))
+    deep = worker(  # torch raises NotImplementedError inside: the implementation's error
+        "def rms_norm(x, weight, eps=1e-6):\n    return torch.empty(3, device='meta').cpu()\n"
+    )
     with pytest.raises(ImplError):
-        _impl(deep).f(torch.randn(3))
+        deep.rms_norm(torch.randn(3), torch.randn(3))
+
+
+def test_a_dead_worker_and_an_unsendable_result_are_the_implementations_fault(worker):
+    dies = worker("import os\ndef rms_norm(x, weight, eps=1e-6):\n    os._exit(7)\n")
+    with pytest.raises(ImplError, match="exited early") as info:
+        dies.rms_norm(torch.randn(3), torch.randn(3))
+    assert info.value.kind == "died"
+    odd = worker(
+        "class Sneaky(torch.Tensor):\n    pass\n"
+        "def rms_norm(x, weight, eps=1e-6):\n    return (x * 1).as_subclass(Sneaky)\n"
+    )
+    with pytest.raises(AssertionError, match="returned a Sneaky where a torch.Tensor"):
+        odd.rms_norm(torch.randn(3), torch.randn(3))
+
+
+def test_what_the_worker_sends_is_unpickled_through_a_whitelist():
+    evil = pickle.dumps(("ok", os.system))  # a function the worker chose: never called here
+    a, b = multiprocessing.Pipe()
+    a.send_bytes(evil)
+    with pytest.raises(wire.Unreceivable, match="posix.system"):
+        wire.receive(b)
 
 
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50))

@@ -1,0 +1,211 @@
+"""The attempt's own process (`python -m grader.harness.worker FD SLUG IMPL ROOT`): it imports the
+implementation and runs what the harness asks, nothing more. It decides nothing: whatever it
+sends back is checked in the harness, which never imports the attempt."""
+
+from __future__ import annotations
+
+import importlib.util
+import inspect
+import os
+import socket
+import sys
+import traceback
+from collections.abc import Callable
+from multiprocessing.connection import Connection
+from pathlib import Path
+from typing import Any
+
+from grader.runtime.device import enable_interpreter_if_no_gpu
+
+enable_interpreter_if_no_gpu()  # before the attempt can import triton
+
+import torch  # noqa: E402
+
+from grader.harness.hooks import hooks_for  # noqa: E402
+from grader.problem.impls import load, one_line, resolve, where_in  # noqa: E402
+from grader.problem.registry import get_problem  # noqa: E402
+from grader.runtime import wire as channel  # noqa: E402
+from grader.runtime.cuda import CUDA_FAULT  # noqa: E402
+from grader.runtime.errors import ImplLoadError, NotAttempted  # noqa: E402
+from grader.runtime.timing import sample_gpu  # noqa: E402
+from grader.runtime.wire import CALLBACK, HANDLE  # noqa: E402
+
+
+class Worker:
+    def __init__(self, conn: Connection):
+        self.conn, self.module, self.problem, self.source = conn, None, None, Path("attempt")
+        self.objects: dict[int, Any] = {}
+
+    # ---- values crossing the wire -----------------------------------------------------------
+
+    def export(self, value: Any) -> Any:
+        """Data goes as itself (tensors through shared memory); any other object stays here and
+        crosses as a handle the harness can call methods on."""
+        if type(value) is torch.Tensor and (value.device.type == "meta" or value.is_sparse):
+            return (HANDLE, 0, f"tensor with no real storage ({value.device.type}, {value.layout})")
+        if type(value) is torch.Tensor or value is None or type(value) in (int, float, bool, str):
+            return value
+        if type(value) in (list, tuple):
+            return type(value)(self.export(v) for v in value)
+        if type(value) is dict and all(type(k) in (str, int) for k in value):
+            return {k: self.export(v) for k, v in value.items()}
+        if isinstance(value, (torch.dtype, torch.device)):
+            return value
+        self.objects[id(value)] = value
+        return (HANDLE, id(value), type(value).__name__)
+
+    def materialise(self, value: Any) -> Any:
+        if isinstance(value, tuple) and len(value) == 3 and value[0] == HANDLE:
+            return self.objects[value[1]]
+        if isinstance(value, tuple) and len(value) == 2 and value[0] == CALLBACK:
+            return self._callback(value[1])
+        if type(value) in (list, tuple):
+            return type(value)(self.materialise(v) for v in value)
+        if type(value) is dict:
+            return {k: self.materialise(v) for k, v in value.items()}
+        return value
+
+    def _callback(self, key: int) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            channel.send(self.conn, ("callback", key, self.export(args), self.export(kwargs)))
+            kind, value = channel.receive_trusted(self.conn)
+            if kind == "raised":
+                raise RuntimeError(value)
+            return value
+
+        return call
+
+    # ---- requests ----------------------------------------------------------------------------
+
+    def serve(self) -> None:
+        while True:
+            try:
+                request = channel.receive_trusted(self.conn)
+            except EOFError:
+                return
+            if request[0] == "bye":
+                return
+            reply = self.handle(request)
+            try:
+                channel.send(self.conn, reply)
+            except Exception as e:  # noqa: BLE001 - a value that cannot cross (a meta tensor)
+                info = self.describe(e, request)
+                info["message"] = f"returned a value that cannot be sent to the harness: {e}"
+                channel.send(self.conn, ("raised", info))
+
+    def handle(self, request: tuple) -> tuple:
+        op, *args = request
+        try:
+            if op == "load":
+                return ("ok", self.load(*args))
+            if op == "release":
+                for key in args[0]:
+                    self.objects.pop(key, None)
+                return ("ok", None)
+            fn, label = self.target(*args[0])
+            if op == "get":
+                return ("ok", self.export(fn))
+            call_args, kwargs = self.materialise(args[1]), self.materialise(args[2])
+            if op == "time":  # one GPU sample, timed with CUDA events here
+                ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
+                return ("ok", (ms, self.export(out)))
+            return ("ok", self.export(fn(*call_args, **kwargs)))
+        except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
+            return ("raised", self.describe(e, request))
+
+    def load(self, slug: str, spec: str, root: str) -> dict[str, Any]:
+        """Import the implementation; say which entries it defines and their parameter names."""
+        problem = self.problem = get_problem(slug, Path(root))
+        ref = resolve(problem, spec, Path(root))
+        self.module = load(problem, ref)
+        self.source = ref.path or Path(f"{slug}_{spec}")
+        kinds, params = {}, {}
+        for name in (*problem.entry, *problem.optional):
+            value = getattr(self.module, name, None)
+            kinds[name] = (
+                "class" if isinstance(value, type) else "function" if callable(value) else ""
+            )
+            params[name] = _param_names(value) if kinds[name] == "function" else []
+        return {"kinds": kinds, "params": params}
+
+    def target(self, kind: str, name: str = "", *rest: Any) -> tuple[Any, str]:
+        """('module', attr) | ('handle', id, attr) | ('helper', file, qualname) |
+        ('bench_target' | 'bench_extra', device) | ('notes',): helpers and hooks are the
+        grader's own code, run here on the implementation module; the harness checks results."""
+        if kind in ("bench_target", "bench_extra", "notes"):
+            return self.hook(kind, name)
+        if kind == "module":
+            return getattr(self.module, name), name
+        if kind == "handle":
+            obj = self.objects[name]
+            return (getattr(obj, rest[0]) if rest[0] else obj), f"{type(obj).__name__}.{rest[0]}"
+        fn = _import_helper(name, rest[0])
+        return (lambda *a, **k: fn(self.module, *a, **k)), rest[0]
+
+    def hook(self, kind: str, device: str) -> tuple[Any, str]:
+        hooks = hooks_for(self.problem)
+        if kind == "notes":
+            return (lambda: hooks.notes(self.module)), "notes"
+        perf = self.problem.perf[device]
+        if kind == "bench_extra":
+            return (lambda: hooks.bench_extra(self.module, perf)), "bench_extra"
+        return hooks.bench_target(self.module, perf), perf.entry
+
+    def describe(self, e: BaseException, request: tuple) -> dict[str, Any]:
+        frames = traceback.extract_tb(e.__traceback__)
+        stub = (
+            isinstance(e, NotImplementedError)
+            and bool(frames)
+            and Path(frames[-1].filename).resolve() == self.source.resolve()
+            and (frames[-1].line or "").lstrip().startswith("raise")
+        )
+        return {
+            "type": type(e).__name__,
+            "bases": [c.__name__ for c in type(e).__mro__],
+            "message": compiler_aware_line(e),
+            "where": where_in(e, self.source),
+            "not_attempted": isinstance(e, NotAttempted) or stub,
+            "load_error": isinstance(e, ImplLoadError),
+            "cuda_fault": CUDA_FAULT.search(str(e)) is not None,
+            "text": str(e)[:2000],
+        }
+
+
+def compiler_aware_line(e: BaseException) -> str:
+    """One line, but for a compiler's error the line that says what is wrong: Triton puts the
+    cause after the source excerpt ("at 5:23: ... ^ ... arange's range must be a power of 2")."""
+    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
+    if "CompilationError" in type(e).__name__ and len(lines) > 1:
+        return f"{type(e).__name__}: {lines[0]} {lines[-1]}"[:500]
+    return one_line(e)[:500]
+
+
+def _param_names(fn: Any) -> list[str]:
+    try:
+        return list(inspect.signature(fn).parameters)
+    except (TypeError, ValueError):
+        return []
+
+
+def _import_helper(file: str, qualname: str) -> Callable[..., Any]:
+    name = f"dojo_helper_{abs(hash(file))}"
+    module = sys.modules.get(name)
+    if module is None:
+        spec = importlib.util.spec_from_file_location(name, file)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    obj: Any = module
+    for part in qualname.split("."):
+        obj = getattr(obj, part)
+    return obj
+
+
+def main(fd: int) -> None:
+    conn = Connection(socket.socket(fileno=fd).detach())
+    Worker(conn).serve()
+    os._exit(0)  # no atexit handlers of the attempt's
+
+
+if __name__ == "__main__":
+    main(int(sys.argv[1]))

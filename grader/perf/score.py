@@ -1,0 +1,119 @@
+"""The parent's side of a benchmark: from the driver's raw samples to medians, fractions of the
+baseline, tiers and a confidence interval, computed here and nowhere else. A record that does
+not have the expected shape, or a result faster than the roofline allows, becomes a verdict."""
+
+from __future__ import annotations
+
+import importlib
+import math
+import statistics
+from typing import Any
+
+from grader.problem.spec import TIERS, Perf, Problem
+from grader.runtime.timing import ratio_ci, stderr_pct
+
+STATUSES = ("measured", "needs_gpu", "error", "failed", "crashed", "not_attempted", "timeout")
+IMPOSSIBLE = {"bandwidth": 1.15, "tflops": 2.0}  # fractions of the baseline no kernel can reach
+
+
+class BadRecord(ValueError):
+    """The driver's record is not what the parent accepts; str() says how."""
+
+
+def score(problem: Problem, perf: Perf | None, raw: dict[str, Any]) -> dict[str, Any]:
+    status = raw.get("status")
+    if status not in STATUSES:
+        raise BadRecord(f"unknown status {status!r}")
+    if status != "measured":
+        return {"status": status, "message": str(raw.get("message", ""))[:2000]}
+    if perf is None:
+        raise BadRecord("a measurement for a machine that cannot measure this problem")
+    head = {
+        "status": "measured",
+        "device": str(raw.get("device", "")),
+        "metric": perf.metric,
+        "baseline": perf.baseline,
+        "bars": perf.bars,
+    }
+    if perf.metric == "custom":
+        return {**head, **_custom(perf, raw.get("custom"))}
+    cases = [_case(problem, perf, row) for row in _rows(raw.get("cases"), len(perf.cases))]
+    worst = min(cases, key=lambda c: c["fraction"])
+    result = {**head, "cases": cases, "fraction": worst["fraction"], "tier": worst["tier"]}
+    if any(c.get("uncertain") for c in cases):
+        result["uncertain"] = True
+    extra = raw.get("extra") or {}
+    if not isinstance(extra, dict):
+        raise BadRecord("extra is not a table")
+    cap = extra.pop("tier_cap", "none")
+    if extra:
+        result["extra"] = extra
+    result["tier"] = _cap(result["tier"], cap)
+    return result
+
+
+def _rows(rows: Any, n: int) -> list[dict]:
+    if not (isinstance(rows, list) and len(rows) == n and all(isinstance(r, dict) for r in rows)):
+        raise BadRecord(f"expected {n} benchmark cases")
+    return rows
+
+
+def _case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
+    xs = _samples(row.get("samples_ms"), "samples_ms")
+    ref = importlib.import_module(f"reference.{problem.slug}")
+    cost = ref.cost(row["case"]) if isinstance(row.get("case"), dict) else {}
+    out: dict[str, Any] = {
+        "case": row.get("case"),
+        "median_ms": statistics.median(xs),
+        "samples": len(xs),
+        "stderr_pct": round(stderr_pct(xs), 3) if len(xs) > 1 else None,
+        "min_ms": min(xs),
+    }
+    if perf.metric == "speedup":
+        ys = _samples(row.get("baseline_samples_ms"), "baseline_samples_ms")
+        mid, lo, hi = ratio_ci(xs, ys)
+        base = 1e3 / statistics.median(ys)  # the reference's calls/s
+        out.update(achieved=1e3 / out["median_ms"], unit="calls/s", baseline_value=base)
+        out.update(fraction=mid, ci95=[lo, hi])
+        out["tier"] = perf.tier(lo) if perf.tier(lo) != perf.tier(hi) else perf.tier(mid)
+        out["uncertain"] = perf.tier(lo) != perf.tier(hi)
+        return out
+    base = row.get("baseline_value")
+    if not isinstance(base, float) or not base > 0:
+        raise BadRecord("no baseline measured")
+    work, unit = (cost["bytes"], "B/s") if perf.metric == "bandwidth" else (cost["flops"], "FLOP/s")
+    achieved = work / (out["median_ms"] * 1e-3)
+    out.update(achieved=achieved, unit=unit, baseline_value=base, fraction=achieved / base)
+    if out["fraction"] > IMPOSSIBLE[perf.metric]:
+        raise AssertionError(
+            f"impossible result: {out['fraction']:.2f}x the {perf.baseline} baseline (faster "
+            "than the roofline floor): the timed work did not all run in the timed region"
+        )
+    out["tier"] = perf.tier(out["fraction"])
+    return out
+
+
+def _samples(xs: Any, name: str) -> list[float]:
+    ok = isinstance(xs, list) and xs and all(isinstance(x, float) and x > 0 for x in xs)
+    if not ok or any(math.isinf(x) for x in xs):
+        raise BadRecord(f"{name} is not a list of positive times")
+    return xs
+
+
+def _custom(perf: Perf, custom: Any) -> dict[str, Any]:
+    if not isinstance(custom, dict) or not isinstance(custom.get("cases"), list):
+        raise BadRecord("a custom measurement without cases")
+    for row in custom["cases"]:
+        if not isinstance(row, dict) or not isinstance(row.get("fraction"), float):
+            raise BadRecord("a custom case without a fraction")
+        row["tier"] = perf.tier(row["fraction"])
+    worst = min(custom["cases"], key=lambda r: r["fraction"])
+    return {**custom, "fraction": worst["fraction"], "tier": worst["tier"]}
+
+
+def _cap(tier: str | None, cap: Any) -> str | None:
+    if cap == "none" or tier is None:
+        return tier
+    if cap not in TIERS:
+        return None
+    return TIERS[min(TIERS.index(tier), TIERS.index(cap))]

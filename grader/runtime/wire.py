@@ -1,0 +1,80 @@
+"""The wire between the harness and the processes that run attempts (the worker, the ranks):
+tensors cross as shared memory (CPU) or CUDA IPC handles (GPU). What the worker sends is
+untrusted, so the harness unpickles it with a whitelist: tensors, storages and plain data only,
+never a class or function the attempt could choose."""
+
+from __future__ import annotations
+
+import io
+import pickle
+from multiprocessing.connection import Connection
+from multiprocessing.reduction import ForkingPickler
+from typing import Any
+
+import torch
+import torch.multiprocessing  # noqa: F401 - registers the tensor reductions with ForkingPickler
+
+HANDLE, CALLBACK = "__dojo_handle__", "__dojo_callback__"  # markers of non-data values
+MAX_MESSAGE = 64 << 20  # tensors travel by handle, so a message is small; this bounds a flood
+
+_ALLOWED = {
+    ("torch.multiprocessing.reductions", "rebuild_tensor"),
+    ("torch.multiprocessing.reductions", "rebuild_typed_storage"),
+    ("torch.multiprocessing.reductions", "rebuild_storage_fd"),
+    ("torch.multiprocessing.reductions", "rebuild_storage_filename"),
+    ("torch.multiprocessing.reductions", "rebuild_storage_empty"),
+    ("torch.multiprocessing.reductions", "rebuild_cuda_tensor"),
+    ("torch.multiprocessing.reductions", "rebuild_typed_storage_child"),
+    ("torch", "Tensor"),
+    ("torch", "Size"),
+    ("torch", "device"),
+    ("torch.storage", "UntypedStorage"),
+    ("torch.storage", "TypedStorage"),
+    ("multiprocessing.resource_sharer", "DupFd"),
+    ("builtins", "slice"),
+    ("builtins", "complex"),
+    ("builtins", "frozenset"),
+    ("builtins", "set"),
+}
+# Shared memory by file name: the worker is no multiprocessing child of the harness, so it cannot
+# authenticate to the harness's fd-passing resource sharer; named segments need no handshake.
+torch.multiprocessing.set_sharing_strategy("file_system")
+_DTYPES = {
+    str(d).removeprefix("torch.") for d in vars(torch).values() if isinstance(d, torch.dtype)
+}
+
+
+class Unreceivable(Exception):
+    """The worker sent something the harness will not unpickle; str() says what."""
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    def find_class(self, module: str, name: str) -> Any:
+        if (module, name) in _ALLOWED or (module == "torch" and name in _DTYPES):
+            return super().find_class(module, name)
+        raise Unreceivable(f"a {module}.{name}, which the harness does not accept")
+
+
+def send(conn: Connection, message: Any) -> None:
+    buf = io.BytesIO()
+    ForkingPickler(buf, pickle.HIGHEST_PROTOCOL).dump(message)
+    conn.send_bytes(buf.getbuffer())
+
+
+def receive(conn: Connection) -> Any:
+    """One message from the worker, unpickled through the whitelist; Unreceivable otherwise."""
+    try:
+        data = conn.recv_bytes(MAX_MESSAGE)
+    except OSError as e:  # longer than MAX_MESSAGE
+        raise Unreceivable(f"a message over {MAX_MESSAGE >> 20} MiB ({e})") from None
+    try:
+        return _SafeUnpickler(io.BytesIO(data)).load()
+    except Unreceivable:
+        raise
+    except Exception as e:  # noqa: BLE001 - a malformed message is the worker's fault
+        raise Unreceivable(f"a malformed message ({type(e).__name__}: {e})") from None
+
+
+def receive_trusted(conn: Connection) -> Any:
+    """The worker's side: messages from the harness are the grader's own."""
+    return pickle.loads(conn.recv_bytes())
