@@ -85,7 +85,8 @@ def _quant_fp8_kernel(
     scale = SCALES(x)  # (GROUPS,)
     v = x * tl.math.div_rn(1.0, scale)[:, None]  # within ~1 ulp of x / scale; exact for 2^k
     v = tl.clamp(v, -448.0, 448.0)  # explicit: amax * (1/scale) can land an ulp above 448
-    tl.store(q_ptr + offs, E4M3_BITS(v), mask=mask)
+    bits = E4M3_BITS(v)  # (GROUPS, BLOCK_G) uint8
+    tl.store(q_ptr + offs, bits, mask=mask)
     tl.store(s_ptr + gid, scale, mask=gid < n_groups)
 
 

@@ -29,7 +29,7 @@ The interpreter runs programs one after another, so a waiting program would wait
 path 2 never runs there, and it is checked only on a GPU.
 
 Three small @triton.jit steps, _finite_or_zero (the shift), _rescaled (the online rescale) and
-_inverse (1 / sum), reach the kernels as constexpr arguments and are inlined; each wrong_*.py
+_divide (by the sum), reach the kernels as constexpr arguments and are inlined; each wrong_*.py
 variant passes its own version of one step through softmax_with.
 
 Tuning: the UPPER_CASE constants below are the knobs to sweep on a GPU.
@@ -69,9 +69,10 @@ def _rescaled(s, m, shift):
 
 
 @triton.jit
-def _inverse(s):
-    # 1 / s. A row that is all -inf has s = 0: inf here, and 0 * inf = NaN, as torch gives.
-    return 1.0 / s
+def _divide(a, s):
+    # a / s, s a sum of exp. A row that is all -inf has s = 0: a / 0 = inf (or NaN), and the
+    # output exp(-inf) * inf = NaN is what torch gives.
+    return a / s
 
 
 @triton.jit
@@ -83,7 +84,7 @@ def _softmax_row_kernel(
     out_row_stride,
     BLOCK: tl.constexpr,
     SHIFT: tl.constexpr,
-    INVERSE: tl.constexpr,
+    DIVIDE: tl.constexpr,
 ):
     # Path 1. Program i owns row i: reads x[i, :N] once, writes out[i, :N] once.
     row = tl.program_id(0).to(tl.int64)
@@ -92,7 +93,7 @@ def _softmax_row_kernel(
     x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=float("-inf"))
     x = x.to(tl.float32)  # (BLOCK,) padded lanes hold -inf and contribute exp(-inf) = 0
     e = tl.exp(x - SHIFT(tl.max(x, axis=0)))
-    y = e * INVERSE(tl.sum(e, axis=0))
+    y = e * DIVIDE(1.0, tl.sum(e, axis=0))
     tl.store(out_ptr + row * out_row_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -112,7 +113,7 @@ def _softmax_split_kernel(
     TICKET: tl.constexpr,
     SHIFT: tl.constexpr,
     RESCALE: tl.constexpr,
-    INVERSE: tl.constexpr,
+    DIVIDE: tl.constexpr,
 ):
     # Path 2. A program owns one chunk of BLOCK columns of one row. sync[0] is the ticket
     # dispenser, sync[1 + row] the row's arrival counter; stats holds (max, sum) per chunk.
@@ -145,7 +146,7 @@ def _softmax_split_kernel(
     )
     shift = SHIFT(tl.max(ms, axis=0))  # the row max
     total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
-    y = e * (tl.exp(m - shift) * INVERSE(total))  # rescale this chunk from its max to the row's
+    y = e * DIVIDE(tl.exp(m - shift), total)  # rescale this chunk from its max to the row's
     tl.store(
         out_ptr + row.to(tl.int64) * out_row_stride + cols,
         y.to(out_ptr.dtype.element_ty),
@@ -163,7 +164,7 @@ def _softmax_looped_kernel(
     BLOCK: tl.constexpr,
     SHIFT: tl.constexpr,
     RESCALE: tl.constexpr,
-    INVERSE: tl.constexpr,
+    DIVIDE: tl.constexpr,
 ):
     # Path 3. Program i owns row i: reads x[i, :N] twice, writes out[i, :N] once.
     row = tl.program_id(0).to(tl.int64)
@@ -179,7 +180,7 @@ def _softmax_looped_kernel(
         # the online step: rescale the old sum from the old max to the new one, then add
         s = RESCALE(s, m, shift) + tl.sum(tl.exp(x - shift), axis=0)
         m = m_new
-    shift, inv = SHIFT(m), INVERSE(s)
+    shift, inv = SHIFT(m), DIVIDE(1.0, s)
     for start in range(0, N, BLOCK):
         mask = start + cols < N
         x = tl.load(x_row + start + cols, mask=mask, other=float("-inf")).to(tl.float32)
@@ -200,10 +201,10 @@ def softmax_with(
     *,
     shift: triton.JITFunction = _finite_or_zero,
     rescale: triton.JITFunction = _rescaled,
-    inverse: triton.JITFunction = _inverse,
+    divide: triton.JITFunction = _divide,
 ) -> torch.Tensor:
     """softmax built from the three steps above (the wrong_*.py variants pass their own)."""
-    steps = {"SHIFT": shift, "INVERSE": inverse}  # path 1 keeps no running sum
+    steps = {"SHIFT": shift, "DIVIDE": divide}  # path 1 keeps no running sum
     assert x.ndim == 2 and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
     if x.stride(-1) != 1:
         x = x.contiguous()  # rows may be strided (a view of wider logits); columns may not

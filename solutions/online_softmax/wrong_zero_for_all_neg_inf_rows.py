@@ -12,9 +12,9 @@ from solutions.online_softmax.triton import softmax_with
 
 
 @triton.jit
-def _guarded_inverse(s):
-    return tl.where(s > 0, 1.0 / s, 0.0)  # BUG: an all -inf row becomes 0 instead of NaN
+def _guarded_divide(a, s):
+    return tl.where(s > 0, a / s, 0.0)  # BUG: an all -inf row becomes 0 instead of NaN
 
 
 def softmax(x):
-    return softmax_with(x, inverse=_guarded_inverse)
+    return softmax_with(x, divide=_guarded_divide)
