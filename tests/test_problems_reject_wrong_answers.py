@@ -13,6 +13,8 @@ from grader.sandbox import run_check
 PROBLEMS = all_problems()
 WRONG = [(p, f"wrong:{w}") for p in PROBLEMS for w in wrong_variants(p)]
 NULLS = [(p, f"null:{k}") for p in PROBLEMS for k in NULL_KINDS]
+# variants whose bug needs GPU-sized inputs (problem.toml [params] wrong_on_gpu_only)
+GPU_ONLY = {(p.slug, f"wrong:{w}") for p in PROBLEMS for w in p.params.get("wrong_on_gpu_only", [])}
 
 
 def _ids(pairs):
@@ -24,11 +26,26 @@ def test_every_problem_ships_at_least_two_wrong_variants():
     assert not few, f"problems with fewer than two wrong_*.py: {few}"
 
 
+def test_wrong_on_gpu_only_names_shipped_variants():
+    shipped = {(p.slug, spec) for p, spec in WRONG}
+    unknown = sorted(f"{slug}-{spec}" for slug, spec in GPU_ONLY - shipped)
+    assert not unknown, f"[params] wrong_on_gpu_only names no wrong_*.py: {unknown}"
+
+
 def _check_rejected(problem, spec):
     r = run_check(problem, spec, fail_fast=True)
     if r.verdict == "needs_gpu":
         assert cuda_count() == 0, f"{spec} got needs_gpu on a machine with a GPU: {r.message}"
         pytest.skip(f"needs GPU: {problem.slug} rejects {spec} on a GPU only ({r.message})")
+    if (problem.slug, spec) in GPU_ONLY and cuda_count() == 0:
+        gpu_checks = sum(c.needs_gpu for c in r.checks)
+        assert r.verdict == "passed" and gpu_checks, (
+            f"{spec} is listed as rejected on a GPU only, but here it got {r.verdict}: {r.message}"
+        )
+        pytest.skip(
+            f"needs GPU: {problem.slug} rejects {spec} on a GPU only (its bug needs a "
+            f"GPU-sized input; {gpu_checks} GPU checks did not run here)"
+        )
     assert r.verdict in ("failed", "error", "crashed"), (
         f"{problem.slug} accepted {spec}: {r.verdict}: {r.message}"
     )

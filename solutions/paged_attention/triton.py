@@ -14,6 +14,8 @@ work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV 
     softmax), and writes the unnormalised partial (m, den, acc).
   phase 2 (`_combine_kernel`), grid (B, Hq): merges the partials of one head with their maxes:
     M = max_s m_s, out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) den_s.
+  When one split holds every key (short sequences, or a batch that fills the GPU without
+  splitting), phase 1 writes acc / den itself and phase 2 does not run.
 Why split. With one program per (sequence, KV head), B = 1 gives 8 programs for Llama-3-8B's
 8 KV heads: 8 of 132 SMs stream 512 MiB while the rest idle. The wrapper picks the number of
 splits so that B * Hkv * splits programs fill the GPU several times over, from the table width
@@ -49,6 +51,7 @@ LOG2E = 1.4426950408889634
 PROGRAMS_PER_SM = 4  # phase-1 programs wanted per SM: enough loads in flight to hide latency
 INTERPRETER_SMS = 4  # stand-in SM count off the GPU: long cases still take the split path
 INTERPRETER_BLOCK_N = 256
+MAX_CHUNK = 2048  # keys per phase-1 program at most
 MAX_SPLITS = 128  # bounds the combine's loop and the partials buffer
 
 
@@ -68,28 +71,27 @@ class Plan:
             raise ValueError(f"chunk {self.chunk} must be a multiple of block_n {self.block_n}")
 
 
-def plan_for(q: torch.Tensor, k_cache: torch.Tensor, width: int, splits: int | None = None) -> Plan:
-    """Splits so that B * Hkv * head tiles * splits programs fill the GPU PROGRAMS_PER_SM times."""
+def plan_for(q: torch.Tensor, k_cache: torch.Tensor, width: int) -> Plan:
+    """Chunks short enough that B * Hkv * head tiles * splits programs fill the GPU
+    PROGRAMS_PER_SM times over, and at most MAX_CHUNK keys long (equal-sized work per program
+    evens out a batch of mixed lengths); width * S bounds every seq_len without a device sync."""
     B, Hq, D = q.shape
     S, Hkv = k_cache.shape[1], k_cache.shape[2]
-    block_g = max(16, triton.next_power_of_2(Hq // Hkv))  # tl.dot needs 16 rows at least
-    block_g = min(block_g, 64)
+    block_g = min(max(16, triton.next_power_of_2(Hq // Hkv)), 64)  # tl.dot needs 16 rows
     tiles = triton.cdiv(Hq // Hkv, block_g)
     # GPU: 64 tokens of K and of V (32 KiB at D = 128 in bf16) per step. The interpreter pays per
     # operation, not per element: bigger tiles there.
     block_n = (64 if D <= 128 else 32) if q.is_cuda else INTERPRETER_BLOCK_N
-    longest = width * S  # an upper bound of every seq_len, known without a device sync
     sms = (
         torch.cuda.get_device_properties(q.device).multi_processor_count
         if q.is_cuda
         else INTERPRETER_SMS
     )
-    if splits is None:
-        splits = triton.cdiv(PROGRAMS_PER_SM * sms, B * Hkv * tiles)
-    splits = max(1, min(splits, MAX_SPLITS, triton.cdiv(longest, block_n)))
+    longest = width * S
+    want = triton.cdiv(PROGRAMS_PER_SM * sms, B * Hkv * tiles)  # splits per sequence
+    chunk = max(min(triton.cdiv(longest, want), MAX_CHUNK), triton.cdiv(longest, MAX_SPLITS))
     step = max(block_n, S)  # chunks hold whole tiles and whole pages
-    chunk = triton.cdiv(triton.cdiv(longest, splits), step) * step
-    return Plan(block_n, chunk, block_g, warps=4 if D <= 128 else 8)
+    return Plan(block_n, triton.cdiv(chunk, step) * step, block_g, warps=4 if D <= 128 else 8)
 
 
 @triton.jit
@@ -137,14 +139,15 @@ def _online_update(m, den, acc, s, v):
 
 @triton.jit
 def _split_kernel(
-    q_ptr, k_ptr, v_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr,
+    q_ptr, k_ptr, v_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
     scale_log2, HQ, HKV, GROUP, TILES, SPLITS, table_stride,
     q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
     S: tl.constexpr, D: tl.constexpr, CHUNK: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr,
+    BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr, DIRECT: tl.constexpr,
 ):  # fmt: skip
     # Program (b, kv_head * TILES + tile, split): reads the split's keys and values of one KV
     # head once, writes (m, den, acc) for the query heads of that head: rows (b, h, split).
+    # DIRECT (one split holds every key of every sequence): writes out[b, h] = acc / den instead.
     b, kv_tile, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kv_head, tile = kv_tile // TILES, kv_tile % TILES
     start, end = _split_bounds(tl.load(lens_ptr + b), split, CHUNK, S)
@@ -171,10 +174,14 @@ def _split_kernel(
         s = tl.where(live[None, :], s * scale_log2, float("-inf"))
         v = tl.load(v_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
         m, den, acc = _online_update(m, den, acc, s, v)
-    part = (b * HQ + heads) * SPLITS + split  # (BLOCK_G,) partial rows
-    tl.store(m_ptr + part, m, mask=head_ok)
-    tl.store(den_ptr + part, den, mask=head_ok)
-    tl.store(acc_ptr + part[:, None] * D + d[None, :], acc, mask=head_ok[:, None])
+    if DIRECT:
+        out = out_ptr + q_rows[:, None] + d[None, :]  # out has q's layout
+        tl.store(out, (acc / den[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok[:, None])
+    else:
+        part = (b * HQ + heads) * SPLITS + split  # (BLOCK_G,) partial rows
+        tl.store(m_ptr + part, m, mask=head_ok)
+        tl.store(den_ptr + part, den, mask=head_ok)
+        tl.store(acc_ptr + part[:, None] * D + d[None, :], acc, mask=head_ok[:, None])
 
 
 @triton.jit
@@ -229,6 +236,7 @@ def attend(
     assert block_tables.dtype == torch.int32 and seq_lens.dtype == torch.int32
     q, block_tables, seq_lens = q.contiguous(), block_tables.contiguous(), seq_lens.contiguous()
     plan = plan or plan_for(q, k_cache, block_tables.shape[1])
+    assert plan.chunk % S == 0, "a split must hold whole pages"
     tiles = triton.cdiv(Hq // Hkv, plan.block_g)
     splits = triton.cdiv(block_tables.shape[1] * S, plan.chunk)
     out = torch.empty((B, Hq, D), dtype=q.dtype, device=q.device)  # (B, Hq, D)
@@ -237,12 +245,14 @@ def attend(
     acc = torch.empty((B, Hq, splits, D), dtype=torch.float32, device=q.device)  # sums of p*v
     grid = (B, Hkv * tiles, splits)
     split_kernel[grid](
-        q, k_cache, v_cache, block_tables, seq_lens, m, den, acc,
+        q, k_cache, v_cache, block_tables, seq_lens, m, den, acc, out,
         scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, block_tables.stride(0),
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         S=S, D=D, CHUNK=plan.chunk, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
-        num_warps=plan.warps, num_stages=plan.stages,
+        DIRECT=splits == 1, num_warps=plan.warps, num_stages=plan.stages,
     )  # fmt: skip
+    if splits == 1:
+        return out
     combine_kernel[(B, Hq)](
         m, den, acc, seq_lens, out, Hq, splits, out.stride(0), out.stride(1),
         D=D, CHUNK=plan.chunk, SPLITS_POW2=triton.next_power_of_2(splits), SPLIT_BLOCK=16,

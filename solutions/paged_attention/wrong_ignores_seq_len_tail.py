@@ -2,7 +2,7 @@
 last key, not at seq_len, so the stale slots in the tail of the last page are attended too.
 
 Right whenever seq_len is a multiple of the page size S (always for S = 1). Rejected by
-test_matches_reference_on_fixed_cases (first at S=16, seq_len=15) and by
+test_matches_reference_on_fixed_cases (first at S=16, seq_len=1) and by
 test_slots_past_seq_len_are_never_read (NaN in every slot no sequence owns).
 """
 
