@@ -4,9 +4,9 @@ programs that keep a running max and sum, and a second kernel merges the partial
 Idea. One query token per sequence attends to seq_lens[b] keys stored in pages of S slots. The
 work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV head, so
   phase 1 (`_split_kernel`), grid (B, Hkv * head tiles, splits): a program owns one sequence,
-    one KV head with (up to BLOCK_G of) the query heads that read it, and one chunk of CHUNK
-    keys. It walks the chunk BLOCK_N tokens at a time: token t lives in page
-    block_tables[b, t // S], slot t % S, so pages may sit anywhere in the pool, in any order,
+    one KV head with (up to BLOCK_G of) the query heads that read it, and one chunk of `chunk`
+    keys (a runtime argument: a new length must not mean a new compile). It walks the chunk
+    BLOCK_N tokens at a time: token t lives in page block_tables[b, t // S], slot t % S, so pages may sit anywhere in the pool, in any order,
     shared with other sequences. Each K/V tile is loaded once and serves every query head of
     the group (q @ K^T and p @ V are tl.dot on a (BLOCK_G, D) tile of query heads). It keeps,
     per query head, the running max m, the running sum den of exp(s - m) and the running sum acc
@@ -19,7 +19,8 @@ work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV 
 Why split. With one program per (sequence, KV head), B = 1 gives 8 programs for Llama-3-8B's
 8 KV heads: 8 of 132 SMs stream 512 MiB while the rest idle. The wrapper picks the number of
 splits so that B * Hkv * splits programs fill the GPU several times over, from the table width
-(no device sync: the block table's width bounds every length).
+(no device sync: the block table's width bounds every length), and caps a chunk at MAX_CHUNK
+keys, so that a batch of mixed lengths becomes many equal pieces of work, not a few long tails.
 Memory traffic: every attended K and V byte read once, q read and out written once, plus the
 partials (Hq * D * 4 bytes per split, under 0.5% at the benchmark shapes).
 Precision: scores and all sums in fp32. For half inputs p @ V runs on tensor cores with p
@@ -32,7 +33,7 @@ Offsets: a page index times the page size overflows int32 in a pool of over 2^31
 Structure: the kernels call small @triton.jit helpers (`_split_bounds`, `_query_heads`,
 `_token_rows`, `_online_update`, `_split_weight`), and `attend()` launches whichever kernels it
 is given. The known-wrong variants (wrong_*.py) each rewrite one helper and rebuild the kernels
-around it with `_variant.kernels_with`, so they hold only their bug. `Plan` holds the launch
+around it with `_variant.attention_with`, so they hold only their bug. `Plan` holds the launch
 knobs that scripts/gpu_paged_attention.py sweeps.
 
 Limits: D a power of two from 16 to 256; seq_lens[b] >= 1; tables int32.
@@ -95,10 +96,10 @@ def plan_for(q: torch.Tensor, k_cache: torch.Tensor, width: int) -> Plan:
 
 
 @triton.jit
-def _split_bounds(seq_len, split, CHUNK: tl.constexpr, S: tl.constexpr):
+def _split_bounds(seq_len, split, chunk, S: tl.constexpr):
     # The keys [start, end) of this split: every key of the sequence belongs to one split.
-    start = split * CHUNK
-    return start, tl.minimum(start + CHUNK, seq_len)
+    start = split * chunk
+    return start, tl.minimum(start + chunk, seq_len)
 
 
 @triton.jit
@@ -140,17 +141,16 @@ def _online_update(m, den, acc, s, v):
 @triton.jit
 def _split_kernel(
     q_ptr, k_ptr, v_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
-    scale_log2, HQ, HKV, GROUP, TILES, SPLITS, table_stride,
+    scale_log2, HQ, HKV, GROUP, TILES, SPLITS, chunk, table_stride,
     q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
-    S: tl.constexpr, D: tl.constexpr, CHUNK: tl.constexpr,
-    BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr, DIRECT: tl.constexpr,
+    S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr, DIRECT: tl.constexpr,
 ):  # fmt: skip
     # Program (b, kv_head * TILES + tile, split): reads the split's keys and values of one KV
     # head once, writes (m, den, acc) for the query heads of that head: rows (b, h, split).
     # DIRECT (one split holds every key of every sequence): writes out[b, h] = acc / den instead.
     b, kv_tile, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kv_head, tile = kv_tile // TILES, kv_tile % TILES
-    start, end = _split_bounds(tl.load(lens_ptr + b), split, CHUNK, S)
+    start, end = _split_bounds(tl.load(lens_ptr + b), split, chunk, S)
     if start >= end:
         return  # past this sequence's end: the combine never reads this split
     heads, head_ok = _query_heads(kv_head, tile, GROUP, HKV, BLOCK_G)  # (BLOCK_G,)
@@ -192,13 +192,13 @@ def _split_weight(m_split, m_max):
 
 @triton.jit
 def _combine_kernel(
-    m_ptr, den_ptr, acc_ptr, lens_ptr, out_ptr, HQ, SPLITS, out_stride_b, out_stride_h,
-    D: tl.constexpr, CHUNK: tl.constexpr, SPLITS_POW2: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
+    m_ptr, den_ptr, acc_ptr, lens_ptr, out_ptr, HQ, SPLITS, chunk, out_stride_b, out_stride_h,
+    D: tl.constexpr, SPLITS_POW2: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
 ):  # fmt: skip
     # Program (b, h): merges the partials (b, h, :) of the splits that hold keys, writes out[b, h].
     # Reads SPLIT_BLOCK partials per step: a loop of one load per split would be latency-bound.
     b, h = tl.program_id(0), tl.program_id(1)
-    used = tl.cdiv(tl.load(lens_ptr + b), CHUNK)  # splits that hold at least one key
+    used = tl.cdiv(tl.load(lens_ptr + b), chunk)  # splits that hold at least one key
     row = (b * HQ + h) * SPLITS
     s = tl.arange(0, SPLITS_POW2)
     m_max = tl.max(tl.load(m_ptr + row + s, mask=s < used, other=float("-inf")), axis=0)
@@ -246,16 +246,16 @@ def attend(
     grid = (B, Hkv * tiles, splits)
     split_kernel[grid](
         q, k_cache, v_cache, block_tables, seq_lens, m, den, acc, out,
-        scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, block_tables.stride(0),
+        scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, plan.chunk, block_tables.stride(0),
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
-        S=S, D=D, CHUNK=plan.chunk, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
+        S=S, D=D, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
         DIRECT=splits == 1, num_warps=plan.warps, num_stages=plan.stages,
     )  # fmt: skip
     if splits == 1:
         return out
     combine_kernel[(B, Hq)](
-        m, den, acc, seq_lens, out, Hq, splits, out.stride(0), out.stride(1),
-        D=D, CHUNK=plan.chunk, SPLITS_POW2=triton.next_power_of_2(splits), SPLIT_BLOCK=16,
+        m, den, acc, seq_lens, out, Hq, splits, plan.chunk, out.stride(0), out.stride(1),
+        D=D, SPLITS_POW2=triton.next_power_of_2(splits), SPLIT_BLOCK=16,
     )  # fmt: skip
     return out
 

@@ -13,9 +13,9 @@ from solutions.paged_attention._variant import attention_with
 
 
 @triton.jit
-def _split_bounds(seq_len, split, CHUNK: tl.constexpr, S: tl.constexpr):
-    start = split * CHUNK
-    return start, tl.minimum(start + CHUNK, tl.cdiv(seq_len, S) * S)  # BUG: the whole last page
+def _split_bounds(seq_len, split, chunk, S: tl.constexpr):
+    start = split * chunk
+    return start, tl.minimum(start + chunk, tl.cdiv(seq_len, S) * S)  # BUG: the whole last page
 
 
 paged_decode_attention = attention_with(_split_bounds=_split_bounds)
