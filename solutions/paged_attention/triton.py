@@ -6,10 +6,10 @@ work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV 
   phase 1 (`_split_kernel`), grid (B, Hkv * head tiles, splits): a program owns one sequence,
     one KV head with (up to BLOCK_G of) the query heads that read it, and one chunk of `chunk`
     keys (a runtime argument: a new length must not mean a new compile). It walks the chunk
-    BLOCK_N tokens at a time: token t lives in page block_tables[b, t // S], slot t % S, so pages may sit anywhere in the pool, in any order,
-    shared with other sequences. Each K/V tile is loaded once and serves every query head of
-    the group (q @ K^T and p @ V are tl.dot on a (BLOCK_G, D) tile of query heads). It keeps,
-    per query head, the running max m, the running sum den of exp(s - m) and the running sum acc
+    BLOCK_N tokens at a time: token t lives in page block_tables[b, t // S], slot t % S,
+    so pages may sit anywhere in the pool, in any order, shared with other sequences. Each K/V
+    tile is loaded once and serves every query head of the group (q @ K^T and p @ V are tl.dot
+    on a (BLOCK_G, D) tile of query heads). It keeps, per query head, the running max m, the running sum den of exp(s - m) and the running sum acc
     of exp(s - m) * v, rescaling den and acc by exp(m_old - m_new) when the max grows (the online
     softmax), and writes the unnormalised partial (m, den, acc).
   phase 2 (`_combine_kernel`), grid (B, Hq): merges the partials of one head with their maxes:
@@ -143,7 +143,8 @@ def _split_kernel(
     q_ptr, k_ptr, v_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
     scale_log2, HQ, HKV, GROUP, TILES, SPLITS, chunk, table_stride,
     q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
-    S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr, DIRECT: tl.constexpr,
+    S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr,
+    DIRECT: tl.constexpr,
 ):  # fmt: skip
     # Program (b, kv_head * TILES + tile, split): reads the split's keys and values of one KV
     # head once, writes (m, den, acc) for the query heads of that head: rows (b, h, split).
