@@ -6,12 +6,13 @@ work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV 
   phase 1 (`_split_kernel`), grid (B, Hkv * head tiles, splits): a program owns one sequence,
     one KV head with (up to BLOCK_G of) the query heads that read it, and one chunk of `chunk`
     keys (a runtime argument: a new length must not mean a new compile). It walks the chunk
-    BLOCK_N tokens at a time: token t lives in page block_tables[b, t // S], slot t % S,
-    so pages may sit anywhere in the pool, in any order, shared with other sequences. Each K/V
+    BLOCK_N tokens at a time: token t lives in page block_tables[b, t // S], slot t % S, so
+    pages may sit anywhere in the pool, in any order, shared with other sequences. Each K/V
     tile is loaded once and serves every query head of the group (q @ K^T and p @ V are tl.dot
-    on a (BLOCK_G, D) tile of query heads). It keeps, per query head, the running max m, the running sum den of exp(s - m) and the running sum acc
-    of exp(s - m) * v, rescaling den and acc by exp(m_old - m_new) when the max grows (the online
-    softmax), and writes the unnormalised partial (m, den, acc).
+    on a (BLOCK_G, D) tile of query heads). It keeps, per query head, the running max m, the
+    running sum den of exp(s - m) and the running sum acc of exp(s - m) * v, rescaling den
+    and acc by exp(m_old - m_new) when the max grows (the online softmax), and writes the
+    unnormalised partial (m, den, acc).
   phase 2 (`_combine_kernel`), grid (B, Hq): merges the partials of one head with their maxes:
     M = max_s m_s, out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) den_s.
   When one split holds every key (short sequences, or a batch that fills the GPU without
