@@ -122,10 +122,12 @@ def _token_rows(table_row_ptr, tok, valid, page_stride, slot_stride, S: tl.const
 def _weighted_values(p, v):
     # p @ v with p in fp32 (BLOCK_G, BLOCK_N) and v (BLOCK_N, D) in the cache dtype.
     if v.dtype == tl.float32:
-        return tl.dot(p, v, input_precision="ieee")
-    hi = p.to(v.dtype)
-    lo = (p - hi.to(tl.float32)).to(v.dtype)  # what rounding p to half lost
-    return tl.dot(hi, v) + tl.dot(lo, v)
+        pv = tl.dot(p, v, input_precision="ieee")
+    else:
+        hi = p.to(v.dtype)
+        lo = (p - hi.to(tl.float32)).to(v.dtype)  # what rounding p to half lost
+        pv = tl.dot(hi, v) + tl.dot(lo, v)
+    return pv
 
 
 @triton.jit
