@@ -96,7 +96,8 @@ def tolerance(problem: Problem, args: dict[str, Any]) -> Tolerance:
     about 2^-24 * |s|, and the output an absolute error of that times |v|. Scores of ~1e3
     (values "large") make that ~1e-4, more than an ulp of fp32 output, in any fp32 attention,
     the reference's included. atol grows by SCORE_ULPS such units (measured: under 2 between
-    the solution and the reference; an fp16-accumulated softmax is 300 or more away).
+    the solution and the reference; an fp16-accumulated softmax is 300 or more away at
+    unit-scale scores).
     """
     tol = problem.tol(args["q"].dtype)
     s_max, v_max = magnitudes(args)

@@ -98,14 +98,16 @@ def plan_for(q: torch.Tensor, k_cache: torch.Tensor, width: int) -> Plan:
 
 @triton.jit
 def _split_bounds(seq_len, split, chunk, S: tl.constexpr):
-    # The keys [start, end) of this split: every key of the sequence belongs to one split.
+    # The keys [start, end) of this split: every key of the sequence belongs to one split. The
+    # page size S plays no part: the last page's slots past seq_len hold no keys of this sequence.
     start = split * chunk
     return start, tl.minimum(start + chunk, seq_len)
 
 
 @triton.jit
 def _query_heads(kv_head, tile, GROUP, HKV, BLOCK_G: tl.constexpr):
-    # Query heads kv_head * GROUP + g share KV head kv_head (h // GROUP, the GQA mapping).
+    # Query heads kv_head * GROUP + g share KV head kv_head (h // GROUP, the GQA mapping). HKV
+    # plays no part: h % HKV is the tempting wrong mapping.
     g = tile * BLOCK_G + tl.arange(0, BLOCK_G)
     return kv_head * GROUP + g, g < GROUP
 
