@@ -58,6 +58,13 @@ def test_wrong_variant_is_rejected_by_the_check_its_docstring_names(problem, bug
     if check == PTX_RULES and shutil.which("nvcc") is None:
         pytest.skip(f"needs nvcc: {problem.slug} rejects wrong:{bug} by its PTX")
     r = run_check(problem, f"wrong:{bug}", fail_fast=True)
+    if bug in problem.params.get("wrong_on_gpu_only", []) and cuda_count() == 0:
+        gpu_checks = sum(c.needs_gpu for c in r.checks)
+        assert r.verdict == "passed" and gpu_checks, (
+            f"wrong:{bug} is listed as shown by GPU-sized inputs only, but here it got "
+            f"{r.verdict}: {r.message}"
+        )
+        pytest.skip(f"needs GPU: {problem.slug} rejects wrong:{bug} with a GPU-sized input")
     if gpu_only and cuda_count() == 0:
         assert r.verdict == "needs_gpu", (
             f"wrong:{bug} is marked '(GPU)' but got {r.verdict} without a GPU: {r.message}"
