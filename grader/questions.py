@@ -265,7 +265,14 @@ def validate(root: Path = ROOT) -> list[str]:
             for s in q.pending_problems
             if (root / "problems" / s / "problem.toml").is_file()
         ]
-        text = "\n".join((q.prompt, q.short, *q.key_points, q.answer))
+        text = "\n".join((q.prompt, q.short, *q.key_points, q.answer, *map(str, q.follow_ups)))
+        errors += [
+            f"{where}: code link '{link}' is a known-wrong variant: say so in the text"
+            f" (name {Path(link.split('::')[0]).stem})"
+            for link in q.code
+            if Path(link.split("::")[0]).stem.startswith("wrong_")
+            and Path(link.split("::")[0]).stem not in text
+        ]
         errors += [f"{where}: {msg}" for m in q.measured if (msg := check_measured(m, text, root))]
     return errors + _problem_question_ids(root, ids)
 

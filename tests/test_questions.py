@@ -216,6 +216,9 @@ def mini_root(tmp_path: Path) -> Path:
     )
     (tmp_path / "problems" / "p1").mkdir(parents=True)
     (tmp_path / "problems" / "p1" / "problem.toml").write_text('questions = ["good"]\n')
+    (tmp_path / "solutions" / "wrong_fast.py").write_text(
+        '"""Known-wrong: skips the tail."""\n\n\ndef kern(x):\n    y = x\n    z = y\n    return z\n'
+    )
     (tmp_path / "results").mkdir()
     (tmp_path / "results" / "r.json").write_text(json.dumps(RESULTS))
     return tmp_path
@@ -319,6 +322,11 @@ BAD_FILES = [
         "bad-engine-link",
         question_text("bad-engine-link", engine_links=["grader/cli.py"]),
         "must look like engine/<file>.py",
+    ),
+    (
+        "silent-wrong-link",
+        question_text("silent-wrong-link", code=["solutions/wrong_fast.py::kern"]),
+        "is a known-wrong variant: say so in the text (name wrong_fast)",
     ),
     (
         "pending-exists",
