@@ -66,6 +66,25 @@ def _follow_ups_rule(meta: dict[str, Any]) -> str | None:
     return None
 
 
+def practice_link_errors(q: Any, root: Path) -> list[str]:
+    """Bank-level rules of one question: pending problems that now exist, links to known-wrong
+    variants the text does not name, and measured figures that do not match results/."""
+    text = "\n".join((q.prompt, q.short, *q.key_points, q.answer, *map(str, q.follow_ups)))
+    errors = [
+        f"pending problem '{s}' now exists: move it to 'problems'"
+        for s in q.pending_problems
+        if (root / "problems" / s / "problem.toml").is_file()
+    ]
+    for link in q.code:
+        stem = Path(link.split("::")[0]).stem
+        if stem.startswith("wrong_") and stem not in text:
+            errors.append(
+                f"code link '{link}' is a known-wrong variant: say so in the text (name {stem})"
+            )
+    errors += [msg for m in q.measured if (msg := check_measured(m, text, root))]
+    return errors
+
+
 # --- measured figures -------------------------------------------------------------------------
 
 UNITS = {

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.codelinks import check_code_link
-from grader.question_rules import check_measured, practice_error
+from grader.question_rules import practice_error, practice_link_errors
 
 if sys.version_info >= (3, 11):
     import tomllib
@@ -260,20 +260,7 @@ def validate(root: Path = ROOT) -> list[str]:
             f"{where}: see_also '{s}' is not a question id" for s in q.see_also if s not in ids
         ]
         errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
-        errors += [
-            f"{where}: pending problem '{s}' now exists: move it to 'problems'"
-            for s in q.pending_problems
-            if (root / "problems" / s / "problem.toml").is_file()
-        ]
-        text = "\n".join((q.prompt, q.short, *q.key_points, q.answer, *map(str, q.follow_ups)))
-        errors += [
-            f"{where}: code link '{link}' is a known-wrong variant: say so in the text"
-            f" (name {Path(link.split('::')[0]).stem})"
-            for link in q.code
-            if Path(link.split("::")[0]).stem.startswith("wrong_")
-            and Path(link.split("::")[0]).stem not in text
-        ]
-        errors += [f"{where}: {msg}" for m in q.measured if (msg := check_measured(m, text, root))]
+        errors += [f"{where}: {msg}" for msg in practice_link_errors(q, root)]
     return errors + _problem_question_ids(root, ids)
 
 
