@@ -51,6 +51,8 @@ class Scheduler:
         self.max_model_len, self.eos = max_model_len, set(eos_token_ids)
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
+        self.preemptions = 0
+        self.cached_tokens = 0  # prompt tokens admitted with their K/V from the prefix cache
 
     def add(self, seq: Sequence) -> None:
         self.waiting.append(seq)
@@ -82,6 +84,7 @@ class Scheduler:
                 self.pages.release(seq)
                 break
             self.running.append(self.waiting.popleft())
+            self.cached_tokens += seq.num_computed
             batch.append((seq, n))
             budget -= n
         return batch
@@ -89,6 +92,7 @@ class Scheduler:
     def _preempt(self, seq: Sequence) -> None:
         self.pages.release(seq)
         seq.preemptions += 1
+        self.preemptions += 1
         self.waiting.appendleft(seq)
 
     def update(self, batch: list[tuple[Sequence, int]], sampled: list[int]) -> list[Sequence]:

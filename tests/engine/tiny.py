@@ -3,6 +3,8 @@ tokenizer trained on the spot, saved like a real checkpoint directory."""
 
 from __future__ import annotations
 
+import functools
+import tempfile
 from pathlib import Path
 
 import torch
@@ -13,7 +15,7 @@ CORPUS = [
     "RMSNorm divides by the root mean square; softmax subtracts the max first.",
     "def add(a, b):\n    return a + b\n",
     "Kernel Dojo: practise GPU kernels and inference engines, one problem at a time.",
-] * 20
+] * 3
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -21,6 +23,13 @@ CHAT_TEMPLATE = (
 
 
 def make_tokenizer(path: Path) -> None:
+    for name, data in _tokenizer_files().items():
+        (path / name).write_bytes(data)
+
+
+@functools.cache
+def _tokenizer_files() -> dict[str, bytes]:
+    """Train the tokenizer once per session; every model directory gets a copy of its files."""
     from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
@@ -35,7 +44,9 @@ def make_tokenizer(path: Path) -> None:
     tok.train_from_iterator(CORPUS, trainer)
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, bos_token="<bos>", eos_token="<eos>")
     fast.chat_template = CHAT_TEMPLATE
-    fast.save_pretrained(str(path))
+    with tempfile.TemporaryDirectory() as tmp:
+        fast.save_pretrained(tmp)
+        return {p.name: p.read_bytes() for p in Path(tmp).iterdir()}
 
 
 def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
