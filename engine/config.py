@@ -24,7 +24,7 @@ class ModelError(ValueError):
 @dataclass(frozen=True, slots=True)
 class EngineConfig:
     model: str
-    kernels: str | dict[str, str] = "auto"
+    kernels: Any = "auto"  # "auto" | "solution" | "reference" | "attempt" | {op: choice} | Kernels
     dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU
     device: str = "auto"
     block_size: int = 16  # tokens per KV page

@@ -10,7 +10,7 @@ from pathlib import Path
 from engine.config import EngineConfig
 from engine.kv_cache import KVPool, PageTable, pages_for_memory
 from engine.models.loader import load_model, load_tokenizer
-from engine.ops import load_kernels
+from engine.ops import Kernels, load_kernels
 from engine.runner import ModelRunner
 from engine.sampler import Sampler, SamplingParams
 from engine.scheduler import Scheduler, Sequence
@@ -44,7 +44,8 @@ class LLM:
     def __init__(self, model: str | Path, **kwargs) -> None:
         self.config = cfg = EngineConfig(model=str(model), **kwargs)
         device, dtype = cfg.torch_device(), cfg.torch_dtype()
-        self.kernels = load_kernels(cfg.kernels, device.type)
+        given = cfg.kernels
+        self.kernels = given if isinstance(given, Kernels) else load_kernels(given, device.type)
         path = Path(model).expanduser()
         limit = cfg.max_model_len or DEFAULT_MAX_LEN
         self.model, self.model_config = load_model(path, self.kernels, dtype, device, limit)

@@ -65,8 +65,8 @@ def parse_spec(spec: str | dict[str, str]) -> dict[str, str]:
     """'attempt' | 'rms_norm=attempt,softmax=reference' | {op: choice} -> a choice for every op."""
     if isinstance(spec, str) and "=" in spec:
         spec = dict(part.split("=", 1) for part in spec.split(",") if part)
-    if isinstance(spec, str):
-        return dict.fromkeys(OPS, spec)
+    if isinstance(spec, str):  # every op this checkout has a problem for
+        return {k: spec if _exists(op.problem) else "auto" for k, op in OPS.items()}
     by_name = {**{k: k for k in OPS}, **{op.problem: k for k, op in OPS.items()}}
     unknown = [k for k in spec if k not in by_name]
     if unknown:
@@ -182,3 +182,9 @@ def kernel_table(device: str) -> list[dict[str, str]]:
         {"op": "-", "problem": p, "where": w, "auto": "no hot path"} for p, w in NO_HOT_PATH.items()
     ]
     return rows
+
+
+def tolerance(name: str, dtype: Any) -> tuple[float, float]:
+    """(rtol, atol) of the op's problem for dtype: how far a kernel may sit from the reference."""
+    tol = get_problem(OPS[name].problem).tol(dtype)
+    return tol.rtol, tol.atol
