@@ -12,7 +12,7 @@ from grader.runtime import enable_interpreter_if_no_gpu, interpreting
 
 enable_interpreter_if_no_gpu()  # Triton reads TRITON_INTERPRET once, at its first import
 
-from grader.impls import ImplLoadError, load, resolve  # noqa: E402
+from grader.impls import ImplLoadError, _short, load, resolve  # noqa: E402
 from grader.registry import UnknownProblem, get_problem  # noqa: E402
 
 
@@ -136,7 +136,7 @@ def _bind(name: str, choice: str, device: str) -> tuple[Any, str]:
     except ImplLoadError as e:
         raise KernelError(f"{name}={choice}: {e}") from None
     if ref.kind in ("attempt", "path", "wrong"):
-        mod = _Named(name, ref.spec, mod, op.entries)
+        mod = _Named(name, f"{ref.spec}: {_short(ref.path)}", mod, op.entries)
     return mod, ref.spec
 
 

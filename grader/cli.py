@@ -16,6 +16,7 @@ from rich.text import Text
 from grader import banks, profile, questions, report, scaffold, store
 from grader import doctor as doctor_mod
 from grader import plot as plot_mod
+from grader.cli_engine import engine_app
 from grader.cli_questions import questions_app, quiz
 from grader.grade import Grade, grade, readiness, run_bench
 from grader.impls import solution_backends, wrong_variants
@@ -297,6 +298,7 @@ def new(
 
 app.add_typer(questions_app, name="questions", help="Browse and search the question bank.")
 app.command("quiz")(quiz)
+app.add_typer(engine_app, name="engine", help="Run, check and benchmark the inference engine.")
 
 
 def main() -> None:

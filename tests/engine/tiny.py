@@ -81,7 +81,7 @@ def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
     }  # fmt: skip
     config_cls, model_cls, extra = kinds[family]
     torch.manual_seed(seed)
-    model = model_cls(config_cls(**common, **extra, **overrides)).eval()
+    model = model_cls(config_cls(**{**common, **extra, **overrides})).eval()
     if family == "qwen2":  # random biases, so that a dropped bias changes the tokens
         for layer in model.model.layers:
             for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
