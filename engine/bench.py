@@ -32,8 +32,10 @@ class Workload:
     def requests(self, vocab: int) -> list[tuple[list[int], int]]:
         """(prompt token ids, output length) for each request, random token ids like nano-vllm."""
         rng = random.Random(self.seed)
-        lens = [(rng.randint(self.min_len, self.max_len), rng.randint(self.min_len, self.max_len))
-                for _ in range(self.num_requests)]  # fmt: skip
+        lens = [
+            (rng.randint(self.min_len, self.max_len), rng.randint(self.min_len, self.max_len))
+            for _ in range(self.num_requests)
+        ]
         return [([rng.randrange(min(vocab, 10_000)) for _ in range(i)], o) for i, o in lens]
 
 
@@ -66,20 +68,31 @@ def hf_throughput(model_dir: str, work, batch_size: int, dtype, device) -> dict:
         chunk = work[i : i + batch_size]
         width = max(len(p) for p, _ in chunk)
         ids = torch.tensor([[0] * (width - len(p)) + p for p, _ in chunk], device=device)
-        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p, _ in chunk],
-                            device=device)  # fmt: skip
+        mask = torch.tensor(
+            [[0] * (width - len(p)) + [1] * len(p) for p, _ in chunk], device=device
+        )
         new = max(o for _, o in chunk)
         _sync(device)
         start = time.perf_counter()
         with torch.inference_mode():
-            model.generate(ids, attention_mask=mask, max_new_tokens=new, min_new_tokens=new,
-                           do_sample=False, pad_token_id=0)  # fmt: skip
+            model.generate(
+                ids,
+                attention_mask=mask,
+                max_new_tokens=new,
+                min_new_tokens=new,
+                do_sample=False,
+                pad_token_id=0,
+            )
         _sync(device)
         seconds += time.perf_counter() - start
     tokens = sum(o for _, o in work)
     del model
-    return {"seconds": seconds, "output_tokens": tokens, "output_tokens_per_s": tokens / seconds,
-            "batch_size": batch_size}  # fmt: skip
+    return {
+        "seconds": seconds,
+        "output_tokens": tokens,
+        "output_tokens_per_s": tokens / seconds,
+        "batch_size": batch_size,
+    }
 
 
 def decode_bs1(llm: LLM, prompt_len: int, new_tokens: int, copy_bandwidth: float | None) -> dict:
@@ -110,18 +123,31 @@ def decode_bs1(llm: LLM, prompt_len: int, new_tokens: int, copy_bandwidth: float
     return out
 
 
-def run_bench(model_dir: str, workload: Workload, hf: bool = True, hf_batch_size: int = 256,
-              bs1_tokens: int = 256, copy_bandwidth: Callable[[], float] | None = None,
-              **llm_kwargs) -> dict:  # fmt: skip
+def run_bench(
+    model_dir: str,
+    workload: Workload,
+    hf: bool = True,
+    hf_batch_size: int = 256,
+    bs1_tokens: int = 256,
+    copy_bandwidth: Callable[[], float] | None = None,
+    **llm_kwargs,
+) -> dict:
     """Engine, then bs=1 decode, then HF (the engine's KV pool freed first); one dict."""
     need = max(2 * workload.max_len, BS1_PROMPT + bs1_tokens) + 16
     llm = LLM(model_dir, **{"max_model_len": need, **llm_kwargs})
     device, dtype = llm.config.torch_device(), llm.config.torch_dtype()
     work = workload.requests(llm.model_config.vocab_size)
-    result = {"device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-              "dtype": str(dtype).removeprefix("torch."), "kernels": llm.kernels.bound,
-              "workload": {"num_requests": workload.num_requests, "min_len": workload.min_len,
-                           "max_len": workload.max_len, "seed": workload.seed}}  # fmt: skip
+    result = {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "dtype": str(dtype).removeprefix("torch."),
+        "kernels": llm.kernels.bound,
+        "workload": {
+            "num_requests": workload.num_requests,
+            "min_len": workload.min_len,
+            "max_len": workload.max_len,
+            "seed": workload.seed,
+        },
+    }
     result["engine"] = engine_throughput(llm, work)
     result["engine"]["preemptions"] = llm.scheduler.preemptions
     bandwidth = copy_bandwidth() if copy_bandwidth and device.type == "cuda" else None

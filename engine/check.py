@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import torch
 
@@ -21,8 +21,12 @@ from engine.ops import OpNotImplemented, load_kernels, parse_spec, tolerance
 from engine.sampler import SamplingParams
 
 PREAMBLE = "Answer in one short sentence, as a careful engineer would. "
-QUESTIONS = ["What is the capital of France?", "What does RMSNorm divide by?",
-             "Why does softmax subtract the max?", "What is the capital of France?"]  # fmt: skip
+QUESTIONS = [
+    "What is the capital of France?",
+    "What does RMSNorm divide by?",
+    "Why does softmax subtract the max?",
+    "What is the capital of France?",
+]
 # shared prefixes and a duplicate, for the prefix cache; small pages and a small pool, so that
 # pages are matched, shared, evicted and preempted while the ops run
 PROMPTS = [PREAMBLE + q for q in QUESTIONS] + ["1, 2, 3, 4, 5, 6, 7, 8,"]
@@ -88,8 +92,9 @@ def _first_diff(got: list[list[int]], want: list[list[int]]) -> dict | None:
     return None
 
 
-def check_kernels(model: str, kernels="attempt", prompts=PROMPTS, max_tokens: int = 16,
-                  **llm_kwargs) -> list[OpReport]:  # fmt: skip
+def check_kernels(
+    model: str, kernels="attempt", prompts=PROMPTS, max_tokens: int = 16, **llm_kwargs
+) -> list[OpReport]:
     llm_kwargs = {**SETTINGS, **llm_kwargs}
     cfg = EngineConfig(model=model, **llm_kwargs)
     device, dtype = cfg.torch_device().type, cfg.torch_dtype()
@@ -102,8 +107,9 @@ def check_kernels(model: str, kernels="attempt", prompts=PROMPTS, max_tokens: in
         if op == "paged_attention" and device != "cuda":
             reports.append(OpReport(op, choice, "needs_gpu", message="decode kernels run on a GPU"))
             continue
-        run = functools.partial(_generate, model, prompts=prompts, max_tokens=max_tokens,
-                                **llm_kwargs)  # fmt: skip
+        run = functools.partial(
+            _generate, model, prompts=prompts, max_tokens=max_tokens, **llm_kwargs
+        )
         reports.append(_check_op(op, choice, reference, want, run, device, dtype))
     return reports
 
@@ -116,7 +122,9 @@ def _check_op(op, choice, reference, want, run, device, dtype) -> OpReport:
         recorders = {}
         for entry in TENSOR_OPS.get(op, ()):
             rtol, atol = tolerance(op, dtype)
-            recorders[entry] = _Recorder(getattr(user, entry), getattr(reference, entry), rtol, atol)
+            recorders[entry] = _Recorder(
+                getattr(user, entry), getattr(reference, entry), rtol, atol
+            )
         got = run(kernels=dataclasses.replace(user, **recorders))
     except OpNotImplemented as e:
         return dataclasses.replace(report, verdict="not_attempted", message=str(e))

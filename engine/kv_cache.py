@@ -19,8 +19,16 @@ import torch
 class KVPool:
     """The KV tensors: k[l] and v[l] of layer l are (P, S, Hkv, D)."""
 
-    def __init__(self, layers: int, pages: int, page_size: int, kv_heads: int, head_dim: int,
-                 dtype: torch.dtype, device: torch.device) -> None:  # fmt: skip
+    def __init__(
+        self,
+        layers: int,
+        pages: int,
+        page_size: int,
+        kv_heads: int,
+        head_dim: int,
+        dtype: torch.dtype,
+        device: torch.device,
+    ) -> None:
         shape = (layers, pages, page_size, kv_heads, head_dim)  # (L, P, S, Hkv, D)
         # zeros, not empty: padded keys read slot 0, and 0 * NaN garbage would poison SDPA
         self.k = torch.zeros(shape, dtype=dtype, device=device)
@@ -72,7 +80,9 @@ class PageTable:
         req.pages, req.shared, req.node, req.num_computed = [], 0, None, 0
         if self.tree is None:
             return
-        pages, node = self.tree.match_prefix(self._keys(req.tokens, (len(req.tokens) - 1) // self.S))
+        pages, node = self.tree.match_prefix(
+            self._keys(req.tokens, (len(req.tokens) - 1) // self.S)
+        )
         self.tree.inc_lock(node)
         req.pages, req.shared, req.node = list(pages), len(pages), node
         req.num_computed = len(pages) * self.S

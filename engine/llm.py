@@ -54,8 +54,11 @@ class LLM:
         self.tokenizer = load_tokenizer(path)
         S = cfg.block_size
         page_bytes = S * mc.kv_bytes_per_token * dtype.itemsize
-        pages = (cfg.kv_cache_tokens // S if cfg.kv_cache_tokens else
-                 pages_for_memory(page_bytes, device, cfg.gpu_memory_utilization))  # fmt: skip
+        pages = (
+            cfg.kv_cache_tokens // S
+            if cfg.kv_cache_tokens
+            else pages_for_memory(page_bytes, device, cfg.gpu_memory_utilization)
+        )
         pages = min(pages, cfg.max_num_seqs * -(-self.max_model_len // S))  # more is never used
         if pages < 1:
             raise RequestError("no memory left for the KV cache: pass kv_cache_tokens")
@@ -63,8 +66,9 @@ class LLM:
         radix = self.kernels.RadixCache if cfg.enable_prefix_caching else None
         self.pages = PageTable(pages, S, radix)
         eos = set(mc.eos_token_ids) | self._tokenizer_eos()
-        self.scheduler = Scheduler(self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens,
-                                   self.max_model_len, tuple(eos))  # fmt: skip
+        self.scheduler = Scheduler(
+            self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens, self.max_model_len, tuple(eos)
+        )
         self.runner = ModelRunner(self.model, self.pool, Sampler(self.kernels.softmax), S, device)
 
     def _tokenizer_eos(self) -> set[int]:
@@ -83,7 +87,9 @@ class LLM:
         messages = [{"role": "user", "content": prompt}]
         if getattr(self.tokenizer, "chat_template", None) is None:
             raise RequestError(f"{self.config.model} has no chat template: drop --chat")
-        text = self.tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False)
+        text = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     def add_request(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
@@ -135,11 +141,16 @@ class LLM:
             text = tok.decode(seq.output, skip_special_tokens=True) if tok is not None else ""
         lps = seq.logprobs if seq.params.logprobs is not None else None
         done = CompletionOutput(0, text, list(seq.output), seq.finish_reason, lps)
-        return RequestOutput(seq.id, prompt if isinstance(prompt, str) else None,
-                             seq.tokens[: seq.prompt_len], [done])  # fmt: skip
+        return RequestOutput(
+            seq.id,
+            prompt if isinstance(prompt, str) else None,
+            seq.tokens[: seq.prompt_len],
+            [done],
+        )
 
-    def generate(self, prompts, sampling_params: SamplingParams | list | None = None,
-                 use_tqdm: bool = True) -> list[RequestOutput]:  # fmt: skip
+    def generate(
+        self, prompts, sampling_params: SamplingParams | list | None = None, use_tqdm: bool = True
+    ) -> list[RequestOutput]:
         """Outputs in the order of `prompts` (strings or lists of token ids)."""
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         params = sampling_params or SamplingParams()
@@ -179,4 +190,3 @@ class _progress:
     def __exit__(self, *exc) -> None:
         if self.on:
             self.bar.stop()
-

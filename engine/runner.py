@@ -57,8 +57,9 @@ class ModelRunner:
         last = torch.tensor([rows[s.id] for s in ending]).to(self.device)  # (N,)
         logits = self.model.logits(hidden[last])  # (N, V)
         params = [s.params for s in ending]
-        tokens = self.sampler(logits, params, [s.seed for s in ending],
-                              [len(s.output) for s in ending])  # fmt: skip
+        tokens = self.sampler(
+            logits, params, [s.seed for s in ending], [len(s.output) for s in ending]
+        )
         if all(p.logprobs is None for p in params):
             return tokens.tolist(), None  # the step's one device-to-host copy
         n = max(p.logprobs or 0 for p in params)

@@ -81,8 +81,13 @@ class Sampler:
     def __init__(self, softmax: Callable[[torch.Tensor], torch.Tensor]) -> None:
         self.softmax = softmax  # the kernel table's online_softmax
 
-    def __call__(self, logits: torch.Tensor, params: Sequence[SamplingParams],
-                 seeds: Sequence[int], steps: Sequence[int]) -> torch.Tensor:  # fmt: skip
+    def __call__(
+        self,
+        logits: torch.Tensor,
+        params: Sequence[SamplingParams],
+        seeds: Sequence[int],
+        steps: Sequence[int],
+    ) -> torch.Tensor:
         """Tokens (N,) for logits (N, V) fp32; request i samples its steps[i]-th token."""
         greedy = logits.argmax(dim=-1)  # (N,)
         if all(p.temperature == 0 for p in params):

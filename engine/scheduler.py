@@ -45,8 +45,14 @@ class Sequence:
 
 
 class Scheduler:
-    def __init__(self, pages: PageTable, max_num_seqs: int, max_num_batched_tokens: int,
-                 max_model_len: int, eos_token_ids: tuple[int, ...] = ()) -> None:  # fmt: skip
+    def __init__(
+        self,
+        pages: PageTable,
+        max_num_seqs: int,
+        max_num_batched_tokens: int,
+        max_model_len: int,
+        eos_token_ids: tuple[int, ...] = (),
+    ) -> None:
         self.pages, self.max_seqs, self.budget = pages, max_num_seqs, max_num_batched_tokens
         self.max_model_len, self.eos = max_model_len, set(eos_token_ids)
         self.waiting: deque[Sequence] = deque()
@@ -70,7 +76,7 @@ class Scheduler:
             while not self.pages.allocate(seq, n):
                 preempted = True
                 self._preempt(self.running.pop())  # the newest; maybe seq itself
-                if self.running[i:i + 1] != [seq]:
+                if self.running[i : i + 1] != [seq]:
                     break
             else:
                 batch.append((seq, n))

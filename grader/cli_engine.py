@@ -29,8 +29,9 @@ def _out() -> Console:
 
 
 def _fail(message: str, code: int = EXIT_USER) -> None:
-    Console(stderr=True, highlight=False).print(f"[bold red]error:[/] {escape(message)}",
-                                                soft_wrap=True)  # fmt: skip
+    Console(stderr=True, highlight=False).print(
+        f"[bold red]error:[/] {escape(message)}", soft_wrap=True
+    )
     raise typer.Exit(code)
 
 
@@ -90,14 +91,27 @@ def run(
     seconds = time.perf_counter() - start
     done = out.outputs[0]
     if json_out:
-        sys.stdout.write(json.dumps({
-            "schema": 1, "prompt": prompt, "prompt_token_ids": out.prompt_token_ids,
-            "text": done.text, "token_ids": done.token_ids, "finish_reason": done.finish_reason,
-            "kernels": llm.kernels.bound, "seconds": round(seconds, 3)}) + "\n")  # fmt: skip
+        sys.stdout.write(
+            json.dumps(
+                {
+                    "schema": 1,
+                    "prompt": prompt,
+                    "prompt_token_ids": out.prompt_token_ids,
+                    "text": done.text,
+                    "token_ids": done.token_ids,
+                    "finish_reason": done.finish_reason,
+                    "kernels": llm.kernels.bound,
+                    "seconds": round(seconds, 3),
+                }
+            )
+            + "\n"
+        )
         return
     rate = len(done.token_ids) / seconds
-    console.print(f"\n[dim]{len(done.token_ids)} tokens in {seconds:.2f} s ({rate:.1f} tok/s), "
-                  f"finish: {done.finish_reason}, {_describe(llm.kernels.bound)}[/]")  # fmt: skip
+    console.print(
+        f"\n[dim]{len(done.token_ids)} tokens in {seconds:.2f} s ({rate:.1f} tok/s), "
+        f"finish: {done.finish_reason}, {_describe(llm.kernels.bound)}[/]"
+    )
 
 
 def _describe(bound: dict[str, str]) -> str:
@@ -131,11 +145,15 @@ def _print_check(reports, overall: str) -> None:
     table = Table("op", "kernel", "verdict", "max abs err", "max rel err", "first divergence")
     for r in reports:
         d = r.first_diff
-        where = (f"pass {d['pass']} prompt {d['prompt']} token {d['token']}: "
-                 f"{d['got']} vs {d['want']}" if d else "-")  # fmt: skip
+        where = (
+            f"pass {d['pass']} prompt {d['prompt']} token {d['token']}: {d['got']} vs {d['want']}"
+            if d
+            else "-"
+        )
         err = lambda x: "-" if x is None else f"{x:.3g}"
-        table.add_row(r.op, r.kernel, r.verdict.upper(), err(r.max_abs_err), err(r.max_rel_err),
-                      where)  # fmt: skip
+        table.add_row(
+            r.op, r.kernel, r.verdict.upper(), err(r.max_abs_err), err(r.max_rel_err), where
+        )
     console = _out()
     console.print(table)
     for r in reports:
@@ -165,9 +183,15 @@ def bench(
 
     with _user_errors():
         work = Workload(num_requests, min_len, max_len, seed)
-        result = run_bench(_model_dir(model), work, hf=hf, hf_batch_size=hf_batch_size,
-                           bs1_tokens=bs1_tokens, kernels=kernels,
-                           copy_bandwidth=copy_bandwidth if torch.cuda.is_available() else None)  # fmt: skip
+        result = run_bench(
+            _model_dir(model),
+            work,
+            hf=hf,
+            hf_batch_size=hf_batch_size,
+            bs1_tokens=bs1_tokens,
+            kernels=kernels,
+            copy_bandwidth=copy_bandwidth if torch.cuda.is_available() else None,
+        )
     if json_out:
         sys.stdout.write(json.dumps({"schema": 1, **result}, indent=1) + "\n")
         return
@@ -175,8 +199,12 @@ def bench(
     for name in ("engine", "hf"):
         if name in result:
             r = result[name]
-            table.add_row(name, f"{r['output_tokens_per_s']:.1f}", f"{r['seconds']:.2f}",
-                          str(r["output_tokens"]))  # fmt: skip
+            table.add_row(
+                name,
+                f"{r['output_tokens_per_s']:.1f}",
+                f"{r['seconds']:.2f}",
+                str(r["output_tokens"]),
+            )
     console = _out()
     console.print(table)
     if "speedup_vs_hf" in result:
@@ -200,6 +228,8 @@ def kernels_cmd() -> None:
     console = _out()
     console.print(table)
     if device == "cpu":
-        console.print("On a CPU the Triton interpreter is far too slow for a whole model, so "
-                      "`auto` runs the PyTorch references of Triton ops and the solutions of "
-                      "Python ops; pass --kernels solution or attempt to run yours anyway.")  # fmt: skip
+        console.print(
+            "On a CPU the Triton interpreter is far too slow for a whole model, so "
+            "`auto` runs the PyTorch references of Triton ops and the solutions of "
+            "Python ops; pass --kernels solution or attempt to run yours anyway."
+        )

@@ -108,8 +108,10 @@ class DecoderLayer(nn.Module):
     def forward(self, h, residual, cos, sin, kv, meta):
         # pre-norm residual stream: residual += sublayer(norm(residual)), with the add fused
         # into the next norm (h is the previous sublayer's output, residual the stream)
-        h, residual = (self.input_layernorm(h), h) if residual is None else (
-            self.input_layernorm(h, residual)
+        h, residual = (
+            (self.input_layernorm(h), h)
+            if residual is None
+            else (self.input_layernorm(h, residual))
         )
         h = self.self_attn(h, cos, sin, kv, meta)  # (T, H)
         h, residual = self.post_attention_layernorm(h, residual)

@@ -33,8 +33,9 @@ def _default_dtype(dtype: torch.dtype):
         torch.set_default_dtype(old)
 
 
-def load_model(path: Path, kernels: Kernels, dtype: torch.dtype, device: torch.device,
-               max_positions: int) -> tuple[LlamaForCausalLM, ModelConfig]:  # fmt: skip
+def load_model(
+    path: Path, kernels: Kernels, dtype: torch.dtype, device: torch.device, max_positions: int
+) -> tuple[LlamaForCausalLM, ModelConfig]:
     if not path.is_dir():
         raise ModelError(f"model directory {path} does not exist")
     cfg = ModelConfig.from_dir(path)

@@ -39,8 +39,14 @@ def hf_greedy(path, prompts: list[list[int]], max_new: int, eos: list[int]) -> l
     ids = torch.tensor([[0] * (width - len(p)) + p for p in prompts])  # (B, L) left-padded
     mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in prompts])  # (B, L)
     with torch.no_grad():
-        out = model.generate(ids, attention_mask=mask, max_new_tokens=max_new, do_sample=False,
-                             eos_token_id=eos, pad_token_id=eos[0])  # fmt: skip
+        out = model.generate(
+            ids,
+            attention_mask=mask,
+            max_new_tokens=max_new,
+            do_sample=False,
+            eos_token_id=eos,
+            pad_token_id=eos[0],
+        )
     outs = []
     for row in out[:, width:].tolist():
         stop = next((i for i, t in enumerate(row) if t in eos), len(row) - 1)

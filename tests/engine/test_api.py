@@ -15,7 +15,7 @@ GREEDY = SamplingParams(temperature=0, max_tokens=12)
 
 @pytest.fixture(scope="module")
 def llm(llama_dir):
-    return LLM(str(llama_dir), block_size=4)
+    return LLM(str(llama_dir), block_size=4, dtype="float32")
 
 
 def test_outputs_carry_prompt_tokens_text_and_finish_reason(llm):
@@ -64,17 +64,20 @@ def test_chat_prompts_go_through_the_template(llm):
 def test_stream_ends_with_the_generate_output(llm):
     outs = list(llm.stream([5, 6, 7], GREEDY))
     assert outs[-1].finished and not any(o.finished for o in outs[:-1])
-    assert outs[-1].outputs[0].token_ids == llm.generate([[5, 6, 7]], GREEDY, False)[0].outputs[
-        0
-    ].token_ids
+    assert (
+        outs[-1].outputs[0].token_ids
+        == llm.generate([[5, 6, 7]], GREEDY, False)[0].outputs[0].token_ids
+    )
 
 
 def test_triton_solution_kernels_give_the_reference_tokens(llama_dir):
     """rms_norm and softmax on their Triton solutions (interpreted here) inside the model."""
     prompts = [[5, 6, 7], list(range(20, 30))]
     sp = SamplingParams(temperature=0, max_tokens=4, logprobs=2)
-    ref = LLM(str(llama_dir), kernels="reference").generate(prompts, sp, use_tqdm=False)
-    sol = LLM(str(llama_dir), kernels="rms_norm=solution,softmax=solution")
+    ref = LLM(str(llama_dir), kernels="reference", dtype="float32").generate(
+        prompts, sp, use_tqdm=False
+    )
+    sol = LLM(str(llama_dir), kernels="rms_norm=solution,softmax=solution", dtype="float32")
     assert sol.kernels.bound["rms_norm"] == "solution:triton"
     got = sol.generate(prompts, sp, use_tqdm=False)
     assert [o.outputs[0].token_ids for o in got] == [o.outputs[0].token_ids for o in ref]

@@ -6,6 +6,7 @@ import json
 import sys
 
 import pytest
+import torch
 from typer.testing import CliRunner
 
 from engine import LLM, SamplingParams
@@ -20,12 +21,14 @@ def _engine(*args: str):
 
 
 def test_run_json_gives_the_greedy_tokens(llama_dir):
-    result = _engine("run", "The capital of France is", "--model", llama_dir, "--max-tokens",
-                     "8", "--json")  # fmt: skip
+    result = _engine(
+        "run", "The capital of France is", "--model", llama_dir, "--max-tokens", "8", "--json"
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
-    want = LLM(str(llama_dir)).generate(["The capital of France is"],
-                                        SamplingParams(temperature=0, max_tokens=8), False)  # fmt: skip
+    want = LLM(str(llama_dir)).generate(
+        ["The capital of France is"], SamplingParams(temperature=0, max_tokens=8), False
+    )
     assert data["token_ids"] == want[0].outputs[0].token_ids and data["finish_reason"] == "length"
     assert data["kernels"]["radix_cache"] == "solution:python"
 
@@ -84,8 +87,9 @@ def test_check_of_the_stubs_names_each_missing_op(llama_dir):
 
 
 def test_check_passes_a_correct_kernel(llama_dir):
-    result = _engine("check", "--kernels", "radix_cache=solution", "--model", llama_dir,
-                     "--max-tokens", "4")  # fmt: skip
+    result = _engine(
+        "check", "--kernels", "radix_cache=solution", "--model", llama_dir, "--max-tokens", "4"
+    )
     assert result.exit_code == 0 and "PASSED" in result.stdout, result.output
 
 
@@ -98,8 +102,9 @@ def eps_sensitive_dir(tmp_path_factory):
 
 def test_check_names_the_op_and_the_divergence_of_wrong_kernels(eps_sensitive_dir):
     kernels = "rms_norm=wrong:eps_outside_sqrt,radix_cache=wrong:insert_overwrites_existing_values"
-    result = _engine("check", "--kernels", kernels, "--model", eps_sensitive_dir,
-                     "--max-tokens", "4", "--json")  # fmt: skip
+    result = _engine(
+        "check", "--kernels", kernels, "--model", eps_sensitive_dir, "--max-tokens", "4", "--json"
+    )
     data = json.loads(result.stdout)
     assert result.exit_code == 1 and data["verdict"] == "failed"
     ops = {r["op"]: r for r in data["ops"]}
@@ -110,10 +115,23 @@ def test_check_names_the_op_and_the_divergence_of_wrong_kernels(eps_sensitive_di
 
 
 def test_bench_reports_engine_hf_and_bs1(llama_dir):
-    result = _engine("bench", "--model", llama_dir, "--num-requests", "4", "--min-len", "4",
-                     "--max-len", "12", "--bs1-tokens", "8", "--json")  # fmt: skip
+    result = _engine(
+        "bench",
+        "--model",
+        llama_dir,
+        "--num-requests",
+        "4",
+        "--min-len",
+        "4",
+        "--max-len",
+        "12",
+        "--bs1-tokens",
+        "8",
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     data = json.loads(result.stdout)
     assert data["engine"]["output_tokens"] == data["hf"]["output_tokens"] > 0
     assert data["speedup_vs_hf"] > 0 and data["bs1_decode"]["tokens_per_s"] > 0
-    assert "roofline_fraction" not in data["bs1_decode"]  # no GPU, no bandwidth: no fraction
+    on_gpu = torch.cuda.is_available()  # the roofline needs the GPU's measured copy bandwidth
+    assert ("roofline_fraction" in data["bs1_decode"]) == on_gpu

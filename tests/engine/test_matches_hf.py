@@ -55,7 +55,7 @@ def case(request, tiny_dirs, tmp_path_factory):
 
 
 def _generate(path, prompts, **kwargs) -> tuple[LLM, list[list[int]], list[str]]:
-    llm = LLM(str(path), block_size=4, **kwargs)
+    llm = LLM(str(path), block_size=4, dtype="float32", **kwargs)
     outs = llm.generate(prompts, SamplingParams(temperature=0, max_tokens=MAX_NEW), use_tqdm=False)
     return llm, [o.outputs[0].token_ids for o in outs], [o.outputs[0].finish_reason for o in outs]
 
@@ -82,10 +82,10 @@ def _first_diff(a: list[int], b: list[int]) -> int:
 _HF: dict[tuple[int, ...], list[int]] = {}
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=6, deadline=None)
 @given(
     prompts=st.lists(
-        st.lists(st.integers(10, 13), min_size=1, max_size=30), min_size=1, max_size=5
+        st.lists(st.integers(10, 13), min_size=1, max_size=30), min_size=1, max_size=4
     ),
     block_size=st.sampled_from([1, 2, 4, 16]),
     budget=st.integers(5, 64),
@@ -93,15 +93,23 @@ _HF: dict[tuple[int, ...], list[int]] = {}
     pool_pages=st.integers(0, 40),
     prefix=st.booleans(),
 )
-def test_any_scheduling_gives_hf_tokens(llama_dir, prompts, block_size, budget, seqs,
-                                        pool_pages, prefix):  # fmt: skip
+def test_any_scheduling_gives_hf_tokens(
+    llama_dir, prompts, block_size, budget, seqs, pool_pages, prefix
+):
     """Prompts over a 4-token alphabet share long prefixes; every knob is drawn at random."""
     new = [p for p in map(tuple, prompts) if p not in _HF]
-    for p, out in zip(new, hf_greedy(llama_dir, [list(p) for p in new], 8, [1])):
-        _HF[p] = out
+    if new:
+        for p, out in zip(new, hf_greedy(llama_dir, [list(p) for p in new], 8, [1])):
+            _HF[p] = out
     need = max(len(p) for p in prompts) + 8
-    llm = LLM(str(llama_dir), block_size=block_size, max_num_batched_tokens=max(budget, seqs),
-              max_num_seqs=seqs, enable_prefix_caching=prefix,
-              kv_cache_tokens=(-(-need // block_size) + pool_pages) * block_size)  # fmt: skip
+    llm = LLM(
+        str(llama_dir),
+        dtype="float32",
+        block_size=block_size,
+        max_num_batched_tokens=max(budget, seqs),
+        max_num_seqs=seqs,
+        enable_prefix_caching=prefix,
+        kv_cache_tokens=(-(-need // block_size) + pool_pages) * block_size,
+    )
     outs = llm.generate(prompts, SamplingParams(temperature=0, max_tokens=8), use_tqdm=False)
     assert [o.outputs[0].token_ids for o in outs] == [_HF[tuple(p)] for p in prompts]

@@ -119,8 +119,13 @@ def fake_next(tokens: list[int]) -> int:
 class SchedulerMachine(RuleBasedStateMachine):
     """The scheduler driven step by step; the plain model is unbatched greedy generation."""
 
-    @initialize(pages=st.integers(8, 40), size=st.sampled_from([1, 2, 4]),
-                seqs=st.integers(1, 4), budget=st.integers(4, 32), prefix=st.booleans())  # fmt: skip
+    @initialize(
+        pages=st.integers(8, 40),
+        size=st.sampled_from([1, 2, 4]),
+        seqs=st.integers(1, 4),
+        budget=st.integers(4, 32),
+        prefix=st.booleans(),
+    )
     def setup(self, pages, size, seqs, budget, prefix):
         self.table = PageTable(pages, size, RadixCache if prefix else None)
         self.sched = Scheduler(self.table, seqs, max(budget, seqs), 10_000, eos_token_ids=(3,))

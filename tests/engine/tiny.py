@@ -73,12 +73,24 @@ def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
         eos_token_id=1,
     )
     kinds = {
-        "llama": (LlamaConfig, LlamaForCausalLM, dict(rope_theta=50000.0, tie_word_embeddings=True,
-            rope_scaling={"rope_type": "llama3", "factor": 4.0, "low_freq_factor": 1.0,
-                          "high_freq_factor": 4.0, "original_max_position_embeddings": 64})),
+        "llama": (
+            LlamaConfig,
+            LlamaForCausalLM,
+            dict(
+                rope_theta=50000.0,
+                tie_word_embeddings=True,
+                rope_scaling={
+                    "rope_type": "llama3",
+                    "factor": 4.0,
+                    "low_freq_factor": 1.0,
+                    "high_freq_factor": 4.0,
+                    "original_max_position_embeddings": 64,
+                },
+            ),
+        ),
         "qwen2": (Qwen2Config, Qwen2ForCausalLM, dict(rope_theta=1e6)),
         "qwen3": (Qwen3Config, Qwen3ForCausalLM, dict(head_dim=32, tie_word_embeddings=True)),
-    }  # fmt: skip
+    }
     config_cls, model_cls, extra = kinds[family]
     torch.manual_seed(seed)
     model = model_cls(config_cls(**{**common, **extra, **overrides})).eval()
