@@ -80,7 +80,9 @@ def sdpa_gathered(q, k_cache, v_cache, group: Group, scale: float) -> torch.Tens
     v = v_cache.view(-1, Hkv, D)[group.kv_slots].transpose(1, 2)  # (B, Hkv, K, D)
     # GQA without copying K/V: the g query heads of a KV head become g*Q rows of one head
     qg = q[group.tokens].view(B, Q, Hkv, g, D).permute(0, 2, 3, 1, 4)  # (B, Hkv, g, Q, D)
-    mask = group.mask.unsqueeze(2).expand(B, 1, g, Q, -1).reshape(B, 1, g * Q, -1)
+    mask = group.mask  # (B, 1, Q, K); with one query it broadcasts over the g rows as it is
+    if Q > 1:
+        mask = mask.unsqueeze(2).expand(B, 1, g, Q, -1).reshape(B, 1, g * Q, -1)
     o = F.scaled_dot_product_attention(
         qg.reshape(B, Hkv, g * Q, D), k, v, attn_mask=mask, scale=scale
     )  # (B, Hkv, g*Q, D)

@@ -155,6 +155,8 @@ class LLM:
         prompts = [prompts] if isinstance(prompts, str) else list(prompts)
         params = sampling_params or SamplingParams()
         params = params if isinstance(params, list) else [params] * len(prompts)
+        if len(params) != len(prompts):
+            raise RequestError(f"{len(prompts)} prompts but {len(params)} sampling params")
         seqs = [self.add_request(p, sp) for p, sp in zip(prompts, params)]
         with _progress(len(seqs), use_tqdm) as advance:
             while not self.scheduler.done():

@@ -65,6 +65,8 @@ def parse_spec(spec: str | dict[str, str]) -> dict[str, str]:
     """'attempt' | 'rms_norm=attempt,softmax=reference' | {op: choice} -> a choice for every op."""
     if isinstance(spec, str) and "=" in spec:
         spec = dict(part.split("=", 1) for part in spec.split(",") if part)
+    if isinstance(spec, str) and (spec.endswith(".py") or "/" in spec):
+        raise KernelError(f"kernels={spec!r}: a file implements one op: write op=PATH")
     if isinstance(spec, str):  # every op this checkout has a problem for
         return {k: spec if _exists(op.problem) else "auto" for k, op in OPS.items()}
     by_name = {**{k: k for k in OPS}, **{op.problem: k for k, op in OPS.items()}}
