@@ -114,6 +114,9 @@ class ModelConfig:
             )
         if raw.get("hidden_act", "silu") != "silu":
             raise ModelError(f"unsupported hidden_act '{raw['hidden_act']}' in {file}: needs silu")
+        for key in ("mlp_bias", "use_sliding_window"):
+            if raw.get(key):
+                raise ModelError(f"{file}: {key}=true is not supported by this engine")
         return cls._from_raw(arch, raw)
 
     @classmethod

@@ -55,7 +55,8 @@ def _prompts(model_dir: Path, vocab: int) -> list[list[int]]:
 
 
 def hf_steps(model_dir: Path, prompts, max_tokens: int) -> list[list[tuple[int, dict]]]:
-    """Greedy HF generate in bf16, one prompt at a time: per step (token, top-5 log-probs)."""
+    """Greedy HF generate in bf16, one prompt at a time: per step (token, top-5 log-probs of
+    the raw logits); like the engine, it stops at EOS."""
     from transformers import AutoModelForCausalLM
 
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.bfloat16).cuda()
@@ -66,7 +67,6 @@ def hf_steps(model_dir: Path, prompts, max_tokens: int) -> list[list[tuple[int, 
             g = model.generate(
                 ids,
                 max_new_tokens=max_tokens,
-                min_new_tokens=max_tokens,
                 do_sample=False,
                 output_logits=True,
                 return_dict_in_generate=True,
@@ -86,7 +86,7 @@ def engine_steps(model_dir: Path, prompts, max_tokens: int) -> list[list[tuple[i
     from engine import LLM, SamplingParams
 
     llm = LLM(str(model_dir), dtype="bfloat16", max_model_len=2048)
-    sp = SamplingParams(temperature=0, max_tokens=max_tokens, ignore_eos=True, logprobs=TOP)
+    sp = SamplingParams(temperature=0, max_tokens=max_tokens, logprobs=TOP)  # both stop at EOS
     outs = llm.generate(prompts, sp, use_tqdm=False)
     kernels = llm.kernels.bound
     del llm
@@ -97,7 +97,8 @@ def engine_steps(model_dir: Path, prompts, max_tokens: int) -> list[list[tuple[i
 
 def compare(engine, hf) -> dict:
     """Per prompt: tokens agreeing before the first disagreement, and whether that
-    disagreement is a near-tie (each token in the other's top-5)."""
+    disagreement is a near-tie (each token in the other's top-5). A run that stopped (EOS)
+    where the other went on is compared up to the shorter one."""
     rows = []
     for e, h in zip(engine, hf):
         row = {"steps": len(h), "agreed": len(h), "ok": True, "max_abs_logprob_diff": 0.0}

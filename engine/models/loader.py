@@ -60,13 +60,15 @@ def _copy(params: dict, name: str, tensor: torch.Tensor, cfg: ModelConfig) -> st
     """Copy one checkpoint tensor into its place; returns the parameter it filled."""
     parts = name.split(".")
     stacked = next((p for p in parts if p in STACKED), None)
+    if "rotary_emb" in name or (name == "lm_head.weight" and cfg.tie_word_embeddings):
+        return None  # inv_freq buffers some checkpoints carry; a tied head's duplicate
+    target, shard = STACKED[stacked] if stacked else (None, 0)
+    ours = name.replace(stacked, target) if stacked else name
+    if ours not in params:
+        raise ModelError(f"checkpoint weight {name} has no place in a {cfg.arch} model")
     if stacked is None:
-        if name not in params:
-            return None  # e.g. rotary inv_freq buffers some checkpoints carry
         params[name].data.copy_(tensor)
         return name
-    target, shard = STACKED[stacked]
-    ours = name.replace(stacked, target)
     q, kv = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
     sizes = [q, kv, kv] if target == "qkv_proj" else [cfg.intermediate_size] * 2
     start = sum(sizes[:shard])

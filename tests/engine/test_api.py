@@ -100,6 +100,7 @@ BAD_MODELS = {
     "no weights": (lambda p: (p / "model.safetensors").unlink(), r"has no \*\.safetensors"),
     "unsupported": (lambda p: _set(p, architectures=["GPT2LMHeadModel"]), "unsupported arch"),
     "bad act": (lambda p: _set(p, hidden_act="gelu"), "unsupported hidden_act"),
+    "mlp bias": (lambda p: _set(p, mlp_bias=True), "mlp_bias=true is not supported"),
 }
 
 

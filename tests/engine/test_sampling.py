@@ -88,7 +88,7 @@ def test_noise_is_exponential_and_independent_across_steps():
 
 @pytest.fixture(scope="module")
 def llm(llama_dir):
-    return LLM(str(llama_dir), block_size=4)
+    return LLM(str(llama_dir), block_size=4, dtype="float32")
 
 
 def test_seeded_generation_reproduces_and_differs_by_seed(llm):
