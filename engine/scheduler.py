@@ -15,15 +15,13 @@ from typing import Any
 from engine.kv_cache import PageTable
 from engine.sampler import SamplingParams
 
-_ids = itertools.count()
-
 
 @dataclass(eq=False)
 class Sequence:
     tokens: list[int]  # prompt then generated tokens
     params: SamplingParams
     prompt_len: int = 0
-    id: int = field(default_factory=lambda: next(_ids))
+    id: int = -1  # given by the scheduler when the request is added
     num_computed: int = 0  # tokens whose K/V is in the pool
     pages: list[int] = field(default_factory=list)
     shared: int = 0  # pages[:shared] belong to the prefix cache
@@ -58,9 +56,11 @@ class Scheduler:
         self.waiting: deque[Sequence] = deque()
         self.running: list[Sequence] = []
         self.preemptions = 0
+        self._ids = itertools.count()
         self.cached_tokens = 0  # prompt tokens admitted with their K/V from the prefix cache
 
     def add(self, seq: Sequence) -> None:
+        seq.id = next(self._ids)
         self.waiting.append(seq)
 
     def done(self) -> bool:
