@@ -52,16 +52,7 @@ class LLM:
         mc = self.model_config
         self.max_model_len = min(limit, mc.max_position_embeddings)
         self.tokenizer = load_tokenizer(path)
-        S = cfg.block_size
-        page_bytes = S * mc.kv_bytes_per_token * dtype.itemsize
-        pages = (
-            cfg.kv_cache_tokens // S
-            if cfg.kv_cache_tokens
-            else pages_for_memory(page_bytes, device, cfg.gpu_memory_utilization)
-        )
-        pages = min(pages, cfg.max_num_seqs * -(-self.max_model_len // S))  # more is never used
-        if pages < 1:
-            raise RequestError("no memory left for the KV cache: pass kv_cache_tokens")
+        S, pages = cfg.block_size, self._num_pages(dtype.itemsize)
         self.pool = KVPool(mc.num_layers, pages, S, mc.num_kv_heads, mc.head_dim, dtype, device)
         radix = self.kernels.RadixCache if cfg.enable_prefix_caching else None
         self.pages = PageTable(pages, S, radix)
@@ -70,6 +61,20 @@ class LLM:
             self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens, self.max_model_len, tuple(eos)
         )
         self.runner = ModelRunner(self.model, self.pool, Sampler(self.kernels.softmax), S, device)
+
+    def _num_pages(self, itemsize: int) -> int:
+        """KV pages: the explicit token budget, or what fits in memory; never more than
+        max_num_seqs sequences of max_model_len tokens can use."""
+        cfg, S = self.config, self.config.block_size
+        if cfg.kv_cache_tokens:
+            pages = cfg.kv_cache_tokens // S
+        else:
+            page_bytes = S * self.model_config.kv_bytes_per_token * itemsize
+            pages = pages_for_memory(page_bytes, cfg.torch_device(), cfg.gpu_memory_utilization)
+        pages = min(pages, cfg.max_num_seqs * -(-self.max_model_len // S))
+        if pages < 1:
+            raise RequestError("no memory left for the KV cache: pass kv_cache_tokens")
+        return pages
 
     def _tokenizer_eos(self) -> set[int]:
         eos = getattr(self.tokenizer, "eos_token_id", None)
