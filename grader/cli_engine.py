@@ -83,6 +83,8 @@ def run(
     console, shown, start, out = _out(), "", time.perf_counter(), None
     with _user_errors():
         ids = llm.encode(prompt, chat=chat)
+        if not json_out and not chat:
+            console.print(f"[bold]{escape(prompt)}[/]", end="", soft_wrap=True)
         for out in llm.stream(ids, params):
             text = out.outputs[0].text
             if not json_out and not (text.endswith("\ufffd") and not out.finished):
