@@ -128,6 +128,29 @@ def agreement(model_dir: Path, max_tokens: int) -> dict:
             "kernels": kernels, **result}  # fmt: skip
 
 
+def merge(out: Path) -> None:
+    """Gather what the stages wrote under out into out/h200_engine.json (run after each)."""
+
+    def load(name: str):
+        try:
+            return json.loads((out / name).read_text())
+        except (OSError, ValueError) as e:
+            return {"missing": f"{name}: {e}"}
+
+    def lines(name: str) -> list[str]:
+        p = out / name
+        return p.read_text().strip().splitlines() if p.exists() else []
+
+    result = {
+        "env": lines("env.txt"),
+        "pytest_engine": lines("pytest_engine.txt")[-1:],
+        "agreement_qwen3_0.6b_random": load("agreement_qwen3.json"),
+        "agreement_smollm2": load("agreement_smollm2.json"),
+        "bench_qwen3_0.6b_random": load("bench_qwen3.json"),
+    }
+    (out / "h200_engine.json").write_text(json.dumps(result, indent=1))
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -136,7 +159,11 @@ def main() -> None:
     agree.add_argument("model", type=Path)
     agree.add_argument("out", type=Path)
     agree.add_argument("--max-tokens", type=int, default=64)
+    sub.add_parser("merge").add_argument("out", type=Path)
     args = ap.parse_args()
+    if args.cmd == "merge":
+        merge(args.out)
+        return
     if args.cmd == "make-qwen3":
         make_qwen3(args.path)
         return
