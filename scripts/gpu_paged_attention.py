@@ -21,9 +21,9 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
-from grader.runtime import timing
 from grader.harness.compare import assert_close
 from grader.problem.registry import get_problem
+from grader.runtime import timing
 from reference import paged_attention as ref
 from solutions.paged_attention import triton as sol
 
