@@ -177,6 +177,24 @@ def make_machine(new_cache) -> type:
             self._match(list(key), list)
             self._evict(1)
 
+        @rule(held=keys, used=keys, tail=st.lists(TOKENS, min_size=1, max_size=3))
+        def evict_past_a_lock_then_drain(self, held, used, tail):
+            """A request holds an old leaf while a newer path is evicted past it, node by node;
+            once the request ends, the rest drains one node per call: the whole order must match,
+            so a prefix is weighed by its last use through any child, not by the last walk that
+            ended on it."""
+            node, prefix = self._match(list(held), list)
+            self._lock_maybe(node, prefix, True)
+            self._insert(list(used) + tail, list)
+            newest = self.next_slot - 1  # the last token of that insert
+            while newest in self.model.value.values() and self.model.evictable():
+                self._evict(1)
+            self.held.remove((node, prefix))
+            self.cache.dec_lock(node)
+            self.model.locks.remove(prefix)
+            while self.model.evictable():
+                self._evict(1)
+
         @rule(key=keys)
         def run_then_evict_everything(self, key):  # a request runs while memory runs out
             self._lock_maybe(*self._match(list(key), list), True)
@@ -361,6 +379,26 @@ def test_evict_frees_the_least_recently_used_leaf_first(impl):
     )
     cache.insert([3, 3, 3], [9, 9, 9])  # a repeated insert touches too
     expect(sorted(cache.evict(3)), [0, 1, 2], "evict(3) after re-inserting [3, 3, 3]")
+
+
+def test_eviction_order_follows_every_node_on_the_walk(impl):
+    """A walk touches every node it passes, not only the one it ends on: [1, 2, 3] is used by
+    the insert of [1, 2, 3, 4] after [9] was, so once [4] is gone and [9] unlocked, [9] goes
+    first (a cache stamping only [4] would free [1, 2, 3] as if unused since its insert)."""
+    cache = impl.RadixCache()
+    cache.insert([1, 2, 3], [10, 11, 12])
+    cache.insert([9], [90])
+    _, node = cache.match_prefix([9])
+    cache.inc_lock(node)
+    cache.insert([1, 2, 3, 4], [10, 11, 12, 13])
+    expect(sorted(cache.evict(1)), [13], "evict(1) with [9] locked")
+    cache.dec_lock(node)
+    got = sorted(cache.evict(1))
+    assert got == [90], (
+        f"evict(1) after unlocking [9] freed {got}, expected [90]: [1, 2, 3] was last used by "
+        "the insert of [1, 2, 3, 4], after the match of [9]; a walk must refresh every node "
+        "it passes through"
+    )
 
 
 def test_only_the_matched_front_of_a_split_edge_is_touched(impl):
