@@ -19,7 +19,7 @@ from grader.harness.hooks import hooks_for
 from grader.perf import doctor as doctor_mod
 from grader.perf import plot as plot_mod
 from grader.perf import profile
-from grader.perf.grade import Grade, grade, readiness, run_bench
+from grader.perf.grade import Grade, grade, readiness, run_bench, untouched_stub
 from grader.problem import scaffold
 from grader.problem.impls import load, resolve, solution_backends, wrong_variants
 from grader.problem.registry import UnknownProblem, all_problems, get_problem
@@ -42,6 +42,14 @@ def _problems(ctx: typer.Context):
     try:
         return all_problems(ctx.obj)
     except SpecError as e:
+        fail(str(e))
+
+
+def _usable_impl(p, impl: str) -> None:
+    """A bad --impl is a usage error (exit 2, one line), not a verdict about the code."""
+    try:
+        resolve(p, impl, p.path.parent.parent)
+    except ImplLoadError as e:
         fail(str(e))
 
 
@@ -146,12 +154,16 @@ def check(
 ):
     """Correctness of an implementation, in a sandboxed process."""
     p = _problem(ctx, slug)
-    if as_json:
+    _usable_impl(p, impl)
+    r = untouched_stub(p, impl)
+    if r is None and as_json:
         r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
-        emit_json(r.to_json())
-    else:
+    elif r is None:
         with err.status(f"checking {slug} ({impl})…"):
             r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
+    if as_json:
+        emit_json(r.to_json())
+    else:
         report.print_check(out, r)
     if r.impl == "attempt":
         store.record_result(slug, "attempt", {"verdict": r.verdict, "score": None})
@@ -168,6 +180,7 @@ def bench(
 ):
     """Performance against the bars, with the baseline measured in the same run."""
     p = _problem(ctx, slug)
+    _usable_impl(p, impl)
     with err.status(f"benchmarking {slug} ({impl})…"):
         b = run_bench(p, impl)
         if ncu:
@@ -196,6 +209,8 @@ def grade_cmd(
     if bool(slug) == all_:
         fail("give one problem slug or --all")
     problems = _problems(ctx) if all_ else [_problem(ctx, slug)]
+    if not all_:  # over --all, an impl one problem lacks is that problem's error
+        _usable_impl(problems[0], impl)
     grades: list[Grade] = []
     for p in problems:
         with err.status(f"grading {p.slug} ({impl})…"):

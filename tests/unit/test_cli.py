@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import shutil
+import time
 
 import pytest
 import torch
@@ -10,7 +12,9 @@ from typer.testing import CliRunner
 
 from grader.cli.app import app
 from grader.problem.impls import import_file
+from grader.problem.registry import ROOT
 from grader.problem.scaffold import LANGS
+from grader.problem.stubs import shipped_text
 
 runner = CliRunner()
 
@@ -53,12 +57,35 @@ def test_check_json_follows_the_schema_and_exit_code_follows_the_verdict():
     assert code == 1 and data["verdict"] == "failed" and "differ" in data["message"]
 
 
-def test_check_of_the_stub_records_the_last_result_for_list():
-    result = runner.invoke(app, ["check", "rms_norm", "-x"])
-    assert result.exit_code == 1 and "NOT ATTEMPTED" in result.stdout
-    code, data = _json(["list", "--json"])
+def _root_with_shipped_stub(tmp_path, slug: str):
+    """A checkout holding one problem with its stub as committed: what you wrote in your own
+    attempt.py does not change this test."""
+    src, dst = ROOT / "problems" / slug, tmp_path / "root" / "problems" / slug
+    dst.mkdir(parents=True)
+    for name in ("problem.toml", "README.md"):
+        shutil.copy(src / name, dst / name)
+    stub = shipped_text(ROOT, f"problems/{slug}/attempt.py")
+    (dst / "attempt.py").write_text(stub if stub is not None else (src / "attempt.py").read_text())
+    return tmp_path / "root"
+
+
+def test_check_of_the_stub_says_not_attempted_at_once_and_list_shows_it(tmp_path):
+    root = _root_with_shipped_stub(tmp_path, "rms_norm")
+    start = time.perf_counter()
+    result = runner.invoke(app, ["--root", str(root), "check", "rms_norm", "-x"])
+    assert result.exit_code == 1 and "NOT ATTEMPTED" in result.stdout, result.output
+    assert "rms_norm still raises NotImplementedError" in result.stdout
+    assert time.perf_counter() - start < 5, "a stub is found without starting pytest"
+    code, data = _json(["--root", str(root), "list", "--json"])
     last = {r["problem"]: r["last"] for r in data["problems"]}
     assert last["rms_norm"].startswith("not_attempted")
+
+
+def test_a_bad_impl_is_a_one_line_usage_error():
+    for command in ("check", "bench", "grade"):
+        result = runner.invoke(app, [command, "rms_norm", "--impl", "wrong:nope"])
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.count("\n") == 1 and "wrong:eps_outside_sqrt" in result.output
 
 
 def test_check_on_a_gpu_only_problem_says_needs_gpu_with_its_own_exit_code():
