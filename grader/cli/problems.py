@@ -39,10 +39,11 @@ def _problem(ctx: typer.Context, slug: str):
 
 
 def _problems(ctx: typer.Context):
-    try:
-        return all_problems(ctx.obj)
-    except SpecError as e:
-        fail(str(e))
+    """Every problem that loads; each malformed problem.toml is one warning line, not a stop."""
+    problems = all_problems(ctx.obj, skip=warn)
+    if not problems:
+        fail(f"no problem loads under {ctx.obj / 'problems'}")
+    return problems
 
 
 def _usable_impl(p, impl: str) -> None:
@@ -164,7 +165,7 @@ def check(
     if as_json:
         emit_json(r.to_json())
     else:
-        report.print_check(out, r)
+        report.print_check(out, r, hints_left=len(p.hints) - store.hints_revealed(slug))
     if r.impl == "attempt":
         store.record_result(slug, "attempt", {"verdict": r.verdict, "score": None})
     _exit_for(r.verdict)

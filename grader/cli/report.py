@@ -25,7 +25,19 @@ def verdict_text(verdict: str) -> Text:
     return Text(verdict.replace("_", " ").upper(), style=style(verdict))
 
 
-def print_check(console: Console, r: CheckResult) -> None:
+def next_step(r: CheckResult, hints_left: int | None = None) -> str:
+    """The verdict's next step, fitted to what happened: a CUDA stub is edited in attempt.cu,
+    and once every hint is shown the worked solution is the next place to look."""
+    if r.message.startswith("--impl") or "no solution" in r.message:
+        return UNKNOWN_IMPL_NEXT
+    if r.verdict == "not_attempted" and "attempt.cu" in r.message:
+        return "edit problems/{slug}/attempt.cu (README.md has the statement)"
+    if r.verdict == "failed" and hints_left == 0:
+        return "read the first failure above; every hint is shown: solutions/{slug}/ has a solution"
+    return VERDICTS[r.verdict].next_step
+
+
+def print_check(console: Console, r: CheckResult, hints_left: int | None = None) -> None:
     console.print(
         Text.assemble(
             (r.problem, "bold"),
@@ -52,8 +64,7 @@ def print_check(console: Console, r: CheckResult) -> None:
             console.print(Text(bad.example, style="magenta"))
     else:
         console.print(Text(r.message, style=style(r.verdict)))
-    unknown_impl = r.message.startswith("--impl") or "no solution" in r.message
-    step = UNKNOWN_IMPL_NEXT if unknown_impl else VERDICTS[r.verdict].next_step
+    step = next_step(r, hints_left)
     if step:
         console.print(Text("next: " + step.format(slug=r.problem, impl=r.impl), style="dim"))
 

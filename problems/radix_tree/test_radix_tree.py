@@ -264,6 +264,8 @@ def check_evicted(got: list[int], n: int, slot_of: dict, locked: set, freed_befo
 
 
 def expect(got, want, what: str) -> None:
+    """`what` names the fields of a tuple: "(total_size(), evictable_size())", not "sizes"."""
+    assert not isinstance(want, tuple) or what.startswith("("), f"name the fields in {what!r}"
     assert got == want, f"{what}: got {got}, expected {want}"
 
 
@@ -314,14 +316,20 @@ def test_split_inside_an_edge_at_fixed_positions(impl, case):
         f"evict({n + 10}) with the first {s} tokens locked freed {len(freed)} slots starting "
         f"{freed[:8]}, expected slots {s}..{n - 1} and the branch's 1000000"
     )
-    expect(sizes(cache), (s, 0), "(total, evictable) after evicting all that is unlocked")
+    expect(
+        sizes(cache), (s, 0), "(total_size(), evictable_size()) after evicting all that is unlocked"
+    )
     cache.dec_lock(node)
     assert cache.evictable_size() == s, (
         f"after dec_lock evictable_size() = {cache.evictable_size()}, expected {s}"
     )
     expect(list(cache.match_prefix(key)[0]), list(range(s)), f"values of the {s} cached tokens")
     expect(sorted(cache.evict(1)), list(range(s)), "evict(1) on one node (it frees it whole)")
-    expect((*sizes(cache), cache.evict(1)), (0, 0, []), "(total, evictable, evict(1)) at the end")
+    expect(
+        (*sizes(cache), cache.evict(1)),
+        (0, 0, []),
+        "(total_size(), evictable_size(), evict(1)) at the end",
+    )
 
 
 def test_match_inside_an_edge_returns_a_node_for_exactly_the_matched_prefix(impl):
@@ -418,7 +426,7 @@ def test_evict_frees_leaves_before_their_parent(impl):
     cache.insert([1, 2, 3], [0, 1, 2])
     cache.insert([1, 2, 4], [10, 11, 12])  # [1, 2] -> {[3], [4]}
     expect(sorted(cache.evict(2)), [2, 12], "evict(2) on [1, 2] -> {[3], [4]} (two leaves)")
-    expect(sizes(cache), (2, 2), "(total, evictable) after that")
+    expect(sizes(cache), (2, 2), "(total_size(), evictable_size()) after that")
     expect(sorted(cache.evict(1)), [0, 1], "evict(1) once [1, 2] is a leaf (freed whole)")
     cache.insert([1, 2, 3], [0, 1, 2])
     cache.insert([1, 2, 4], [10, 11, 12])
@@ -432,13 +440,17 @@ def test_locked_nodes_and_their_ancestors_are_never_evicted(impl):
     cache.insert([1, 2, 4], [10, 11, 12])
     _, node = cache.match_prefix([1, 2])
     cache.inc_lock(node)
-    expect(sizes(cache), (4, 2), "(total, evictable) with [1, 2] locked")
+    expect(sizes(cache), (4, 2), "(total_size(), evictable_size()) with [1, 2] locked")
     got = sorted(cache.evict(100))
     assert got == [2, 12], (
         f"evict(100) with [1, 2] locked freed {got}: once its children are "
         "gone a locked node is a leaf, but still may not be evicted"
     )
-    expect((list(cache.evict(100)), *sizes(cache)), ([], 2, 0), "(evict(100), total, evictable)")
+    expect(
+        (list(cache.evict(100)), *sizes(cache)),
+        ([], 2, 0),
+        "(evict(100), total_size(), evictable_size())",
+    )
     cache.dec_lock(node)
     expect(cache.evictable_size(), 2, "evictable_size() after dec_lock")
     expect(sorted(cache.evict(100)), [0, 1], "evict(100) after dec_lock")
@@ -451,9 +463,17 @@ def test_lock_counts_nest(impl):
     cache.inc_lock(node)
     cache.inc_lock(node)
     cache.dec_lock(node)
-    expect((cache.evictable_size(), list(cache.evict(3))), (0, []), "two inc_lock, one dec_lock")
+    expect(
+        (cache.evictable_size(), list(cache.evict(3))),
+        (0, []),
+        "(evictable_size(), evict(3)) after two inc_lock, one dec_lock",
+    )
     cache.dec_lock(node)
-    expect((cache.evictable_size(), sorted(cache.evict(3))), (3, [0, 1, 2]), "all unlocked")
+    expect(
+        (cache.evictable_size(), sorted(cache.evict(3))),
+        (3, [0, 1, 2]),
+        "(evictable_size(), evict(3)) once all unlocked",
+    )
 
 
 def test_dec_lock_below_zero_raises_and_changes_nothing(impl):
@@ -464,7 +484,7 @@ def test_dec_lock_below_zero_raises_and_changes_nothing(impl):
     cache.inc_lock(node)
     cache.dec_lock(node)
     expect_lock_error(lambda: cache.dec_lock(node), "a node unlocked as often as locked")
-    expect(sizes(cache), (3, 3), "(total, evictable) after the failed dec_lock")
+    expect(sizes(cache), (3, 3), "(total_size(), evictable_size()) after the failed dec_lock")
     cache.inc_lock(node)
     expect(cache.evictable_size(), 0, "evictable_size() after inc_lock following a failed dec")
 
@@ -477,7 +497,11 @@ def test_a_node_handle_survives_a_split_above_it(impl):
     _, node = cache.match_prefix([1, 2, 3, 4, 5, 6])
     cache.inc_lock(node)
     cache.match_prefix([1, 2, 3])
-    expect((cache.evictable_size(), list(cache.evict(6))), (0, []), "locked [1..6] split at 3")
+    expect(
+        (cache.evictable_size(), list(cache.evict(6))),
+        (0, []),
+        "(evictable_size(), evict(6)) with [1..6] locked, split at 3",
+    )
     cache.dec_lock(node)
     assert cache.evictable_size() == 6, (
         f"after dec_lock of the handle on [1..6]: evictable_size() = {cache.evictable_size()}, "
@@ -489,8 +513,12 @@ def test_a_node_handle_survives_a_split_above_it(impl):
 
 def test_evict_on_an_empty_cache_or_for_zero_tokens_frees_nothing(impl):
     cache = impl.RadixCache()
-    expect((list(cache.evict(0)), list(cache.evict(5))), ([], []), "evict(0), evict(5) on empty")
-    expect(sizes(cache), (0, 0), "(total, evictable) of an empty cache")
+    expect(
+        (list(cache.evict(0)), list(cache.evict(5))),
+        ([], []),
+        "(evict(0), evict(5)) on an empty cache",
+    )
+    expect(sizes(cache), (0, 0), "(total_size(), evictable_size()) of an empty cache")
     cache.insert([1, 2], [0, 1])
     expect((list(cache.evict(0)), cache.total_size()), ([], 2), "(evict(0), total_size())")
 

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import subprocess
+import sys
 import time
 
 import pytest
@@ -11,10 +13,12 @@ import torch
 from typer.testing import CliRunner
 
 from grader.cli.app import app
+from grader.cli.report import next_step
 from grader.problem.impls import import_file
 from grader.problem.registry import ROOT
 from grader.problem.scaffold import LANGS
 from grader.problem.stubs import shipped_text
+from grader.sandbox.verdict import CheckResult
 
 runner = CliRunner()
 
@@ -166,3 +170,44 @@ def test_new_rejects_a_bad_slug_and_language(tmp_path):
     assert bad.exit_code == 2 and "snake_case" in bad.output
     bad = runner.invoke(app, ["--root", str(tmp_path), "new", "ok_slug", "--lang", "rust"])
     assert bad.exit_code == 2 and "--lang must be one of" in bad.output
+
+
+def test_python_m_grader_without_its_dependencies_ends_in_one_line():
+    code = (
+        "import sys, runpy; sys.modules['typer'] = None; "
+        "runpy.run_module('grader', run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no module 'typer'" in proc.stderr
+
+
+def test_a_slug_in_capitals_gets_a_suggestion():
+    result = runner.invoke(app, ["show", "RMS_NORM"])
+    assert result.exit_code == 2 and "did you mean 'rms_norm'?" in result.output
+
+
+def test_one_malformed_problem_toml_is_skipped_with_a_warning(tmp_path):
+    root = _root_with_shipped_stub(tmp_path, "rms_norm")
+    broken = root / "problems" / "broken"
+    broken.mkdir()
+    (broken / "problem.toml").write_text('title = "x"\norder = "first"\n')
+    result = runner.invoke(app, ["--root", str(root), "list"])
+    assert result.exit_code == 0 and "rms_norm" in result.stdout, result.output
+    assert "warning: skipped problems/broken:" in result.output
+    graded = runner.invoke(app, ["--root", str(root), "grade", "--all", "--json"])
+    assert [r["problem"] for r in json.loads(graded.stdout)["results"]] == ["rms_norm"]
+    assert (
+        "must be an integer" in runner.invoke(app, ["--root", str(root), "show", "broken"]).output
+    )
+
+
+def test_next_step_fits_the_stub_language_and_the_hints_left():
+    cuda = CheckResult("warp_reduce", "attempt", "not_attempted", "attempt.cu still contains …")
+    assert "attempt.cu" in next_step(cuda) and "attempt.py" not in next_step(cuda)
+    failed = CheckResult("rms_norm", "attempt", "failed", "outputs differ")
+    assert "dojo hint" in next_step(failed, hints_left=1)
+    assert "dojo hint" not in next_step(failed, hints_left=0)
+    assert "solutions/{slug}/" in next_step(failed, hints_left=0)

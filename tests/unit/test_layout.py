@@ -105,3 +105,12 @@ def test_readme_results_table_is_generated_from_results_json():
     assert table.group(1).strip() == proc.stdout.strip(), (
         "README's results table differs from `python scripts/results_table.py`: regenerate it"
     )
+
+
+@pytest.mark.parametrize("p", PROBLEMS, ids=lambda p: p.slug)
+def test_statement_cites_only_files_in_the_repository(p):
+    text = (ROOT / "problems" / p.slug / "README.md").read_text()
+    cited = set(re.findall(r"[\w./-]*/[\w.-]+\.(?:md|py|toml|json|cu)\b", text))
+    cited |= set(re.findall(r"\b[A-Z]+\.md\b", text))  # DESIGN.md, PROBLEMS.md, ...
+    missing = sorted(c for c in cited if not (ROOT / c).exists() and not (p.path / c).exists())
+    assert not missing, f"{p.slug}/README.md cites files the repository does not have: {missing}"
