@@ -82,24 +82,7 @@ def list_cmd(
     ]
     if as_json:
         return emit_json({"schema": 1, "problems": rows})
-    w = max(len(r["problem"]) for r in rows)
-    last_w = max([len("your last result"), *(len(r["last"]) for r in rows)])
-    head = (
-        f" #  {'problem':<{w}}  level   lang    runs here          {'your last result':<{last_w}}"
-    )
-    out.print(Text(head + "  title", style="bold"), no_wrap=True, overflow="ellipsis")
-    for r in rows:
-        line = (
-            f"{r['order']:>2}  {r['problem']:<{w}}  {r['difficulty']:<6}  {r['language']:<6}  "
-            f"{r['runs_here']:<17}  {r['last']:<{last_w}}  {r['title']}"
-        )
-        out.print(Text(line), no_wrap=True, overflow="ellipsis")
-    out.print(
-        Text(
-            "dojo show <problem> prints the statement; dojo check <problem> grades your attempt",
-            style="dim",
-        )
-    )
+    report.print_list(out, rows)
 
 
 def _last(entries: dict[str, Any]) -> str:
