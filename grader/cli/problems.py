@@ -21,6 +21,7 @@ from grader.perf import plot as plot_mod
 from grader.perf import profile
 from grader.perf.grade import Grade, grade, readiness, run_bench, untouched_stub
 from grader.problem import scaffold
+from grader.problem.complete import missing_parts
 from grader.problem.impls import load, resolve, solution_backends, wrong_variants
 from grader.problem.registry import UnknownProblem, all_problems, get_problem
 from grader.problem.spec import SpecError
@@ -202,14 +203,20 @@ def grade_cmd(
         if impl == "attempt":
             g = grades[-1]
             store.record_result(p.slug, impl, {"verdict": g.check.verdict, "score": g.score})
-    ready = readiness(grades)
+    bank = questions.load_bank(ctx.obj)
+    incomplete = [p.slug for p in problems if missing_parts(p, ctx.obj, bank)]
+    ready = readiness([g for g in grades if g.check.problem not in incomplete])
     data = {"schema": 1, "results": [g.to_json() for g in grades], "readiness": ready}
+    if incomplete:  # `dojo new` problems still being written: graded, not counted
+        data["incomplete"] = incomplete
     if save is not None:
         save.write_text(json.dumps({**data, "machine": doctor_mod.facts(measure=False)}, indent=1))
     if as_json:
         emit_json(data)
     else:
         report.print_scoreboard(out, grades, ready)
+        if incomplete:
+            out.print(f"not in readiness, incomplete (dojo new): {', '.join(incomplete)}")
     bad = [g for g in grades if g.check.verdict not in ("passed", "needs_gpu")]
     if bad:
         raise typer.Exit(1)
@@ -257,8 +264,12 @@ def new(
     except ValueError as e:
         fail(str(e))
     for path in written:
-        out.print(f"created {path.relative_to(root)}")
-    out.print(f"next: pytest problems/{slug}   then edit the files (CONTRIBUTING.md)")
+        out.print(f"created {path.resolve()}", soft_wrap=True)
+    todo = missing_parts(get_problem(slug, root), root)
+    out.print(f"next: pytest {(root / 'problems' / slug).resolve()}", soft_wrap=True)
+    out.print(f"still needed before it is complete and counts in readiness ({len(todo)}):")
+    for item in todo:
+        out.print(f"  - {item}", soft_wrap=True)
 
 
 def attempt_notes(p) -> list[str]:

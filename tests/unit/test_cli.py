@@ -7,6 +7,7 @@ import shutil
 import subprocess
 import sys
 import time
+from pathlib import Path
 
 import pytest
 import torch
@@ -14,8 +15,9 @@ from typer.testing import CliRunner
 
 from grader.cli.app import app
 from grader.cli.report import next_step
+from grader.problem.complete import missing_parts
 from grader.problem.impls import import_file
-from grader.problem.registry import ROOT
+from grader.problem.registry import ROOT, all_problems, get_problem
 from grader.problem.scaffold import LANGS
 from grader.problem.stubs import shipped_text
 from grader.sandbox.verdict import CheckResult
@@ -211,3 +213,24 @@ def test_next_step_fits_the_stub_language_and_the_hints_left():
     assert "dojo hint" in next_step(failed, hints_left=1)
     assert "dojo hint" not in next_step(failed, hints_left=0)
     assert "solutions/{slug}/" in next_step(failed, hints_left=0)
+
+
+def test_new_says_what_is_still_needed_with_absolute_paths_and_is_not_counted(tmp_path):
+    root = tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "questions", root / "questions")
+    result = runner.invoke(app, ["--root", str(root), "new", "scale_it", "--lang", "torch"])
+    assert result.exit_code == 0, result.output
+    created = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if "created" in line]
+    assert created and all(Path(c).is_absolute() and Path(c).is_file() for c in created)
+    needed = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+    assert len(needed) == 2 and "y = 2x example" in needed[0] and "3 more questions" in needed[1]
+    assert str(root.resolve() / "questions") in needed[1]
+    problem = get_problem("scale_it", root)
+    assert missing_parts(problem, root), "a fresh scaffold is not complete"
+    code, data = _json(["--root", str(root), "grade", "--all", "--impl", "solution", "--json"])
+    assert data["incomplete"] == ["scale_it"] and data["readiness"]["problems"] == 0, data
+
+
+@pytest.mark.parametrize("p", all_problems(), ids=lambda p: p.slug)
+def test_every_shipped_problem_is_complete(p):
+    assert missing_parts(p, ROOT) == [], f"{p.slug} is incomplete"
