@@ -114,3 +114,23 @@ def test_statement_cites_only_files_in_the_repository(p):
     cited |= set(re.findall(r"\b[A-Z]+\.md\b", text))  # DESIGN.md, PROBLEMS.md, ...
     missing = sorted(c for c in cited if not (ROOT / c).exists() and not (p.path / c).exists())
     assert not missing, f"{p.slug}/README.md cites files the repository does not have: {missing}"
+
+
+def test_readme_installs_the_cpu_torch_of_ci_before_the_package():
+    ci = (ROOT / ".ci" / "run").read_text()
+    readme = (ROOT / "README.md").read_text()
+    pin = re.search(r"pip install -q (torch==[\d.]+)", ci)
+    assert pin, ".ci/run pins no torch"
+    first = readme.find(f"pip install {pin.group(1)}\n")
+    assert 0 <= first < readme.find("\npip install -e . &&"), f"README: {pin.group(1)} first"
+    assert "index-url" not in readme
+
+
+def test_readme_says_what_a_cpu_machine_can_reach():
+    full = [p.slug for p in PROBLEMS if "cpu" in p.perf]
+    checked = [p.slug for p in PROBLEMS if p.needs["correctness"] == "cpu" and "cpu" not in p.perf]
+    gpu_only = [p.slug for p in PROBLEMS if p.needs["correctness"] != "cpu"]
+    text = " ".join((ROOT / "README.md").read_text().split())
+    assert f"{len(full)} of the {len(PROBLEMS)} problems can score 100 there" in text
+    assert f"{len(checked)} cap at 60" in text and f"the {len(gpu_only)} CUDA C problems" in text
+    assert all(slug in text for slug in full + checked + gpu_only)
