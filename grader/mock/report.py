@@ -106,7 +106,7 @@ def study(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     for r in rows:
         if r["kind"] == "concept" and r["missed"]:
             out += [
-                {"ref": r["ref"], "what": p, "see": f"dojo questions show {r['ref']}"}
+                {"ref": r["ref"], "what": p, "see": f"questions/{r['topic']}/{r['ref']}.md"}
                 for p in r["missed"]
             ]
         elif r["kind"] == "coding" and r["verdict"] != "passed":
@@ -114,8 +114,7 @@ def study(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
                 {
                     "ref": r["ref"],
                     "what": f"{r['title']}: {r['verdict'].replace('_', ' ')}",
-                    "see": f"problems/{r['ref']}/README.md, dojo hint {r['ref']}, "
-                    f"solutions/{r['ref']}/",
+                    "see": f"problems/{r['ref']}/README.md · dojo hint {r['ref']}",
                 }
             )
     return out
@@ -150,7 +149,8 @@ def _result(r: dict[str, Any]) -> str:
             return "not submitted"
         tier = f" {r['tier']}" if r["tier"] else ""
         score = "" if r["score"] is None else f" {r['score']}/100"
-        return f"{r['verdict'].replace('_', ' ')}{tier}{score} ({r['submits']} submits)"
+        n = r["submits"]
+        return f"{r['verdict'].replace('_', ' ')}{tier}{score} ({n} submit{'s' * (n != 1)})"
     if not r["answered"]:
         return "not answered"
     return f"{len(r['hit'])}/{len(r['hit']) + len(r['missed'])} key points"
@@ -166,13 +166,13 @@ def lines(rep: dict[str, Any]) -> list[str]:
         + (f", over by {clock.fmt(rep['overrun_s'])}" if rep["overrun_s"] else "")
         + (f", paused {clock.fmt(rep['paused_s'])}" if rep["paused_s"] else ""),
         "",
-        f"{'#':>2}  {'item':<28} {'used':>6} {'budget':>6}  {'hints':>5}  result",
+        f"{'#':>2}  {'item':<22} {'used':>6} {'budget':>6} {'hints':>5}  result",
     ]
     for n, r in enumerate(rep["items"], 1):
         used = clock.fmt(r["used_s"]) if r["reached"] else "-"
         flag = "!" if r["timed_out"] else " "
         head.append(
-            f"{n:>2}  {r['ref'][:28]:<28} {used:>6}{flag}{clock.fmt(r['budget_s']):>6}  "
+            f"{n:>2}  {r['ref'][:22]:<22} {used:>6}{flag}{clock.fmt(r['budget_s']):>6} "
             f"{r['hints']:>5}  {_result(r)}"[:80]
         )
     dims = rep["dimensions"]
@@ -187,7 +187,8 @@ def lines(rep: dict[str, Any]) -> list[str]:
     ]
     if rep["study"]:
         head += ["", "study next:"]
-        head += [f"- {x['ref']}: {x['what']}"[:80] + f"\n    {x['see']}" for x in rep["study"]]
+        for x in rep["study"]:
+            head += [f"- {x['ref']}: {x['what']}"[:80], f"    {x['see']}"[:80]]
     if rep["quiz_cards"]:
         head += ["", f"{len(rep['quiz_cards'])} question(s) added to `dojo quiz` as due cards"]
     return head
