@@ -104,11 +104,11 @@ def study(rows: list[dict[str, Any]]) -> list[dict[str, str]]:
     """What to study next: missed key points and coding items that did not pass, with links."""
     out = []
     for r in rows:
-        if r["kind"] == "concept" and r["missed"]:
-            out += [
-                {"ref": r["ref"], "what": p, "see": f"questions/{r['topic']}/{r['ref']}.md"}
-                for p in r["missed"]
-            ]
+        see = f"questions/{r['topic']}/{r['ref']}.md"
+        if r["kind"] == "concept" and not r["answered"]:
+            out.append({"ref": r["ref"], "what": f"{r['title']} (not answered)", "see": see})
+        elif r["kind"] == "concept":
+            out += [{"ref": r["ref"], "what": p, "see": see} for p in r["missed"]]
         elif r["kind"] == "coding" and r["verdict"] != "passed":
             out.append(
                 {
