@@ -262,8 +262,16 @@ def answer(
     ms.save(s)
     out.print(f"recorded: {len(marks)}/{len(points)} key points. Follow-ups to think through:")
     for f in getattr(q, "follow_ups", ()):
-        out.print(f"- {getattr(f, 'question', f)}", markup=False)
+        out.print(f"- {_follow_up_text(f)}", markup=False)
     out.print(f"the full answer: dojo questions show {q.id}; `dojo mock next` moves on")
+
+
+def _follow_up_text(f) -> str:
+    """A follow-up as today's plain string, or (after the bank's schema grows answered
+    follow-ups) its question field, whether an object or a table."""
+    if isinstance(f, dict):
+        return str(f.get("question", f.get("q", f)))
+    return str(getattr(f, "question", f))
 
 
 def _read_answer(editor: bool) -> str:
