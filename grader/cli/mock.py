@@ -16,7 +16,7 @@ from rich.text import Text
 from grader.bank import questions as qb
 from grader.bank import quiz
 from grader.cli.common import emit_json, fail, out, warn
-from grader.mock import assist, clock, deck, history, report, snapshot
+from grader.mock import assist, clock, deck, history, report, snapshot, status
 from grader.mock import plan as planner
 from grader.mock import session as ms
 from grader.perf.grade import grade
@@ -73,7 +73,7 @@ def _bank(root: Path) -> list[qb.Question]:
 
 
 @mock_app.callback()
-def status(
+def where(
     ctx: typer.Context,
     watch: bool = typer.Option(False, "--watch", help="a live countdown until Ctrl-C"),
 ):
@@ -85,41 +85,16 @@ def status(
         out.print("no mock interview is running: `dojo mock start --minutes 45` starts one")
         return
     if not watch:
-        return out.print(_status_text(s, now()))
+        return out.print(status.text(s, now()))
     try:
-        with Live(_status_text(s, now()), console=out, auto_refresh=False) as live:
+        with Live(status.text(s, now()), console=out, auto_refresh=False) as live:
             while s is not None and s.running:
                 sleep(1)
                 s = _load_current(required=False)
                 if s is not None:
-                    live.update(_status_text(s, now()), refresh=True)
+                    live.update(status.text(s, now()), refresh=True)
     except KeyboardInterrupt:
         pass
-
-
-def _status_text(s: ms.Session, t: float) -> Text:
-    st, i = s.items[s.current], s.current
-    used, budget = s.item_used(i, t), st.item.budget_s
-    lvl = clock.level(used, budget)
-    style = ("green", "yellow", "yellow", "bold red")[lvl]
-    text = Text(f"mock {s.id} · item {i + 1}/{len(s.items)} · {st.item.kind}: ", style="bold")
-    text.append(f"{st.item.ref}\n")
-    text.append(f"item    {clock.bar(used, budget)} {clock.fmt(budget - used)} left\n", style)
-    left = s.total_s - s.active(t)
-    text.append(
-        f"session {clock.bar(s.active(t), s.total_s)} {clock.fmt(left)} left\n",
-        ("green", "yellow", "yellow", "bold red")[clock.level(s.active(t), s.total_s)],
-    )
-    if lvl:
-        text.append(f"{clock.WARNINGS[lvl]}\n", style)
-    if s.paused_at is not None:
-        text.append("paused: `dojo mock resume` starts the clock again\n", "cyan")
-    elif not s.running:
-        text.append("ended: `dojo mock report`\n")
-    else:
-        verb = "submit" if st.item.kind == "coding" else "answer"
-        text.append(f"next: dojo mock {verb} · hint · next · pause · end", "dim")
-    return text
 
 
 @mock_app.command()
@@ -169,7 +144,7 @@ def start(
     s = ms.start(items, ms.new_id(t), t, seed=seed, strict=strict, minutes_asked=minutes)
     ms.save(s)
     out.print(f"the clock is running: session {s.id}. `dojo mock` shows where you are.")
-    out.print(_status_text(s, t))
+    out.print(status.text(s, t))
 
 
 @mock_app.command()
@@ -306,7 +281,7 @@ def next_cmd():
     """Leave the current item (its time is counted) and start the next."""
     s = _act(ms.advance, _load_current(), now())
     ms.save(s)
-    out.print(_status_text(s, now()))
+    out.print(status.text(s, now()))
 
 
 @mock_app.command()
@@ -321,7 +296,7 @@ def resume():
     """Start the clock again after a pause."""
     s = _act(ms.resume, _load_current(), now())
     ms.save(s)
-    out.print(_status_text(s, now()))
+    out.print(status.text(s, now()))
 
 
 @mock_app.command()
@@ -367,15 +342,8 @@ def history_cmd(
         return emit_json({"schema": report.SCHEMA, "sessions": rows, "weakest": weak})
     if not rows:
         return out.print("no finished mock sessions yet: `dojo mock start`")
-    out.print(
-        f"{'session':<18} {'min':>4} {'overall':>7} {'correct':>7} {'concepts':>8} {'time':>5}"
-    )
-    fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
-    for r in rows:
-        out.print(
-            f"{r['session']:<18} {r['minutes']:>4} {fmt(r['overall']):>7} "
-            f"{fmt(r['correctness']):>7} {fmt(r['concepts']):>8} {fmt(r['time']):>5}"
-        )
+    for line in history.table(rows):
+        out.print(line, markup=False)
     out.print(f"trend: {history.sparkline([r['overall'] for r in rows])}")
     out.print("weakest: " + ", ".join(f"{k} ({m:.0f}, {n}x)" for k, m, n in weak))
     if svg is not None:

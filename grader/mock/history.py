@@ -55,6 +55,17 @@ def weakest(hist: list[dict[str, Any]], n: int = 5) -> list[tuple[str, float, in
     return sorted(means, key=lambda t: (t[1], -t[2], t[0]))[:n]
 
 
+def table(hist: list[dict[str, Any]]) -> list[str]:
+    """One line per session: its overall score and the dimensions behind it."""
+    fmt = lambda v: "n/a" if v is None else f"{v:.0f}"  # noqa: E731
+    head = f"{'session':<18} {'min':>4} {'overall':>7} {'correct':>7} {'concepts':>8} {'time':>5}"
+    return [head] + [
+        f"{r['session']:<18} {r['minutes']:>4} {fmt(r['overall']):>7} "
+        f"{fmt(r['correctness']):>7} {fmt(r['concepts']):>8} {fmt(r['time']):>5}"
+        for r in hist
+    ]
+
+
 def sparkline(values: list[float | None]) -> str:
     """One character per session, ▁ for 0 up to █ for 100; '·' where nothing was scored."""
     return "".join(
