@@ -329,3 +329,27 @@ def test_a_real_submit_grades_the_snapshot_with_the_sandboxed_grader(clk):
     assert r.exit_code == 0, r.output
     sub = ms.current(None, print).items[0].submits[0]
     assert sub.verdict == "passed" and sub.score == 60 and sub.snapshot == "submits/1-1"
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("with_cu", [True, False])
+def test_a_cuda_snapshot_is_graded_with_the_kernel_file_beside_it(tmp_path, with_cu):
+    """The sandbox loads a path implementation where it lies, so the launcher's
+    Path(__file__).with_name("attempt.cu") finds the copied kernel; without it the grader can
+    only say 'error', which is why submit refuses such a snapshot before grading."""
+    from grader.mock import snapshot
+    from grader.problem.registry import get_problem
+    from grader.sandbox.check import run_check
+
+    problem = get_problem("warp_reduce")
+    src = tmp_path / "src"
+    src.mkdir()
+    for name in ("attempt.py", "attempt.cu")[: 2 if with_cu else 1]:
+        (src / name).write_text((problem.path / name).read_text())
+    copied, missing = snapshot.take(src / "attempt.py", tmp_path / "snap", problem.language)
+    assert missing == ([] if with_cu else ["attempt.cu"])
+    result = run_check(problem, str(copied), fail_fast=True)
+    if with_cu:
+        assert result.verdict == "not_attempted" and "DOJO_STUB" in result.message
+    else:
+        assert result.verdict == "error" and "attempt.cu" in result.message
