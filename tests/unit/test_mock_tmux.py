@@ -24,8 +24,8 @@ pytestmark = [
 class Terminal:
     """A detached 80-column tmux session on a private socket."""
 
-    def __init__(self, socket: str, env: dict[str, str]):
-        self.socket, self.env = socket, env
+    def __init__(self, env: dict[str, str]):
+        self.socket = f"dojo-test-{uuid.uuid4().hex[:8]}"  # a fresh server each time
         self._tmux("new-session", "-d", "-s", "dojo", "-x", "80", "-y", "50", "bash --norc -i")
         self.type(f"cd {ROOT} && export PS1='$ ' " + " ".join(f"{k}={v}" for k, v in env.items()))
 
@@ -58,8 +58,7 @@ class Terminal:
 def test_a_session_survives_a_killed_terminal_and_is_reported(tmp_path):
     dojo = f"{sys.executable} -m grader mock"
     env = {"XDG_DATA_HOME": str(tmp_path / "xdg"), "PYTHONPATH": str(ROOT), "COLUMNS": "80"}
-    socket = f"dojo-test-{uuid.uuid4().hex[:8]}"
-    term = Terminal(socket, env)
+    term = Terminal(env)
     try:
         term.type(f"{dojo} start --minutes 20 --problems rms_norm --questions 1 --seed 4")
         term.wait_for("start the clock?")
@@ -69,7 +68,7 @@ def test_a_session_survives_a_killed_terminal_and_is_reported(tmp_path):
         term.wait_for("session ")
         term.kill()  # the terminal dies mid-countdown
 
-        term = Terminal(socket, env)
+        term = Terminal(env)
         term.type(dojo)
         term.wait_for("item 1/2")
         term.type(f"{dojo} submit")
