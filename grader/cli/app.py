@@ -35,7 +35,9 @@ app.command("doctor")(problems.doctor)
 app.command("new")(problems.new)
 app.add_typer(bank.questions_app, name="questions", help="Browse and search the question bank.")
 app.command("quiz")(bank.quiz)
-app.add_typer(mock.mock_app, name="mock", help="Timed mock interviews: plan, clock, grade, report.")
+app.add_typer(
+    mock.mock_app, name="mock", help="Timed mock interviews; with no command: where you are."
+)
 
 
 def main() -> None:
