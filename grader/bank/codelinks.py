@@ -1,6 +1,8 @@
 """Code links of the question bank (`path/to/file.py::Class.method`, `file.cu::kernel`):
 checked to exist without importing anything (ast for Python, a regex for CUDA C), and cut out
-as snippets for `dojo questions show`."""
+as snippets for `dojo questions show`. A symbol shorter than MIN_LINES lines is refused (a
+one-line wrapper or a constant rarely shows the point) unless the link ends in `!`, which says
+the short span is the lesson (a two-line padding formula)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ from grader.runtime.paths import ROOT
 
 CODE_ROOTS = ("problems", "reference", "solutions", "engine", "grader")
 C_LIKE = (".cu", ".cuh", ".c", ".cc", ".cpp", ".h", ".hpp")  # symbols found by regex, not ast
+MIN_LINES = 4
+SHORT_OK = "!"
 
 
 class CodeLinkError(ValueError):
@@ -20,13 +24,13 @@ class CodeLinkError(ValueError):
 
 
 def split_link(link: str) -> tuple[str, str]:
-    path, sep, symbol = link.partition("::")
+    path, sep, symbol = link.removesuffix(SHORT_OK).partition("::")
     if not sep or not path or not symbol:
         raise CodeLinkError(f"code link '{link}' must look like 'path/to/file.py::symbol'")
     return path, symbol
 
 
-def check_code_link(link: str, root: Path = ROOT) -> str | None:
+def check_code_link(link: str, root: Path = ROOT, min_lines: int = MIN_LINES) -> str | None:
     """None when the file exists under an allowed folder and defines the symbol, else why not."""
     try:
         path, symbol = split_link(link)
@@ -44,10 +48,18 @@ def check_code_link(link: str, root: Path = ROOT) -> str | None:
     if not file.is_file():
         return f"code link '{link}': no file {path}"
     try:
-        found = find_symbol(file, symbol) is not None
+        span = find_symbol(file, symbol)
     except SyntaxError as e:
         return f"code link '{link}': {path} does not parse (line {e.lineno})"
-    return None if found else f"code link '{link}': {path} defines no '{symbol}'"
+    if span is None:
+        return f"code link '{link}': {path} defines no '{symbol}'"
+    lines = span[1] - span[0] + 1
+    if lines < min_lines and not link.endswith(SHORT_OK):
+        return (
+            f"code link '{link}' shows only {lines} line(s): link the code that makes the point,"
+            f" or end the link in '{SHORT_OK}' if the short span is the point"
+        )
+    return None
 
 
 def find_symbol(file: Path, symbol: str) -> tuple[int, int] | None:
@@ -114,7 +126,7 @@ def _c_symbol(text: str, name: str) -> tuple[int, int] | None:
 
 def snippet(link: str, root: Path = ROOT, max_lines: int = 60) -> tuple[str, int, str] | None:
     """(path, first line, source) of a code link, cut at max_lines; None when it is missing."""
-    if check_code_link(link, root) is not None:
+    if check_code_link(link, root, min_lines=1) is not None:
         return None
     path, symbol = split_link(link)
     span = find_symbol(root / path, symbol)

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.bank.codelinks import check_code_link
+from grader.bank.rules import practice_error, practice_link_errors
 from grader.runtime.paths import ROOT
 
 if sys.version_info >= (3, 11):
@@ -23,10 +24,24 @@ DIFFICULTIES = ("easy", "medium", "hard")
 KINDS = ("concept", "numeric", "coding", "design")
 ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
 
-_STRINGS = ("id", "title", "topic", "difficulty", "kind")
-_LISTS = ("tags", "problems", "code", "key_points", "follow_ups", "see_also")
-_FIELDS: dict[str, type] = {**dict.fromkeys(_STRINGS, str), **dict.fromkeys(_LISTS, list)}
-_REQUIRED = (*_STRINGS, "tags", "key_points")
+_STRINGS = ("id", "title", "topic", "difficulty", "kind", "prompt", "short")
+_LISTS = (
+    "tags",
+    "problems",
+    "pending_problems",  # slugs being added elsewhere; an error once problems/<slug>/ exists
+    "code",
+    "engine_links",  # "engine/<file>.py[::symbol]", checked only once engine/ exists
+    "measured",  # "results/<file>.json:<path> = <figure as quoted in the text>"
+    "hints",
+    "key_points",
+    "see_also",
+)
+_FIELDS: dict[str, type] = {
+    **dict.fromkeys(_STRINGS, str),
+    **dict.fromkeys(_LISTS, list),
+    "follow_ups": list,  # [[follow_ups]] tables, each with a question q and its answer a
+}
+_REQUIRED = (*_STRINGS, "tags", "key_points", "follow_ups")
 
 
 class QuestionError(ValueError):
@@ -44,10 +59,25 @@ class Question:
     problems: tuple[str, ...]
     code: tuple[str, ...]  # "path::symbol", path relative to the repository root
     key_points: tuple[str, ...]
-    follow_ups: tuple[str, ...]
+    follow_ups: tuple[FollowUp, ...]
     see_also: tuple[str, ...]
     answer: str  # Markdown
     path: Path
+    prompt: str = ""  # the question as asked, with its givens
+    short: str = ""  # the 60-second answer, shown before the deep one
+    hints: tuple[str, ...] = ()  # a ladder: each rung gives away a little more
+    pending_problems: tuple[str, ...] = ()
+    engine_links: tuple[str, ...] = ()
+    measured: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class FollowUp:
+    q: str
+    a: str
+
+    def __str__(self) -> str:
+        return f"{self.q} — {self.a}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +150,14 @@ def parse_question(path: Path, root: Path = ROOT) -> Question:
     if not answer:
         raise QuestionError(f"{where}: the Markdown answer after the front matter is empty")
     lists = {k: tuple(meta.get(k, ())) for k in _LISTS}
-    return Question(**{k: meta[k] for k in _STRINGS}, **lists, answer=answer, path=path)
+    follow_ups = tuple(FollowUp(f["q"].strip(), f["a"].strip()) for f in meta["follow_ups"])
+    return Question(
+        **{k: meta[k].strip() for k in _STRINGS},
+        **lists,
+        follow_ups=follow_ups,
+        answer=answer,
+        path=path,
+    )
 
 
 def _check_schema(where: str, meta: dict[str, Any]) -> None:
@@ -128,6 +165,8 @@ def _check_schema(where: str, meta: dict[str, Any]) -> None:
         if key not in _FIELDS:
             raise QuestionError(f"{where}: unknown key '{key}' (allowed: {', '.join(_FIELDS)})")
         kind = _FIELDS[key]
+        if key == "follow_ups":
+            continue  # checked by practice_error: a list of tables, not of strings
         if (
             not isinstance(value, kind)
             or kind is list
@@ -151,6 +190,8 @@ def _check_schema(where: str, meta: dict[str, Any]) -> None:
         raise QuestionError(
             f"{where}: 'key_points' needs 3 to 6 items, got {len(meta['key_points'])}"
         )
+    if msg := practice_error(meta):
+        raise QuestionError(f"{where}: {msg}")
 
 
 def load_areas(root: Path = ROOT) -> tuple[Area, ...]:
@@ -219,6 +260,7 @@ def validate(root: Path = ROOT) -> list[str]:
             f"{where}: see_also '{s}' is not a question id" for s in q.see_also if s not in ids
         ]
         errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
+        errors += [f"{where}: {msg}" for msg in practice_link_errors(q, root)]
     return errors + _problem_question_ids(root, ids)
 
 

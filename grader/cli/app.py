@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from grader.cli import bank, problems
+from grader.cli import bank, engine, mock, problems
 from grader.runtime.paths import ROOT
 
 app = typer.Typer(
@@ -35,6 +35,10 @@ app.command("doctor")(problems.doctor)
 app.command("new")(problems.new)
 app.add_typer(bank.questions_app, name="questions", help="Browse and search the question bank.")
 app.command("quiz")(bank.quiz)
+app.add_typer(engine.engine_app, name="engine")
+app.add_typer(
+    mock.mock_app, name="mock", help="Timed mock interviews; with no command: where you are."
+)
 
 
 def main() -> None:

@@ -19,8 +19,9 @@ from grader.harness.hooks import hooks_for
 from grader.perf import doctor as doctor_mod
 from grader.perf import plot as plot_mod
 from grader.perf import profile
-from grader.perf.grade import Grade, grade, readiness, run_bench
+from grader.perf.grade import Grade, grade, readiness, run_bench, untouched_stub
 from grader.problem import scaffold
+from grader.problem.complete import missing_parts
 from grader.problem.impls import load, resolve, solution_backends, wrong_variants
 from grader.problem.registry import UnknownProblem, all_problems, get_problem
 from grader.problem.spec import SpecError
@@ -39,9 +40,18 @@ def _problem(ctx: typer.Context, slug: str):
 
 
 def _problems(ctx: typer.Context):
+    """Every problem that loads; each malformed problem.toml is one warning line, not a stop."""
+    problems = all_problems(ctx.obj, skip=warn)
+    if not problems:
+        fail(f"no problem loads under {ctx.obj / 'problems'}")
+    return problems
+
+
+def _usable_impl(p, impl: str) -> None:
+    """A bad --impl is a usage error (exit 2, one line), not a verdict about the code."""
     try:
-        return all_problems(ctx.obj)
-    except SpecError as e:
+        resolve(p, impl, p.path.parent.parent)
+    except ImplLoadError as e:
         fail(str(e))
 
 
@@ -73,24 +83,7 @@ def list_cmd(
     ]
     if as_json:
         return emit_json({"schema": 1, "problems": rows})
-    w = max(len(r["problem"]) for r in rows)
-    last_w = max([len("your last result"), *(len(r["last"]) for r in rows)])
-    head = (
-        f" #  {'problem':<{w}}  level   lang    runs here          {'your last result':<{last_w}}"
-    )
-    out.print(Text(head + "  title", style="bold"), no_wrap=True, overflow="ellipsis")
-    for r in rows:
-        line = (
-            f"{r['order']:>2}  {r['problem']:<{w}}  {r['difficulty']:<6}  {r['language']:<6}  "
-            f"{r['runs_here']:<17}  {r['last']:<{last_w}}  {r['title']}"
-        )
-        out.print(Text(line), no_wrap=True, overflow="ellipsis")
-    out.print(
-        Text(
-            "dojo show <problem> prints the statement; dojo check <problem> grades your attempt",
-            style="dim",
-        )
-    )
+    report.print_list(out, rows)
 
 
 def _last(entries: dict[str, Any]) -> str:
@@ -146,13 +139,17 @@ def check(
 ):
     """Correctness of an implementation, in a sandboxed process."""
     p = _problem(ctx, slug)
-    if as_json:
+    _usable_impl(p, impl)
+    r = untouched_stub(p, impl)
+    if r is None and as_json:
         r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
-        emit_json(r.to_json())
-    else:
+    elif r is None:
         with err.status(f"checking {slug} ({impl})…"):
             r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
-        report.print_check(out, r)
+    if as_json:
+        emit_json(r.to_json())
+    else:
+        report.print_check(out, r, hints_left=len(p.hints) - store.hints_revealed(slug))
     if r.impl == "attempt":
         store.record_result(slug, "attempt", {"verdict": r.verdict, "score": None})
     _exit_for(r.verdict)
@@ -168,6 +165,7 @@ def bench(
 ):
     """Performance against the bars, with the baseline measured in the same run."""
     p = _problem(ctx, slug)
+    _usable_impl(p, impl)
     with err.status(f"benchmarking {slug} ({impl})…"):
         b = run_bench(p, impl)
         if ncu:
@@ -196,6 +194,8 @@ def grade_cmd(
     if bool(slug) == all_:
         fail("give one problem slug or --all")
     problems = _problems(ctx) if all_ else [_problem(ctx, slug)]
+    if not all_:  # over --all, an impl one problem lacks is that problem's error
+        _usable_impl(problems[0], impl)
     grades: list[Grade] = []
     for p in problems:
         with err.status(f"grading {p.slug} ({impl})…"):
@@ -203,14 +203,20 @@ def grade_cmd(
         if impl == "attempt":
             g = grades[-1]
             store.record_result(p.slug, impl, {"verdict": g.check.verdict, "score": g.score})
-    ready = readiness(grades)
+    bank = questions.load_bank(ctx.obj)
+    incomplete = [p.slug for p in problems if missing_parts(p, ctx.obj, bank)]
+    ready = readiness([g for g in grades if g.check.problem not in incomplete])
     data = {"schema": 1, "results": [g.to_json() for g in grades], "readiness": ready}
+    if incomplete:  # `dojo new` problems still being written: graded, not counted
+        data["incomplete"] = incomplete
     if save is not None:
         save.write_text(json.dumps({**data, "machine": doctor_mod.facts(measure=False)}, indent=1))
     if as_json:
         emit_json(data)
     else:
         report.print_scoreboard(out, grades, ready)
+        if incomplete:
+            out.print(f"not in readiness, incomplete (dojo new): {', '.join(incomplete)}")
     bad = [g for g in grades if g.check.verdict not in ("passed", "needs_gpu")]
     if bad:
         raise typer.Exit(1)
@@ -258,8 +264,12 @@ def new(
     except ValueError as e:
         fail(str(e))
     for path in written:
-        out.print(f"created {path.relative_to(root)}")
-    out.print(f"next: pytest problems/{slug}   then edit the files (CONTRIBUTING.md)")
+        out.print(f"created {path.resolve()}", soft_wrap=True)
+    todo = missing_parts(get_problem(slug, root), root)
+    out.print(f"next: pytest {(root / 'problems' / slug).resolve()}", soft_wrap=True)
+    out.print(f"still needed before it is complete and counts in readiness ({len(todo)}):")
+    for item in todo:
+        out.print(f"  - {item}", soft_wrap=True)
 
 
 def attempt_notes(p) -> list[str]:

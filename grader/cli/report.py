@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import textwrap
 from typing import Any
 
 from rich.console import Console
@@ -15,6 +16,17 @@ TIER_STYLE = {"gold": "bold yellow", "silver": "bold white", "bronze": "bold dar
 UNKNOWN_IMPL_NEXT = "`dojo show {slug}` lists the implementations you can name"
 
 
+def hang(console: Console, prefix: Text, tail: str, tail_style: str = "") -> None:
+    """Print prefix then tail; a tail too long for the line wraps at word boundaries under its
+    own start, so nothing is cut and no line is wider than the console (80 through a pipe)."""
+    room = max(20, console.width - len(prefix.plain))
+    lines = textwrap.wrap(tail, room, break_on_hyphens=False) or [""]
+    console.print(prefix + Text(lines[0], style=tail_style), no_wrap=True, overflow="fold")
+    pad = " " * len(prefix.plain)
+    for line in lines[1:]:
+        console.print(Text(pad + line, style=tail_style), no_wrap=True, overflow="fold")
+
+
 def style(status: str) -> str:
     """A verdict's style; a bench's `measured` reads as a pass."""
     status = "passed" if status == "measured" else status
@@ -25,7 +37,19 @@ def verdict_text(verdict: str) -> Text:
     return Text(verdict.replace("_", " ").upper(), style=style(verdict))
 
 
-def print_check(console: Console, r: CheckResult) -> None:
+def next_step(r: CheckResult, hints_left: int | None = None) -> str:
+    """The verdict's next step, fitted to what happened: a CUDA stub is edited in attempt.cu,
+    and once every hint is shown the worked solution is the next place to look."""
+    if r.message.startswith("--impl") or "no solution" in r.message:
+        return UNKNOWN_IMPL_NEXT
+    if r.verdict == "not_attempted" and "attempt.cu" in r.message:
+        return "edit problems/{slug}/attempt.cu (README.md has the statement)"
+    if r.verdict == "failed" and hints_left == 0:
+        return "read the first failure above; every hint is shown: solutions/{slug}/ has a solution"
+    return VERDICTS[r.verdict].next_step
+
+
+def print_check(console: Console, r: CheckResult, hints_left: int | None = None) -> None:
     console.print(
         Text.assemble(
             (r.problem, "bold"),
@@ -34,14 +58,12 @@ def print_check(console: Console, r: CheckResult) -> None:
             f"  ({r.seconds:.1f} s)",
         )
     )
-    width = max((len(_human(c.name)) for c in r.checks), default=0)
-    for c in r.checks:
+    for c in r.checks:  # fixed columns first, the test's name last: it wraps, never cut
         cases = f"{c.passed}/{c.cases}" if c.cases else ""
-        extra = f"  ({c.needs_gpu} need a GPU)" if c.needs_gpu and c.status == "passed" else ""
+        extra = f" ({c.needs_gpu} need a GPU)" if c.needs_gpu and c.status == "passed" else ""
         mark = VERDICTS[c.status].mark if c.status in VERDICTS else "✗"
-        line = Text(f"  {mark} {_human(c.name):<{width}}  {cases:>7}  ")
-        line.append(verdict_text(c.status))
-        console.print(line + Text(extra, style="dim"))
+        line = Text(f"  {mark} ") + _pad(verdict_text(c.status), 13) + Text(f" {cases:>7}  ")
+        hang(console, line, _human(c.name) + extra)
     for note in r.notes:
         console.print(Text(note, style="cyan"))
     bad = next((c for c in r.checks if c.status in ("failed", "error", "crashed")), None)
@@ -52,8 +74,7 @@ def print_check(console: Console, r: CheckResult) -> None:
             console.print(Text(bad.example, style="magenta"))
     else:
         console.print(Text(r.message, style=style(r.verdict)))
-    unknown_impl = r.message.startswith("--impl") or "no solution" in r.message
-    step = UNKNOWN_IMPL_NEXT if unknown_impl else VERDICTS[r.verdict].next_step
+    step = next_step(r, hints_left)
     if step:
         console.print(Text("next: " + step.format(slug=r.problem, impl=r.impl), style="dim"))
 
@@ -64,7 +85,7 @@ def _human(test_name: str) -> str:
 
 def _first(message: str) -> str:
     lines = (message or "").strip().splitlines()
-    return lines[0][:110] if lines else ""
+    return lines[0] if lines else ""
 
 
 def print_bench(console: Console, b: dict[str, Any]) -> None:
@@ -125,16 +146,16 @@ def _rate(value: float | None, unit: str) -> str:
 
 
 def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str, Any]) -> None:
-    """Fixed-width rows (rich tables squeeze columns unpredictably at 80 columns)."""
+    """Fixed-width rows that fit 80 columns (rich tables squeeze columns unpredictably); a note
+    too long for the rest of its row goes on the lines under it, wrapped, never cut."""
     impls = sorted({g.check.impl.split(":")[0] for g in grades})
     w = max([len("problem"), *(len(g.check.problem) for g in grades)])
     console.print(Text(f"Kernel Dojo scoreboard · {', '.join(impls)}", style="bold"))
     console.print(
-        Text(f"{'problem':<{w}}  {'verdict':<13}  score  {'tier':<12}  perf   note", style="dim")
+        Text(f"{'problem':<{w}}  {'verdict':<13}  score  {'tier':<12}  {'perf':>6}  note", "dim")
     )
     for g in grades:
         measured = g.perf.get("status") == "measured"
-        frac = f"{g.perf['fraction']:.3f}" if measured else "—"
         note = (
             g.perf.get("device", "")
             if measured
@@ -146,10 +167,14 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
         line.append_text(_pad(verdict_text(g.check.verdict), 13))
         line.append(f"  {score:>5}  ")
         line.append_text(_pad(tier, 12))
-        line.append(f"  {frac:<5}  ")
-        room = max(10, console.width - len(line.plain) - 1)
-        line.append(_first(note)[:room], style="dim")
-        console.print(line, no_wrap=True, overflow="ellipsis")
+        line.append(f"  {perf_value(g.perf.get('fraction') if measured else None):>6}  ")
+        note = _first(note)
+        if len(line.plain) + len(note) <= console.width:
+            console.print(line + Text(note, style="dim"), no_wrap=True)
+        else:
+            line.rstrip()
+            console.print(line, no_wrap=True, overflow="fold")
+            hang(console, Text("    "), note, "dim")
     console.print(
         f"readiness: {readiness['correct']:.0%} correct · "
         f"{readiness['at_bronze']:.0%} at bronze or better · "
@@ -157,5 +182,33 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
     )
 
 
+def perf_value(value: float | None) -> str:
+    """At most 6 characters: 0.901 (a fraction of copy), 45.1 (a CPU speedup), 1234."""
+    if value is None:
+        return "—"
+    return f"{value:.0f}" if value >= 1000 else f"{value:.3g}"
+
+
 def _pad(text: Text, width: int) -> Text:
     return text + Text(" " * max(0, width - len(text.plain)))
+
+
+def print_list(console: Console, rows: list[dict[str, Any]]) -> None:
+    """`dojo list`: the short columns on one line, the title and your last result under them
+    (on two lines when one is too narrow), so that 80 columns fit whatever the title."""
+    w = max(len(r["problem"]) for r in rows)
+    where = max(len("runs here"), *(len(r["runs_here"]) for r in rows))
+    head = f" #  {'problem':<{w}}  level   lang    {'runs here':<{where}}"
+    console.print(Text(head.rstrip() + "\n    title · your last result", style="bold"))
+    for r in rows:
+        line = f"{r['order']:>2}  {r['problem']:<{w}}  {r['difficulty']:<6}  {r['language']:<6}  "
+        console.print(Text(line + r["runs_here"]), no_wrap=True, overflow="fold")
+        last = f"last: {r['last']}" if r["last"] else ""
+        if last and 4 + len(r["title"]) + 3 + len(last) <= console.width:
+            hang(console, Text("    "), f"{r['title']} · {last}", "dim")
+        else:  # fields whole, one a line, rather than a date broken in two
+            for field in filter(None, (r["title"], last)):
+                hang(console, Text("    "), field, "dim")
+    console.print(
+        Text("dojo show <problem>: the statement · dojo check <problem>: grade it", style="dim")
+    )

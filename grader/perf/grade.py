@@ -12,6 +12,7 @@ from typing import Any
 from grader.perf.score import BadRecord, score
 from grader.problem.impls import resolve
 from grader.problem.spec import Perf, Problem
+from grader.problem.stubs import stub_reason
 from grader.runtime.device import best_device
 from grader.runtime.errors import ImplLoadError
 from grader.runtime.logs import tail_line
@@ -119,10 +120,19 @@ def choose_perf(problem: Problem) -> Perf | None:
     return problem.perf[device] if device else None
 
 
+def untouched_stub(problem: Problem, impl: str) -> CheckResult | None:
+    """The not_attempted result of an attempt that is still its stub, found without starting
+    pytest (grader/problem/stubs.py has the rule); None when the checks must run."""
+    why = stub_reason(problem) if impl == "attempt" else None
+    return CheckResult(problem.slug, impl, "not_attempted", why) if why else None
+
+
 def grade(
     problem: Problem, impl: str, *, fail_fast: bool = False, root: Path | None = None
 ) -> Grade:
-    check = run_check(problem, impl, fail_fast=fail_fast, root=root)
+    check = untouched_stub(problem, impl) or run_check(
+        problem, impl, fail_fast=fail_fast, root=root
+    )
     if check.verdict != "passed":
         return Grade(check, {"status": "skipped", "message": f"not benchmarked: {check.verdict}"})
     return Grade(check, run_bench(problem, impl, root=root))

@@ -85,7 +85,10 @@ def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
         )
     if kind == "wrong" and arg:
         path = root / "solutions" / problem.slug / f"wrong_{arg}.py"
-        return ImplRef(spec, kind, _exists(path, spec), problem.language)
+        if not path.is_file():
+            known = ", ".join(f"wrong:{w}" for w in wrong_variants(problem, root)) or "none"
+            raise ImplLoadError(f"--impl {spec}: {problem.slug} has no such variant ({known})")
+        return ImplRef(spec, kind, path, problem.language)
     if kind == "null" and arg in NULL_KINDS:
         return ImplRef(spec, kind, None, "torch")
     raise ImplLoadError(

@@ -6,6 +6,8 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+from grader.problem.complete import EXAMPLE_MARKER
+
 LANGS = {"triton": "triton", "cuda": "cupy", "torch": "torch", "python": "python"}
 
 TOML = """title = "{title}"
@@ -18,7 +20,11 @@ entry = ["{slug}"]
 signature = "{slug}(x: Tensor[N] float32) -> Tensor[N] float32"
 mock_minutes = 20
 questions = []
-hints = ["Replace this example (y = 2x) with your problem's hints, easiest first."]
+hints = [
+    "Replace this example (y = 2x) with your problem's hints, easiest first.",
+    "The second rung: the idea that makes it correct.",
+    "The last rung: the idea that makes it fast.",
+]
 
 [needs]
 correctness = "{needs}"
@@ -56,6 +62,8 @@ cases = [{{ N = 67108864 }}]
 """
 
 README = """# {title}
+
+{marker}
 
 ## Task
 Write `{slug}(x)`: replace this example (y = 2x) with the statement.
@@ -202,6 +210,17 @@ def {slug}(x: torch.Tensor) -> torch.Tensor:
     return x.clone()  # BUG
 '''
 
+WRONG_OFF_BY_ONE = '''"""Known-wrong {slug}: leaves the last element at 0 (tests reject it)."""
+
+import torch
+
+
+def {slug}(x: torch.Tensor) -> torch.Tensor:
+    y = 2 * x
+    y[-1:] = 0  # BUG: the last element is never written
+    return y
+'''
+
 ATTEMPT = '''"""Your {slug}: edit this file, then run `dojo check {slug}`."""
 
 import torch
@@ -227,6 +246,7 @@ def create(root: Path, slug: str, lang: str) -> list[Path]:
         "title": slug.replace("_", " ").capitalize(),
         "needs": "cpu" if on_cpu else "gpu",
         "perf": "gpu",
+        "marker": EXAMPLE_MARKER,
     }
     files = {
         f"problems/{slug}/problem.toml": TOML,
@@ -236,6 +256,7 @@ def create(root: Path, slug: str, lang: str) -> list[Path]:
         f"reference/{slug}.py": REFERENCE,
         f"solutions/{slug}/{LANGS[lang]}.py": SOLUTIONS[LANGS[lang]],
         f"solutions/{slug}/wrong_forgets_factor.py": WRONG,
+        f"solutions/{slug}/wrong_drops_the_last_element.py": WRONG_OFF_BY_ONE,
     }
     if lang == "cuda":
         files[f"solutions/{slug}/{slug}.cu"] = CU

@@ -198,7 +198,8 @@ def _check_keys(where: str, prefix: str, table: dict, allowed: dict, required: t
         if not isinstance(value, allowed[key]) or isinstance(value, bool) and allowed[key] is int:
             types = allowed[key] if isinstance(allowed[key], tuple) else (allowed[key],)
             kind = " or ".join(_TYPE_NAMES.get(t, t.__name__) for t in types)
-            raise SpecError(f"{where}: key '{prefix}{key}' must be a {kind}, got {value!r}")
+            article = "an" if kind[0] in "aeiou" else "a"
+            raise SpecError(f"{where}: key '{prefix}{key}' must be {article} {kind}, got {value!r}")
     for key in required:
         if key not in table:
             raise SpecError(f"{where}: missing key '{prefix}{key}'")

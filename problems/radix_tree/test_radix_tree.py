@@ -177,6 +177,24 @@ def make_machine(new_cache) -> type:
             self._match(list(key), list)
             self._evict(1)
 
+        @rule(held=keys, used=keys, tail=st.lists(TOKENS, min_size=1, max_size=3))
+        def evict_past_a_lock_then_drain(self, held, used, tail):
+            """A request holds an old leaf while a newer path is evicted past it, node by node;
+            once the request ends, the rest drains one node per call: the whole order must match,
+            so a prefix is weighed by its last use through any child, not by the last walk that
+            ended on it."""
+            node, prefix = self._match(list(held), list)
+            self._lock_maybe(node, prefix, True)
+            self._insert(list(used) + tail, list)
+            newest = self.next_slot - 1  # the last token of that insert
+            while newest in self.model.value.values() and self.model.evictable():
+                self._evict(1)
+            self.held.remove((node, prefix))
+            self.cache.dec_lock(node)
+            self.model.locks.remove(prefix)
+            while self.model.evictable():
+                self._evict(1)
+
         @rule(key=keys)
         def run_then_evict_everything(self, key):  # a request runs while memory runs out
             self._lock_maybe(*self._match(list(key), list), True)
@@ -246,6 +264,8 @@ def check_evicted(got: list[int], n: int, slot_of: dict, locked: set, freed_befo
 
 
 def expect(got, want, what: str) -> None:
+    """`what` names the fields of a tuple: "(total_size(), evictable_size())", not "sizes"."""
+    assert not isinstance(want, tuple) or what.startswith("("), f"name the fields in {what!r}"
     assert got == want, f"{what}: got {got}, expected {want}"
 
 
@@ -296,14 +316,20 @@ def test_split_inside_an_edge_at_fixed_positions(impl, case):
         f"evict({n + 10}) with the first {s} tokens locked freed {len(freed)} slots starting "
         f"{freed[:8]}, expected slots {s}..{n - 1} and the branch's 1000000"
     )
-    expect(sizes(cache), (s, 0), "(total, evictable) after evicting all that is unlocked")
+    expect(
+        sizes(cache), (s, 0), "(total_size(), evictable_size()) after evicting all that is unlocked"
+    )
     cache.dec_lock(node)
     assert cache.evictable_size() == s, (
         f"after dec_lock evictable_size() = {cache.evictable_size()}, expected {s}"
     )
     expect(list(cache.match_prefix(key)[0]), list(range(s)), f"values of the {s} cached tokens")
     expect(sorted(cache.evict(1)), list(range(s)), "evict(1) on one node (it frees it whole)")
-    expect((*sizes(cache), cache.evict(1)), (0, 0, []), "(total, evictable, evict(1)) at the end")
+    expect(
+        (*sizes(cache), cache.evict(1)),
+        (0, 0, []),
+        "(total_size(), evictable_size(), evict(1)) at the end",
+    )
 
 
 def test_match_inside_an_edge_returns_a_node_for_exactly_the_matched_prefix(impl):
@@ -363,6 +389,26 @@ def test_evict_frees_the_least_recently_used_leaf_first(impl):
     expect(sorted(cache.evict(3)), [0, 1, 2], "evict(3) after re-inserting [3, 3, 3]")
 
 
+def test_eviction_order_follows_every_node_on_the_walk(impl):
+    """A walk touches every node it passes, not only the one it ends on: [1, 2, 3] is used by
+    the insert of [1, 2, 3, 4] after [9] was, so once [4] is gone and [9] unlocked, [9] goes
+    first (a cache stamping only [4] would free [1, 2, 3] as if unused since its insert)."""
+    cache = impl.RadixCache()
+    cache.insert([1, 2, 3], [10, 11, 12])
+    cache.insert([9], [90])
+    _, node = cache.match_prefix([9])
+    cache.inc_lock(node)
+    cache.insert([1, 2, 3, 4], [10, 11, 12, 13])
+    expect(sorted(cache.evict(1)), [13], "evict(1) with [9] locked")
+    cache.dec_lock(node)
+    got = sorted(cache.evict(1))
+    assert got == [90], (
+        f"evict(1) after unlocking [9] freed {got}, expected [90]: [1, 2, 3] was last used by "
+        "the insert of [1, 2, 3, 4], after the match of [9]; a walk must refresh every node "
+        "it passes through"
+    )
+
+
 def test_only_the_matched_front_of_a_split_edge_is_touched(impl):
     cache = impl.RadixCache()
     cache.insert([1, 2, 3, 4], [0, 1, 2, 3])
@@ -380,7 +426,7 @@ def test_evict_frees_leaves_before_their_parent(impl):
     cache.insert([1, 2, 3], [0, 1, 2])
     cache.insert([1, 2, 4], [10, 11, 12])  # [1, 2] -> {[3], [4]}
     expect(sorted(cache.evict(2)), [2, 12], "evict(2) on [1, 2] -> {[3], [4]} (two leaves)")
-    expect(sizes(cache), (2, 2), "(total, evictable) after that")
+    expect(sizes(cache), (2, 2), "(total_size(), evictable_size()) after that")
     expect(sorted(cache.evict(1)), [0, 1], "evict(1) once [1, 2] is a leaf (freed whole)")
     cache.insert([1, 2, 3], [0, 1, 2])
     cache.insert([1, 2, 4], [10, 11, 12])
@@ -394,13 +440,17 @@ def test_locked_nodes_and_their_ancestors_are_never_evicted(impl):
     cache.insert([1, 2, 4], [10, 11, 12])
     _, node = cache.match_prefix([1, 2])
     cache.inc_lock(node)
-    expect(sizes(cache), (4, 2), "(total, evictable) with [1, 2] locked")
+    expect(sizes(cache), (4, 2), "(total_size(), evictable_size()) with [1, 2] locked")
     got = sorted(cache.evict(100))
     assert got == [2, 12], (
         f"evict(100) with [1, 2] locked freed {got}: once its children are "
         "gone a locked node is a leaf, but still may not be evicted"
     )
-    expect((list(cache.evict(100)), *sizes(cache)), ([], 2, 0), "(evict(100), total, evictable)")
+    expect(
+        (list(cache.evict(100)), *sizes(cache)),
+        ([], 2, 0),
+        "(evict(100), total_size(), evictable_size())",
+    )
     cache.dec_lock(node)
     expect(cache.evictable_size(), 2, "evictable_size() after dec_lock")
     expect(sorted(cache.evict(100)), [0, 1], "evict(100) after dec_lock")
@@ -413,9 +463,17 @@ def test_lock_counts_nest(impl):
     cache.inc_lock(node)
     cache.inc_lock(node)
     cache.dec_lock(node)
-    expect((cache.evictable_size(), list(cache.evict(3))), (0, []), "two inc_lock, one dec_lock")
+    expect(
+        (cache.evictable_size(), list(cache.evict(3))),
+        (0, []),
+        "(evictable_size(), evict(3)) after two inc_lock, one dec_lock",
+    )
     cache.dec_lock(node)
-    expect((cache.evictable_size(), sorted(cache.evict(3))), (3, [0, 1, 2]), "all unlocked")
+    expect(
+        (cache.evictable_size(), sorted(cache.evict(3))),
+        (3, [0, 1, 2]),
+        "(evictable_size(), evict(3)) once all unlocked",
+    )
 
 
 def test_dec_lock_below_zero_raises_and_changes_nothing(impl):
@@ -426,7 +484,7 @@ def test_dec_lock_below_zero_raises_and_changes_nothing(impl):
     cache.inc_lock(node)
     cache.dec_lock(node)
     expect_lock_error(lambda: cache.dec_lock(node), "a node unlocked as often as locked")
-    expect(sizes(cache), (3, 3), "(total, evictable) after the failed dec_lock")
+    expect(sizes(cache), (3, 3), "(total_size(), evictable_size()) after the failed dec_lock")
     cache.inc_lock(node)
     expect(cache.evictable_size(), 0, "evictable_size() after inc_lock following a failed dec")
 
@@ -439,7 +497,11 @@ def test_a_node_handle_survives_a_split_above_it(impl):
     _, node = cache.match_prefix([1, 2, 3, 4, 5, 6])
     cache.inc_lock(node)
     cache.match_prefix([1, 2, 3])
-    expect((cache.evictable_size(), list(cache.evict(6))), (0, []), "locked [1..6] split at 3")
+    expect(
+        (cache.evictable_size(), list(cache.evict(6))),
+        (0, []),
+        "(evictable_size(), evict(6)) with [1..6] locked, split at 3",
+    )
     cache.dec_lock(node)
     assert cache.evictable_size() == 6, (
         f"after dec_lock of the handle on [1..6]: evictable_size() = {cache.evictable_size()}, "
@@ -451,8 +513,12 @@ def test_a_node_handle_survives_a_split_above_it(impl):
 
 def test_evict_on_an_empty_cache_or_for_zero_tokens_frees_nothing(impl):
     cache = impl.RadixCache()
-    expect((list(cache.evict(0)), list(cache.evict(5))), ([], []), "evict(0), evict(5) on empty")
-    expect(sizes(cache), (0, 0), "(total, evictable) of an empty cache")
+    expect(
+        (list(cache.evict(0)), list(cache.evict(5))),
+        ([], []),
+        "(evict(0), evict(5)) on an empty cache",
+    )
+    expect(sizes(cache), (0, 0), "(total_size(), evictable_size()) of an empty cache")
     cache.insert([1, 2], [0, 1])
     expect((list(cache.evict(0)), cache.total_size()), ([], 2), "(evict(0), total_size())")
 

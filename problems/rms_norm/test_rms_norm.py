@@ -41,6 +41,20 @@ def test_accepts_any_leading_shape(impl, problem, runtime, lead, H, seed):
     assert_close(impl.rms_norm(**args), ref.rms_norm(**args), problem.tol("float32"))
 
 
+@given(rows=st.integers(2, 5), H=st.integers(1, 200), pad=st.integers(1, 40), seed=SEEDS)
+def test_reads_the_rows_of_a_view_at_their_stride(impl, problem, runtime, rows, H, pad, seed):
+    """x = big[:, :H] is contiguous in its last dimension but its rows are H + pad apart."""
+    big = torch.randn(rows, H + pad, generator=runtime.gen(seed), device=runtime.device)
+    x = big[:, :H]  # (rows, H), row stride H + pad
+    w = torch.randn(H, generator=runtime.gen(seed + 1), device=runtime.device)  # (H,)
+    assert_close(
+        impl.rms_norm(x, w, 1e-6),
+        ref.rms_norm(x, w, 1e-6),
+        problem.tol("float32"),
+        name=f"rms_norm of a ({rows}, {H}) view with row stride {H + pad}",
+    )
+
+
 @given(case=cases(SLUG, dtype="float32", values="normal"), seed=SEEDS, scale=st.floats(1e-2, 1e2))
 def test_invariant_to_positive_scaling_of_x(impl, problem, runtime, case, seed, scale):
     """With eps = 0, rms_norm(c * x) == rms_norm(x) for any c > 0 (the normalisation cancels c)."""

@@ -18,6 +18,7 @@ would hide the local passes behind the transfers, at the price of more launches)
 sync per call for the split sizes; an expert is called once per source rank that sent it rows,
 so a GEMM expert sees W smaller batches instead of one (grouping them costs a gather and a
 scatter of the received rows).
+ep_moe is ep_moe_with(exchange, combine); each wrong_*.py variant passes its own version of one.
 Run it: `dojo check ep_all_to_all --impl solution`; on 2 GPUs `dojo bench ep_all_to_all`.
 """
 
@@ -50,12 +51,22 @@ def ep_moe(
     num_experts: int,
     group: Any = None,
 ) -> torch.Tensor:
+    return ep_moe_with(x, ids, weights, expert_fn, num_experts, group)
+
+
+def exchange(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    order: torch.Tensor,
+    expert_fn: Callable[[int, torch.Tensor], torch.Tensor],
+    num_experts: int,
+    group: Any = None,
+) -> torch.Tensor:
+    """Sends slot order[i]'s row of x to the rank owning its expert, runs the experts there and
+    returns the (T*k, H) results in dispatch order: row i is the result for slot order[i]."""
     W, rank = dist.get_world_size(group), dist.get_rank(group)
-    if num_experts % W:
-        raise ValueError(f"num_experts={num_experts} is not a multiple of the group size {W}")
     L, k = num_experts // W, ids.shape[1]  # L experts per rank
     flat = ids.reshape(-1)  # (T*k,)
-    order = torch.argsort(flat, stable=True)  # (T*k,) dispatch order
     counts = torch.bincount(flat, minlength=num_experts)  # (E,) rows I send to each expert
     recv_counts = torch.empty_like(counts)  # (E,) [s*L + l]: rows rank s sends my l-th expert
     dist.all_to_all_single(recv_counts, counts, group=group)  # even split: L counts per rank
@@ -70,7 +81,7 @@ def ep_moe(
     y = _run_local_experts(recv, from_src, expert_fn, rank * L)  # (R, H) in arrival order
     back = torch.empty_like(send)  # (T*k, H) results in dispatch order
     dist.all_to_all_single(back, y, send_splits, recv_splits, group=group)
-    return combine(back, order, weights)  # (T, H)
+    return back
 
 
 def _run_local_experts(
@@ -136,3 +147,23 @@ def _combine_on_gpu(
     grid = (T, triton.cdiv(H, block))
     _combine_kernel[grid](y_sorted, where, weights, out, H, K=k, BLOCK_H=block, num_warps=4)
     return out
+
+
+def ep_moe_with(
+    x: torch.Tensor,
+    ids: torch.Tensor,
+    weights: torch.Tensor,
+    expert_fn: Callable[[int, torch.Tensor], torch.Tensor],
+    num_experts: int,
+    group: Any = None,
+    *,
+    exchange: Callable[..., torch.Tensor] = exchange,
+    combine: Callable[..., torch.Tensor] = combine,
+) -> torch.Tensor:
+    """ep_moe from its two stages, exchange and combine (the wrong_*.py variants pass their own)."""
+    W = dist.get_world_size(group)
+    if num_experts % W:
+        raise ValueError(f"num_experts={num_experts} is not a multiple of the group size {W}")
+    order = torch.argsort(ids.reshape(-1), stable=True)  # (T*k,) dispatch order
+    back = exchange(x, ids, order, expert_fn, num_experts, group)  # (T*k, H) in dispatch order
+    return combine(back, order, weights)  # (T, H)

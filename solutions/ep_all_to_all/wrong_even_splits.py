@@ -1,9 +1,10 @@
-"""Known-wrong ep_moe: skips the count exchange and assumes every rank sends every other rank
-the same number of rows, T*k/W, so all_to_all_single without split sizes seems enough.
+"""Known-wrong ep_moe: skips the per-expert count exchange and assumes every rank's rows are
+bound evenly for all W ranks, so each rank sends its n rows in W equal pieces (only the totals
+n are exchanged, so that the message sizes agree).
 
-Under skew the rows bound for a busy rank spill into its neighbours' blocks; a neighbour runs
-only its own experts, so those rows come back as zeros (and when T*k differs between ranks, the
-ranks disagree on the message sizes and gloo aborts).
+Under skew the rows bound for a busy rank spill into its neighbours' pieces; a neighbour runs
+only its own experts, so those rows come back as zeros.
+Rejected by: test_matches_single_process_moe_on_fixed_cases
 """
 
 from __future__ import annotations
@@ -11,27 +12,34 @@ from __future__ import annotations
 import torch
 import torch.distributed as dist
 
+from solutions.ep_all_to_all.torch import ep_moe_with
 
-def ep_moe(x, ids, weights, expert_fn, num_experts, group=None):
+
+def _even(n: int, W: int) -> list[int]:
+    return [n // W + (i < n % W) for i in range(W)]  # n rows in W near-equal pieces
+
+
+def exchange(x, ids, order, expert_fn, num_experts, group=None):
     W, rank = dist.get_world_size(group), dist.get_rank(group)
-    L, (T, k) = num_experts // W, ids.shape
-    flat = ids.reshape(-1)  # (T*k,)
-    order = torch.argsort(flat, stable=True)  # (T*k,) grouped by owner rank
-    send, send_ids = x.index_select(0, order // k), flat[order]  # (T*k, H), (T*k,)
-    recv, recv_ids = torch.empty_like(send), torch.empty_like(send_ids)
-    dist.all_to_all_single(recv, send, group=group)  # BUG: even splits, whatever the routing
-    dist.all_to_all_single(recv_ids, send_ids, group=group)
-    y = torch.zeros_like(recv)
+    L, k = num_experts // W, ids.shape[1]
+    send, send_ids = x.index_select(0, order // k), ids.reshape(-1)[order]  # (T*k, H), (T*k,)
+    totals = torch.empty(W, dtype=torch.int64, device=x.device)  # rows each rank sends in all
+    dist.all_to_all_single(totals, torch.full_like(totals, send_ids.numel()), group=group)
+    send_splits = _even(send_ids.numel(), W)  # BUG: even pieces, whatever the routing
+    recv_splits = [_even(n, W)[rank] for n in totals.tolist()]
+    recv = x.new_empty((sum(recv_splits), x.shape[1]))  # (R, H)
+    recv_ids = send_ids.new_empty(sum(recv_splits))
+    dist.all_to_all_single(recv, send, recv_splits, send_splits, group=group)
+    dist.all_to_all_single(recv_ids, send_ids, recv_splits, send_splits, group=group)
+    y = torch.zeros_like(recv)  # (R, H) rows for other ranks' experts stay 0
     for e in range(rank * L, (rank + 1) * L):
         mine = recv_ids == e
         if bool(mine.any()):
             y[mine] = expert_fn(e, recv[mine])
-    back = torch.empty_like(y)
-    dist.all_to_all_single(back, y, group=group)
-    where = torch.empty_like(order)
-    where[order] = torch.arange(order.numel(), device=order.device)
-    rows = back[where].view(T, k, x.shape[1])  # (T, k, H)
-    out = torch.zeros((T, x.shape[1]), dtype=torch.float32, device=x.device)
-    for j in range(k):
-        out += weights[:, j, None] * rows[:, j].float()
-    return out.to(x.dtype)
+    back = torch.empty_like(send)  # (T*k, H)
+    dist.all_to_all_single(back, y, send_splits, recv_splits, group=group)
+    return back
+
+
+def ep_moe(x, ids, weights, expert_fn, num_experts, group=None):
+    return ep_moe_with(x, ids, weights, expert_fn, num_experts, group, exchange=exchange)

@@ -11,6 +11,9 @@ interpreter's fp32 -> e4m3 cast mis-rounds (a carry into the next binade, ties, 
 so on a CPU the kernel rounds with integer arithmetic on the fp32 bits instead, which the
 interpreter computes exactly (see _e4m3_bits). Set HARDWARE_CAST = False to run that software
 rounding on a GPU too, e.g. to check the two against each other.
+The scale and the rounding are small @triton.jit steps (_group_scales, _e4m3_bits_by_cast or
+_e4m3_bits) that the kernel takes as constexpr arguments and inlines; each wrong_*.py variant
+passes its own version of one step through quant_fp8_with.
 Memory traffic: T*H*itemsize read, T*H + 4*T*H/group_size written: the minimum.
 Limits: x must be contiguous along rows (other layouts are copied first); group_size is a
 compile-time constant, so every distinct group size compiles its own kernel; a group must fit
@@ -47,6 +50,20 @@ def _e4m3_bits(v):
 
 
 @triton.jit
+def _e4m3_bits_by_cast(v):
+    # The same byte from the hardware: cvt.rn.satfinite on CUDA (mis-rounded by the interpreter).
+    return v.to(tl.float8e4nv).to(tl.uint8, bitcast=True)
+
+
+@triton.jit
+def _group_scales(x):
+    # x: (GROUPS, BLOCK_G) fp32, 0 in the padding. max(amax, 1e-10) / 448 per group, rounded
+    # exactly as torch does.
+    amax = tl.max(tl.abs(x), axis=1)  # (GROUPS,)
+    return tl.math.div_rn(tl.maximum(amax, 1e-10), 448.0)
+
+
+@triton.jit
 def _quant_fp8_kernel(
     x_ptr,
     q_ptr,
@@ -55,7 +72,8 @@ def _quant_fp8_kernel(
     GROUP: tl.constexpr,
     BLOCK_G: tl.constexpr,
     GROUPS: tl.constexpr,
-    HW_CAST: tl.constexpr,
+    SCALES: tl.constexpr,  # @triton.jit steps: _group_scales
+    E4M3_BITS: tl.constexpr,  # _e4m3_bits_by_cast or _e4m3_bits
 ):
     # Program p owns groups [p*GROUPS, (p+1)*GROUPS) of the T*H/GROUP groups: it reads their
     # GROUPS*GROUP inputs, writes as many 1-byte codes and GROUPS scales.
@@ -64,14 +82,10 @@ def _quant_fp8_kernel(
     offs = gid.to(tl.int64)[:, None] * GROUP + cols[None, :]  # (GROUPS, BLOCK_G)
     mask = (gid < n_groups)[:, None] & (cols < GROUP)[None, :]
     x = tl.load(x_ptr + offs, mask=mask, other=0.0).to(tl.float32)  # padding adds 0 to amax
-    amax = tl.max(tl.abs(x), axis=1)  # (GROUPS,)
-    scale = tl.math.div_rn(tl.maximum(amax, 1e-10), 448.0)  # rounded exactly as torch does
+    scale = SCALES(x)  # (GROUPS,)
     v = x * tl.math.div_rn(1.0, scale)[:, None]  # within ~1 ulp of x / scale; exact for 2^k
     v = tl.clamp(v, -448.0, 448.0)  # explicit: amax * (1/scale) can land an ulp above 448
-    if HW_CAST:
-        bits = v.to(tl.float8e4nv).to(tl.uint8, bitcast=True)
-    else:
-        bits = _e4m3_bits(v)
+    bits = E4M3_BITS(v)  # (GROUPS, BLOCK_G) uint8
     tl.store(q_ptr + offs, bits, mask=mask)
     tl.store(s_ptr + gid, scale, mask=gid < n_groups)
 
@@ -102,6 +116,20 @@ def _tiling(group_size: int) -> tuple[int, int]:
 
 
 def quant_fp8(x: torch.Tensor, group_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+    return quant_fp8_with(x, group_size)
+
+
+def quant_fp8_with(
+    x: torch.Tensor,
+    group_size: int,
+    *,
+    scales_of: triton.JITFunction = _group_scales,
+    e4m3_bits: triton.JITFunction | None = None,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """quant_fp8 from two steps (the wrong_*.py variants pass their own). e4m3_bits=None is the
+    hardware cast on CUDA (if HARDWARE_CAST) and the software rounding everywhere else."""
+    if e4m3_bits is None:
+        e4m3_bits = _e4m3_bits_by_cast if HARDWARE_CAST and x.is_cuda else _e4m3_bits
     assert x.ndim == 2 and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
     T, H = x.shape
     assert H % group_size == 0, f"H={H} must be a multiple of group_size={group_size}"
@@ -121,7 +149,8 @@ def quant_fp8(x: torch.Tensor, group_size: int = 128) -> tuple[torch.Tensor, tor
         GROUP=group_size,
         BLOCK_G=block_g,
         GROUPS=groups,
-        HW_CAST=HARDWARE_CAST and x.is_cuda,
+        SCALES=scales_of,
+        E4M3_BITS=e4m3_bits,
         num_warps=NUM_WARPS,
     )
     return q, scales

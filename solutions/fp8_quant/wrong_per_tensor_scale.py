@@ -1,37 +1,23 @@
 """Known-wrong FP8 quantisation: one scale for the whole tensor, repeated for every group.
 
 Per-tensor scaling is a real scheme, but not this contract: one outlier then flattens every
-other group to a few codes, which is why DeepSeek-V3 scales per 1x128 group.
+other group to a few codes, which is why DeepSeek-V3 scales per 1x128 group. Built from the
+solution's kernel: each group gets one extra element, the tensor's amax, so that every group's
+amax is the tensor's.
+Rejected by: test_matches_reference_on_fixed_cases
 """
 
 import torch
-import triton
-import triton.language as tl
+
+from solutions.fp8_quant.triton import dequant_fp8, quant_fp8_with
+
+__all__ = ["dequant_fp8", "quant_fp8"]
 
 
-@triton.jit
-def _quant_fp8_kernel(x_ptr, q_ptr, s_ptr, scale, GROUP: tl.constexpr, BLOCK_G: tl.constexpr):
-    gid = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK_G)
-    mask = cols < GROUP
-    x = tl.load(x_ptr + gid * GROUP + cols, mask=mask, other=0.0).to(tl.float32)
-    q = tl.clamp(x / scale, -448.0, 448.0).to(tl.float8e4nv)
-    tl.store(q_ptr + gid * GROUP + cols, q, mask=mask)
-    tl.store(s_ptr + gid, scale)
-
-
-def quant_fp8(x: torch.Tensor, group_size: int = 128) -> tuple[torch.Tensor, torch.Tensor]:
+def quant_fp8(x, group_size=128):
     T, H = x.shape
-    x = x.contiguous()
-    q = torch.empty((T, H), dtype=torch.float8_e4m3fn, device=x.device)  # (T, H)
-    scales = torch.empty((T, H // group_size), dtype=torch.float32, device=x.device)  # (T, G)
-    scale = max(float(x.abs().max()), 1e-10) / 448.0  # BUG: amax of the tensor, not the group
-    _quant_fp8_kernel[(T * (H // group_size),)](
-        x, q, scales, scale, GROUP=group_size, BLOCK_G=triton.next_power_of_2(group_size)
-    )
-    return q, scales
-
-
-def dequant_fp8(q: torch.Tensor, scales: torch.Tensor, group_size: int = 128) -> torch.Tensor:
-    T, H = q.shape
-    return (q.float().reshape(T, -1, group_size) * scales[..., None]).reshape(T, H)
+    groups = x.reshape(-1, group_size)  # (T*G, group_size)
+    amax = x.abs().amax() if x.numel() else x.new_zeros(())
+    pad = amax.expand(groups.shape[0], 1)  # BUG: the tensor's amax joins every group
+    q, scales = quant_fp8_with(torch.cat([groups, pad], dim=1), group_size + 1)
+    return q[:, :group_size].reshape(T, H), scales.reshape(T, H // group_size)

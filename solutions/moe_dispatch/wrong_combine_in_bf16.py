@@ -2,6 +2,7 @@
 
 Fine in fp32; in bf16 every add rounds to 8 bits of mantissa, so a small term added next to a
 large one vanishes (256 + 1 = 256 in bf16) and a later cancellation exposes the loss.
+Rejected by: test_combine_matches_reference_on_fixed_cases
 """
 
 import torch

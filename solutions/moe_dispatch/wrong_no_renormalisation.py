@@ -1,7 +1,9 @@
 """Known-wrong MoE routing: keeps the raw softmax probabilities of the top-k experts.
 
 The weights then sum to less than 1 (Mixtral and DeepSeek renormalise over the chosen k), so
-every token's output is scaled down by the probability mass of the experts it skipped."""
+every token's output is scaled down by the probability mass of the experts it skipped.
+Rejected by: test_route_matches_reference_on_fixed_cases
+"""
 
 import torch
 

@@ -28,6 +28,10 @@ indefinitely (a persistent kernel on another stream, an MPS or green-context SM 
 The interpreter runs programs one after another, so a waiting program would wait forever:
 path 2 never runs there, and it is checked only on a GPU.
 
+Three small @triton.jit steps, _finite_or_zero (the shift), _rescaled (the online rescale) and
+_divide (by the sum), reach the kernels as constexpr arguments and are inlined; each wrong_*.py
+variant passes its own version of one step through softmax_with.
+
 Tuning: the UPPER_CASE constants below are the knobs to sweep on a GPU.
 Run it: `dojo check online_softmax --impl solution`, `dojo bench online_softmax --impl solution`.
 """
@@ -59,15 +63,37 @@ def _finite_or_zero(m):
 
 
 @triton.jit
-def _softmax_row_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride, BLOCK: tl.constexpr):
+def _rescaled(s, m, shift):
+    # s, a sum of exp(x - m) (m: the max it was summed against), as a sum of exp(x - shift).
+    return s * tl.exp(m - shift)
+
+
+@triton.jit
+def _divide(a, s):
+    # a / s, s a sum of exp. A row that is all -inf has s = 0: a / 0 = inf (or NaN), and the
+    # output exp(-inf) * inf = NaN is what torch gives.
+    return a / s
+
+
+@triton.jit
+def _softmax_row_kernel(
+    x_ptr,
+    out_ptr,
+    N,
+    x_row_stride,
+    out_row_stride,
+    BLOCK: tl.constexpr,
+    SHIFT: tl.constexpr,
+    DIVIDE: tl.constexpr,
+):
     # Path 1. Program i owns row i: reads x[i, :N] once, writes out[i, :N] once.
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < N
     x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=float("-inf"))
     x = x.to(tl.float32)  # (BLOCK,) padded lanes hold -inf and contribute exp(-inf) = 0
-    e = tl.exp(x - _finite_or_zero(tl.max(x, axis=0)))
-    y = e * (1.0 / tl.sum(e, axis=0))
+    e = tl.exp(x - SHIFT(tl.max(x, axis=0)))
+    y = e * DIVIDE(1.0, tl.sum(e, axis=0))
     tl.store(out_ptr + row * out_row_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
 
 
@@ -85,6 +111,9 @@ def _softmax_split_kernel(
     BLOCK: tl.constexpr,
     CHUNKS_POW2: tl.constexpr,
     TICKET: tl.constexpr,
+    SHIFT: tl.constexpr,
+    RESCALE: tl.constexpr,
+    DIVIDE: tl.constexpr,
 ):
     # Path 2. A program owns one chunk of BLOCK columns of one row. sync[0] is the ticket
     # dispenser, sync[1 + row] the row's arrival counter; stats holds (max, sum) per chunk.
@@ -98,7 +127,7 @@ def _softmax_split_kernel(
     x = tl.load(x_ptr + row.to(tl.int64) * x_row_stride + cols, mask=mask, other=float("-inf"))
     x = x.to(tl.float32)  # (BLOCK,) read x[row, chunk] once
     m = tl.max(x, axis=0)
-    e = tl.exp(x - _finite_or_zero(m))  # (BLOCK,) kept in registers until the end
+    e = tl.exp(x - SHIFT(m))  # (BLOCK,) kept in registers until the end
     slot = row * chunks + chunk
     tl.store(stats_ptr + slot, m)
     tl.store(stats_ptr + num_slots + slot, tl.sum(e, axis=0))
@@ -115,9 +144,9 @@ def _softmax_split_kernel(
     ss = tl.load(
         stats_ptr + num_slots + first + j, mask=j < chunks, other=0.0, cache_modifier=".cg"
     )
-    shift = _finite_or_zero(tl.max(ms, axis=0))  # the row max
-    total = tl.sum(ss * tl.exp(ms - shift), axis=0)  # the online merge of all C chunks
-    y = e * (tl.exp(m - shift) / total)  # rescale this chunk from its own max to the row max
+    shift = SHIFT(tl.max(ms, axis=0))  # the row max
+    total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
+    y = e * DIVIDE(tl.exp(m - shift), total)  # rescale this chunk from its max to the row's
     tl.store(
         out_ptr + row.to(tl.int64) * out_row_stride + cols,
         y.to(out_ptr.dtype.element_ty),
@@ -126,7 +155,17 @@ def _softmax_split_kernel(
 
 
 @triton.jit
-def _softmax_looped_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride, BLOCK: tl.constexpr):
+def _softmax_looped_kernel(
+    x_ptr,
+    out_ptr,
+    N,
+    x_row_stride,
+    out_row_stride,
+    BLOCK: tl.constexpr,
+    SHIFT: tl.constexpr,
+    RESCALE: tl.constexpr,
+    DIVIDE: tl.constexpr,
+):
     # Path 3. Program i owns row i: reads x[i, :N] twice, writes out[i, :N] once.
     row = tl.program_id(0).to(tl.int64)
     x_row, out_row = x_ptr + row * x_row_stride, out_ptr + row * out_row_stride
@@ -137,11 +176,11 @@ def _softmax_looped_kernel(x_ptr, out_ptr, N, x_row_stride, out_row_stride, BLOC
         x = tl.load(x_row + start + cols, mask=start + cols < N, other=float("-inf"))
         x = x.to(tl.float32)  # (BLOCK,)
         m_new = tl.maximum(m, tl.max(x, axis=0))
-        shift = _finite_or_zero(m_new)
+        shift = SHIFT(m_new)
         # the online step: rescale the old sum from the old max to the new one, then add
-        s = s * tl.exp(m - shift) + tl.sum(tl.exp(x - shift), axis=0)
+        s = RESCALE(s, m, shift) + tl.sum(tl.exp(x - shift), axis=0)
         m = m_new
-    shift, inv = _finite_or_zero(m), 1.0 / s  # an all -inf row: s = 0, inv = inf, y = 0*inf = NaN
+    shift, inv = SHIFT(m), DIVIDE(1.0, s)
     for start in range(0, N, BLOCK):
         mask = start + cols < N
         x = tl.load(x_row + start + cols, mask=mask, other=float("-inf")).to(tl.float32)
@@ -154,6 +193,18 @@ def _row_warps(block: int) -> int:
 
 
 def softmax(x: torch.Tensor) -> torch.Tensor:
+    return softmax_with(x)
+
+
+def softmax_with(
+    x: torch.Tensor,
+    *,
+    shift: triton.JITFunction = _finite_or_zero,
+    rescale: triton.JITFunction = _rescaled,
+    divide: triton.JITFunction = _divide,
+) -> torch.Tensor:
+    """softmax built from the three steps above (the wrong_*.py variants pass their own)."""
+    steps = {"SHIFT": shift, "DIVIDE": divide}  # path 1 keeps no running sum
     assert x.ndim == 2 and x.dtype in (torch.float32, torch.float16, torch.bfloat16)
     if x.stride(-1) != 1:
         x = x.contiguous()  # rows may be strided (a view of wider logits); columns may not
@@ -165,18 +216,26 @@ def softmax(x: torch.Tensor) -> torch.Tensor:
     if N <= MAX_ROW_BLOCK:
         block = triton.next_power_of_2(N)
         _softmax_row_kernel[(M,)](
-            x, out, N, x.stride(0), out.stride(0), BLOCK=block, num_warps=_row_warps(block)
+            x, out, N, x.stride(0), out.stride(0), BLOCK=block, **steps, num_warps=_row_warps(block)
         )
     elif x.is_cuda and chunks <= torch.cuda.get_device_properties(x.device).multi_processor_count:
-        _split(x, out, chunks)
+        _split(x, out, chunks, RESCALE=rescale, **steps)
     else:
         _softmax_looped_kernel[(M,)](
-            x, out, N, x.stride(0), out.stride(0), BLOCK=LOOP_BLOCK, num_warps=LOOP_WARPS
+            x,
+            out,
+            N,
+            x.stride(0),
+            out.stride(0),
+            BLOCK=LOOP_BLOCK,
+            RESCALE=rescale,
+            **steps,
+            num_warps=LOOP_WARPS,
         )
     return out
 
 
-def _split(x: torch.Tensor, out: torch.Tensor, chunks: int) -> None:
+def _split(x: torch.Tensor, out: torch.Tensor, chunks: int, **steps: triton.JITFunction) -> None:
     M, N = x.shape
     stats = torch.empty(2 * M * chunks, dtype=torch.float32, device=x.device)  # maxes, sums
     sync = torch.zeros(1 + M, dtype=torch.int32, device=x.device)  # ticket, arrivals per row
@@ -194,5 +253,6 @@ def _split(x: torch.Tensor, out: torch.Tensor, chunks: int) -> None:
         BLOCK=SPLIT_BLOCK,
         CHUNKS_POW2=triton.next_power_of_2(chunks),
         TICKET=TICKETS,
+        **steps,
         num_warps=SPLIT_WARPS,
     )

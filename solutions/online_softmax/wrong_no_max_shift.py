@@ -2,36 +2,19 @@
 
 Mathematically equal and fine on unit-scale data; exp(89) already overflows fp32, so a row
 holding 1e4 gives inf / inf = NaN.
+Rejected by: test_matches_reference_on_fixed_cases
 """
 
-import torch
 import triton
 import triton.language as tl
 
+from solutions.online_softmax.triton import softmax_with
+
 
 @triton.jit
-def _softmax_kernel(x_ptr, out_ptr, N, stride, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    s = 0.0
-    for start in range(0, N, BLOCK):
-        x = tl.load(
-            x_ptr + row * stride + start + cols, mask=start + cols < N, other=float("-inf")
-        ).to(tl.float32)
-        s += tl.sum(tl.exp(x), axis=0)  # BUG: no max shift, exp overflows for x > 88.7
-    for start in range(0, N, BLOCK):
-        mask = start + cols < N
-        x = tl.load(x_ptr + row * stride + start + cols, mask=mask, other=0.0).to(tl.float32)
-        tl.store(
-            out_ptr + row * stride + start + cols,
-            (tl.exp(x) / s).to(out_ptr.dtype.element_ty),
-            mask=mask,
-        )
+def _no_shift(m):
+    return tl.zeros_like(m)  # BUG: exp(x - 0) overflows for x > 88.7
 
 
-def softmax(x: torch.Tensor) -> torch.Tensor:
-    x = x.contiguous()
-    M, N = x.shape
-    out = torch.empty_like(x)  # (M, N)
-    _softmax_kernel[(M,)](x, out, N, N, BLOCK=1024)
-    return out
+def softmax(x):
+    return softmax_with(x, shift=_no_shift)

@@ -1,44 +1,22 @@
 """Known-wrong online softmax: when a block raises the running max, the running sum is not
-rescaled to the new max (the `s *= exp(m_old - m_new)` line is missing).
+rescaled to the new max (the `s *= exp(m_old - m_new)` step is missing).
 
-Correct whenever the row fits in one block, or its max sits in the first block; wrong for
-longer rows whose max grows later, where the old terms keep their larger, stale scale.
+Correct whenever the row fits in one program (N <= 16384 here), or its max sits in the first
+block; wrong for longer rows whose max grows later, where the old terms keep their larger,
+stale scale.
+Rejected by: test_matches_reference_on_fixed_cases
 """
 
-import torch
 import triton
-import triton.language as tl
+import triton.language as tl  # noqa: F401  (the interpreter wants tl in a jit function's module)
+
+from solutions.online_softmax.triton import softmax_with
 
 
 @triton.jit
-def _softmax_kernel(x_ptr, out_ptr, N, stride, BLOCK: tl.constexpr):
-    row = tl.program_id(0).to(tl.int64)
-    cols = tl.arange(0, BLOCK)
-    m = float("-inf")
-    s = 0.0
-    for start in range(0, N, BLOCK):
-        x = tl.load(
-            x_ptr + row * stride + start + cols, mask=start + cols < N, other=float("-inf")
-        ).to(tl.float32)
-        m = tl.maximum(m, tl.max(x, axis=0))
-        shift = tl.where(m == float("-inf"), 0.0, m)
-        s += tl.sum(tl.exp(x - shift), axis=0)  # BUG: s was summed against the old max
-    shift = tl.where(m == float("-inf"), 0.0, m)
-    for start in range(0, N, BLOCK):
-        mask = start + cols < N
-        x = tl.load(x_ptr + row * stride + start + cols, mask=mask, other=float("-inf")).to(
-            tl.float32
-        )
-        tl.store(
-            out_ptr + row * stride + start + cols,
-            (tl.exp(x - shift) / s).to(out_ptr.dtype.element_ty),
-            mask=mask,
-        )
+def _not_rescaled(s, m, shift):
+    return s  # BUG: s was summed against the old max m, not against shift
 
 
-def softmax(x: torch.Tensor) -> torch.Tensor:
-    x = x.contiguous()
-    M, N = x.shape
-    out = torch.empty_like(x)  # (M, N)
-    _softmax_kernel[(M,)](x, out, N, N, BLOCK=1024)
-    return out
+def softmax(x):
+    return softmax_with(x, rescale=_not_rescaled)

@@ -1,6 +1,7 @@
 """Known-wrong radix cache: insert writes the caller's slots over the ones already cached for
 the matched prefix ("the newest KV is the freshest"). The caller frees its duplicate slots
 [:returned count], so the cache now points at freed KV memory, and the slots it held leak.
+Rejected by: test_split_inside_an_edge_at_fixed_positions
 """
 
 from __future__ import annotations

@@ -1,6 +1,7 @@
 """Known-wrong radix cache: match_prefix never stamps the nodes it walks through, so "least
 recently used" is really "least recently inserted": a system prompt that every request hits is
 evicted first if it was inserted first.
+Rejected by: test_evict_frees_the_least_recently_used_leaf_first
 """
 
 from __future__ import annotations

@@ -2,6 +2,7 @@
 instead of the count of the node it was cut from. Nothing shows until the lock that covered the
 whole edge is released: the front node's count then goes to -1 and its tokens never become
 evictable again.
+Rejected by: test_a_node_handle_survives_a_split_above_it
 """
 
 from __future__ import annotations

@@ -4,6 +4,8 @@ Idea: a row of H <= 16384 elements fits in one program's registers, so x is read
 exactly once and the output written once: 2*N*H*itemsize + H*itemsize bytes, the minimum.
 The mean of squares is accumulated in fp32 (fp16 squares overflow at |x| > 256), eps goes
 inside the square root, and the mean divides by H, not by the padded block width.
+The statistic is the @triton.jit function _inv_rms, which the kernel takes as a constexpr
+argument and Triton inlines; each wrong_*.py variant passes its own through rms_norm_with.
 Limits: H is capped by register capacity (16384 here); a longer row would need a loop.
 Run it: `dojo check rms_norm --impl solution`, `dojo bench rms_norm --impl solution`.
 """
@@ -16,17 +18,33 @@ import triton.language as tl
 
 
 @triton.jit
+def _inv_rms(x, H, eps):
+    # x: (BLOCK_H,) one row as stored, 0 in the padded lanes. 1 / sqrt(mean(x^2) + eps), with
+    # the squares summed in fp32 and the mean taken over the H real columns.
+    x = x.to(tl.float32)
+    return 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / H + eps)
+
+
+@triton.jit
 def _rms_norm_kernel(
-    x_ptr, w_ptr, out_ptr, H, eps, x_row_stride, out_row_stride, BLOCK_H: tl.constexpr
+    x_ptr,
+    w_ptr,
+    out_ptr,
+    H,
+    eps,
+    x_row_stride,
+    out_row_stride,
+    BLOCK_H: tl.constexpr,
+    INV_RMS: tl.constexpr,  # the statistic, a @triton.jit function: _inv_rms
 ):
     # Program i owns row i: reads x[i, :H] and weight[:H], writes out[i, :H].
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK_H)
     mask = cols < H
-    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0).to(tl.float32)
-    inv_rms = 1.0 / tl.sqrt(tl.sum(x * x, axis=0) / H + eps)  # padded lanes add 0; divide by H
+    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0)  # (BLOCK_H,) x.dtype
+    inv_rms = INV_RMS(x, H, eps)  # inlined; its fp32 cast of x is the one below (CSE)
     w = tl.load(w_ptr + cols, mask=mask, other=0.0)
-    normed = (x * inv_rms).to(out_ptr.dtype.element_ty)  # HF: round to x.dtype, then scale
+    normed = (x.to(tl.float32) * inv_rms).to(out_ptr.dtype.element_ty)  # HF: round, then scale
     tl.store(out_ptr + row * out_row_stride + cols, w * normed, mask=mask)
 
 
@@ -35,6 +53,13 @@ def _num_warps(block: int) -> int:
 
 
 def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    return rms_norm_with(x, weight, eps)
+
+
+def rms_norm_with(
+    x: torch.Tensor, weight: torch.Tensor, eps: float, *, inv_rms: triton.JITFunction = _inv_rms
+) -> torch.Tensor:
+    """rms_norm with the row statistic computed by inv_rms (the wrong_*.py variants pass theirs)."""
     H = x.shape[-1]
     assert weight.shape == (H,) and weight.dtype == x.dtype, "weight must be (H,) in x.dtype"
     assert H <= 16384, "this kernel keeps a row in registers: H <= 16384"
@@ -53,6 +78,7 @@ def rms_norm(x: torch.Tensor, weight: torch.Tensor, eps: float = 1e-6) -> torch.
         x2.stride(0),
         out.stride(0),
         BLOCK_H=block,
+        INV_RMS=inv_rms,
         num_warps=_num_warps(block),
     )
     return out.view(x.shape)

@@ -1,7 +1,9 @@
 """Known-wrong transpose: the launcher sizes the grid with M // 32 and N // 32 (the textbook
 kernel assumes multiples of 32), so the ragged last row and column of tiles are never
 launched and those outputs are never written. Layout and PTX are fine: only a GPU rejects it,
-on every shape that is not a multiple of 32 (M = N = 1 launches nothing at all)."""
+on every shape that is not a multiple of 32 (M = N = 1 launches nothing at all).
+Rejected by: test_matches_reference_exactly_on_fixed_cases (GPU)
+"""
 
 import numpy as np
 import torch

@@ -1,7 +1,9 @@
 """Known-wrong transpose: no barrier between filling the tile and reading it back. Each warp
 reads tile columns the other 7 warps write, so it may read entries before they are stored: a
 race whose outcome depends on scheduling. The PTX rule (a barrier between the phases) rejects
-it on a CPU, whatever a GPU happens to do."""
+it on a CPU, whatever a GPU happens to do.
+Rejected by: test_ptx_follows_static_rule
+"""
 
 import torch
 

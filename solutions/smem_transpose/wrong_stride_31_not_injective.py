@@ -1,6 +1,8 @@
 """Known-wrong transpose: "any odd row stride is conflict-free", so the author picked 31 to save
 words. Conflict-free it is, but with a row stride below 32, (r, 31) and (r + 1, 0) are the same
-word and overwrite each other: the simulator's injectivity check rejects it on a CPU."""
+word and overwrite each other: the simulator's injectivity check rejects it on a CPU.
+Rejected by: test_layout_is_injective_within_smem_words
+"""
 
 import torch
 

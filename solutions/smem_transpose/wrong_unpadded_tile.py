@@ -1,6 +1,8 @@
 """Known-wrong transpose: an unpadded 32 x 32 tile. The values are right, but every column read
 of the tile puts all 32 lanes in one bank (32 wavefronts instead of 1): the bank simulator
-rejects the layout on a CPU, and ncu counts 31 extra wavefronts per column load on a GPU."""
+rejects the layout on a CPU, and ncu counts 31 extra wavefronts per column load on a GPU.
+Rejected by: test_layout_has_no_bank_conflicts_in_the_simulator
+"""
 
 import torch
 

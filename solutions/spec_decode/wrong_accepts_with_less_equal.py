@@ -2,6 +2,7 @@
 
 With continuous uniforms the two differ with probability zero, so random tests pass; at the
 boundary it accepts a draft the target gives zero probability (u = 0, p(x) = q(x) = 0).
+Rejected by: test_accepts_only_while_u_times_q_is_strictly_below_p
 """
 
 import torch

@@ -3,6 +3,7 @@
 The target's logits at position i already predict draft i (they were computed from the prefix
 and drafts[:i]); shifting by one compares each draft with the target's guess for the next
 token, so agreement is accidental.
+Rejected by: test_verify_greedy_matches_reference_on_fixed_cases
 """
 
 import torch

@@ -2,6 +2,7 @@
 
 A row that accepts all G drafts has the target's distribution for position G for free (the
 target ran on all G drafts); skipping it emits G tokens instead of G + 1 and wastes a step.
+Rejected by: test_verify_matches_reference_on_fixed_cases
 """
 
 import torch

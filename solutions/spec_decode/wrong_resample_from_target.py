@@ -3,6 +3,7 @@
 The accepted drafts already cover min(p, q) of the target's mass; resampling from all of p
 counts that part twice, so the emitted tokens no longer follow p (the very guarantee of
 speculative sampling). Only a distribution test sees it: every single token is plausible.
+Rejected by: test_verify_matches_reference_on_fixed_cases
 """
 
 import torch

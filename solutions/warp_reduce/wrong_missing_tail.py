@@ -1,6 +1,8 @@
 """Known-wrong warp reduction: assumes x is 16-byte aligned and N a multiple of 4, so the
 unaligned head and the N % 4 tail (up to 3 floats each) are never read. Right on every size a
-float4 kernel is usually tried on; wrong on N = 1, 31, 1025 and on views like x[1:]."""
+float4 kernel is usually tried on; wrong on N = 1, 31, 1025 and on views like x[1:].
+Rejected by: test_matches_float64_sum_on_fixed_cases (GPU)
+"""
 
 import torch
 

@@ -1,6 +1,8 @@
 """Known-wrong warp reduction: the sums are right, but the intra-warp step is a shared-memory
 tree instead of register shuffles; the PTX rule (shuffles, no shared memory) rejects it on a
-CPU, before any GPU runs it."""
+CPU, before any GPU runs it.
+Rejected by: test_ptx_follows_static_rule
+"""
 
 import torch
 

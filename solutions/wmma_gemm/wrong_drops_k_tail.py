@@ -1,5 +1,7 @@
 """Known-wrong GEMM: loops over K // BK slices, silently dropping the last partial slice of K.
-Correct whenever K is a multiple of 32; wrong for K = 31, 72, 129, 1000."""
+Correct whenever K is a multiple of 32; wrong for K = 31, 72, 129, 1000.
+Rejected by: test_matches_fp32_accumulated_reference_on_fixed_cases (GPU)
+"""
 
 import torch
 

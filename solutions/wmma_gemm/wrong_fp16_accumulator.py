@@ -1,6 +1,8 @@
 """Known-wrong GEMM: keeps the running sum in fp16 between k slices (as an fp16 accumulator
 fragment would). Fine for small K with mixed signs; off by percents at K = 4096 with
-all-positive inputs, where the sum outgrows fp16's 11-bit significand."""
+all-positive inputs, where the sum outgrows fp16's 11-bit significand.
+Rejected by: test_matches_fp32_accumulated_reference_on_fixed_cases (GPU)
+"""
 
 import torch
 

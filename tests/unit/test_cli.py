@@ -3,14 +3,24 @@
 from __future__ import annotations
 
 import json
+import shutil
+import subprocess
+import sys
+import time
+from pathlib import Path
 
 import pytest
 import torch
 from typer.testing import CliRunner
 
 from grader.cli.app import app
+from grader.cli.report import next_step
+from grader.problem.complete import missing_parts
 from grader.problem.impls import import_file
+from grader.problem.registry import ROOT, all_problems, get_problem
 from grader.problem.scaffold import LANGS
+from grader.problem.stubs import shipped_text
+from grader.sandbox.verdict import CheckResult
 
 runner = CliRunner()
 
@@ -33,7 +43,10 @@ def test_list_json_names_every_problem_with_where_it_runs():
     assert rows["rms_norm"]["language"] == "triton" and rows["rms_norm"]["runs_here"]
 
 
-def test_list_table_shows_titles():
+def test_list_table_shows_titles(monkeypatch):
+    from grader import cli
+
+    monkeypatch.setattr(cli.out, "width", 160)  # titles come last, cut at the terminal's width
     result = runner.invoke(app, ["list"])
     assert result.exit_code == 0 and "RMSNorm" in result.stdout
 
@@ -53,12 +66,35 @@ def test_check_json_follows_the_schema_and_exit_code_follows_the_verdict():
     assert code == 1 and data["verdict"] == "failed" and "differ" in data["message"]
 
 
-def test_check_of_the_stub_records_the_last_result_for_list():
-    result = runner.invoke(app, ["check", "rms_norm", "-x"])
-    assert result.exit_code == 1 and "NOT ATTEMPTED" in result.stdout
-    code, data = _json(["list", "--json"])
+def _root_with_shipped_stub(tmp_path, slug: str):
+    """A checkout holding one problem with its stub as committed: what you wrote in your own
+    attempt.py does not change this test."""
+    src, dst = ROOT / "problems" / slug, tmp_path / "root" / "problems" / slug
+    dst.mkdir(parents=True)
+    for name in ("problem.toml", "README.md"):
+        shutil.copy(src / name, dst / name)
+    stub = shipped_text(ROOT, f"problems/{slug}/attempt.py")
+    (dst / "attempt.py").write_text(stub if stub is not None else (src / "attempt.py").read_text())
+    return tmp_path / "root"
+
+
+def test_check_of_the_stub_says_not_attempted_at_once_and_list_shows_it(tmp_path):
+    root = _root_with_shipped_stub(tmp_path, "rms_norm")
+    start = time.perf_counter()
+    result = runner.invoke(app, ["--root", str(root), "check", "rms_norm", "-x"])
+    assert result.exit_code == 1 and "NOT ATTEMPTED" in result.stdout, result.output
+    assert "rms_norm still raises NotImplementedError" in result.stdout
+    assert time.perf_counter() - start < 5, "a stub is found without starting pytest"
+    code, data = _json(["--root", str(root), "list", "--json"])
     last = {r["problem"]: r["last"] for r in data["problems"]}
     assert last["rms_norm"].startswith("not_attempted")
+
+
+def test_a_bad_impl_is_a_one_line_usage_error():
+    for command in ("check", "bench", "grade"):
+        result = runner.invoke(app, [command, "rms_norm", "--impl", "wrong:nope"])
+        assert result.exit_code == 2, (command, result.output)
+        assert result.output.count("\n") == 1 and "wrong:eps_outside_sqrt" in result.output
 
 
 def test_check_on_a_gpu_only_problem_says_needs_gpu_with_its_own_exit_code():
@@ -139,3 +175,65 @@ def test_new_rejects_a_bad_slug_and_language(tmp_path):
     assert bad.exit_code == 2 and "snake_case" in bad.output
     bad = runner.invoke(app, ["--root", str(tmp_path), "new", "ok_slug", "--lang", "rust"])
     assert bad.exit_code == 2 and "--lang must be one of" in bad.output
+
+
+def test_python_m_grader_without_its_dependencies_ends_in_one_line():
+    code = (
+        "import sys, runpy; sys.modules['typer'] = None; "
+        "runpy.run_module('grader', run_name='__main__')"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, timeout=60
+    )
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and "no module 'typer'" in proc.stderr
+
+
+def test_a_slug_in_capitals_gets_a_suggestion():
+    result = runner.invoke(app, ["show", "RMS_NORM"])
+    assert result.exit_code == 2 and "did you mean 'rms_norm'?" in result.output
+
+
+def test_one_malformed_problem_toml_is_skipped_with_a_warning(tmp_path):
+    root = _root_with_shipped_stub(tmp_path, "rms_norm")
+    broken = root / "problems" / "broken"
+    broken.mkdir()
+    (broken / "problem.toml").write_text('title = "x"\norder = "first"\n')
+    result = runner.invoke(app, ["--root", str(root), "list"])
+    assert result.exit_code == 0 and "rms_norm" in result.stdout, result.output
+    assert "warning: skipped problems/broken:" in result.output
+    graded = runner.invoke(app, ["--root", str(root), "grade", "--all", "--json"])
+    assert [r["problem"] for r in json.loads(graded.stdout)["results"]] == ["rms_norm"]
+    assert (
+        "must be an integer" in runner.invoke(app, ["--root", str(root), "show", "broken"]).output
+    )
+
+
+def test_next_step_fits_the_stub_language_and_the_hints_left():
+    cuda = CheckResult("warp_reduce", "attempt", "not_attempted", "attempt.cu still contains …")
+    assert "attempt.cu" in next_step(cuda) and "attempt.py" not in next_step(cuda)
+    failed = CheckResult("rms_norm", "attempt", "failed", "outputs differ")
+    assert "dojo hint" in next_step(failed, hints_left=1)
+    assert "dojo hint" not in next_step(failed, hints_left=0)
+    assert "solutions/{slug}/" in next_step(failed, hints_left=0)
+
+
+def test_new_says_what_is_still_needed_with_absolute_paths_and_is_not_counted(tmp_path):
+    root = tmp_path / "elsewhere"
+    shutil.copytree(ROOT / "questions", root / "questions")
+    result = runner.invoke(app, ["--root", str(root), "new", "scale_it", "--lang", "torch"])
+    assert result.exit_code == 0, result.output
+    created = [line.split(" ", 1)[1] for line in result.stdout.splitlines() if "created" in line]
+    assert created and all(Path(c).is_absolute() and Path(c).is_file() for c in created)
+    needed = [line for line in result.stdout.splitlines() if line.startswith("  - ")]
+    assert len(needed) == 2 and "y = 2x example" in needed[0] and "3 more questions" in needed[1]
+    assert str(root.resolve() / "questions") in needed[1]
+    problem = get_problem("scale_it", root)
+    assert missing_parts(problem, root), "a fresh scaffold is not complete"
+    code, data = _json(["--root", str(root), "grade", "--all", "--impl", "solution", "--json"])
+    assert data["incomplete"] == ["scale_it"] and data["readiness"]["problems"] == 0, data
+
+
+@pytest.mark.parametrize("p", all_problems(), ids=lambda p: p.slug)
+def test_every_shipped_problem_is_complete(p):
+    assert missing_parts(p, ROOT) == [], f"{p.slug} is incomplete"

@@ -1,0 +1,155 @@
+"""`dojo engine check`: the model on your kernels, one op at a time, against the references.
+
+For each op bound to something other than the reference, the prompt set is generated greedily
+twice (the second pass reuses the prefix cache) with that op swapped in and every other op on
+its reference; each call of the op is also run through the reference on the same inputs, so
+the report has the op's max error inside the model, the first token where the generation left
+the all-reference one, and a verdict.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from dataclasses import dataclass
+
+import torch
+
+from engine.config import EngineConfig
+from engine.llm import LLM
+from engine.ops import OpNotImplemented, load_kernels, parse_spec, tolerance
+from engine.sampler import SamplingParams
+
+PREAMBLE = "Answer in one short sentence, as a careful engineer would. "
+QUESTIONS = [
+    "What is the capital of France?",
+    "What does RMSNorm divide by?",
+    "Why does softmax subtract the max?",
+    "What is the capital of France?",
+]
+# shared prefixes and a duplicate, for the prefix cache; small pages and a small pool, so that
+# pages are matched, shared, evicted and preempted while the ops run
+PROMPTS = [PREAMBLE + q for q in QUESTIONS] + ["1, 2, 3, 4, 5, 6, 7, 8,"]
+SETTINGS = dict(block_size=4, kv_cache_tokens=160, max_num_seqs=4)
+TENSOR_OPS = {
+    "rms_norm": ("rms_norm", "fused_add_rms_norm"),
+    "softmax": ("softmax",),
+    "paged_attention": ("paged_decode_attention",),
+}
+
+
+@dataclass(slots=True)
+class OpReport:
+    op: str
+    kernel: str
+    verdict: str  # ok | diverged | mismatch | not_attempted | error | needs_gpu
+    max_abs_err: float | None = None
+    max_rel_err: float | None = None
+    calls: int = 0
+    first_diff: dict | None = None  # {"prompt", "token", "got", "want"}
+    message: str = ""
+
+
+@dataclass(slots=True)
+class _Recorder:
+    """Calls the op under test and the reference on the same inputs; keeps the worst error."""
+
+    fn: object
+    ref: object
+    rtol: float
+    atol: float
+    max_abs: float = 0.0
+    max_rel: float = 0.0
+    out_of_tol: bool = False
+    calls: int = 0
+
+    def __call__(self, *args, **kwargs):
+        out = self.fn(*args, **kwargs)
+        want = self.ref(*args, **kwargs)
+        self.calls += 1
+        pairs = zip(out, want) if isinstance(out, tuple) else [(out, want)]
+        for o, w in pairs:
+            o, w = o.float(), w.float()  # (..., N)
+            diff = torch.where(torch.isnan(o) & ~torch.isnan(w), torch.inf, (o - w).abs())
+            diff = diff.nan_to_num(0.0)  # both NaN: agreed
+            self.max_abs = max(self.max_abs, diff.max().item())
+            self.max_rel = max(self.max_rel, (diff / w.abs().clamp_min(1e-6)).max().item())
+            self.out_of_tol |= bool((diff > self.atol + self.rtol * w.abs()).any())
+        return out
+
+
+def _generate(model: str, kernels, prompts, max_tokens: int, **kw) -> list[list[int]]:
+    """Greedy tokens of the prompt set, three times over (later passes hit the prefix cache)."""
+    llm = LLM(model, kernels=kernels, **kw)
+    params = SamplingParams(temperature=0, max_tokens=max_tokens, logprobs=1)  # logprobs: softmax
+    runs = [llm.generate(prompts, params, use_tqdm=False) for _ in range(3)]
+    return [o.outputs[0].token_ids for run in runs for o in run]
+
+
+def _first_diff(got: list[list[int]], want: list[list[int]]) -> dict | None:
+    for i, (g, w) in enumerate(zip(got, want)):
+        for j in range(max(len(g), len(w))):
+            a, b = (g[j] if j < len(g) else None), (w[j] if j < len(w) else None)
+            if a != b:
+                n = len(got) // 3
+                return {"pass": i // n, "prompt": i % n, "token": j, "got": a, "want": b}
+    return None
+
+
+def check_kernels(
+    model: str, kernels="attempt", prompts=PROMPTS, max_tokens: int = 16, **llm_kwargs
+) -> list[OpReport]:
+    llm_kwargs = {**SETTINGS, **llm_kwargs}
+    cfg = EngineConfig(model=model, **llm_kwargs)
+    device, dtype = cfg.torch_device().type, cfg.torch_dtype()
+    reference = load_kernels("reference", device)
+    want = _generate(model, reference, prompts, max_tokens, **llm_kwargs)
+    reports = []
+    for op, choice in parse_spec(kernels).items():
+        if choice in ("reference", "auto"):
+            continue
+        if op == "paged_attention" and device != "cuda":
+            reports.append(OpReport(op, choice, "needs_gpu", message="decode kernels run on a GPU"))
+            continue
+        run = functools.partial(
+            _generate, model, prompts=prompts, max_tokens=max_tokens, **llm_kwargs
+        )
+        reports.append(_check_op(op, choice, reference, want, run, device, dtype))
+    return reports
+
+
+def _check_op(op, choice, reference, want, run, device, dtype) -> OpReport:
+    report = OpReport(op, choice, "ok")
+    try:
+        user = load_kernels({**parse_spec("reference"), op: choice}, device)
+        report.kernel = user.bound[op]
+        recorders = {}
+        for entry in TENSOR_OPS.get(op, ()):
+            if getattr(reference, entry) is None or getattr(user, entry) is None:
+                continue
+            rtol, atol = tolerance(op, dtype)
+            recorders[entry] = _Recorder(
+                getattr(user, entry), getattr(reference, entry), rtol, atol
+            )
+        got = run(kernels=dataclasses.replace(user, **recorders))
+    except OpNotImplemented as e:
+        return dataclasses.replace(report, verdict="not_attempted", message=str(e))
+    except Exception as e:  # noqa: BLE001 - a user's kernel may fail in any way: it is a verdict
+        return dataclasses.replace(report, verdict="error", message=f"{type(e).__name__}: {e}")
+    report.first_diff = _first_diff(got, want)
+    if recorders:
+        report.max_abs_err = max(r.max_abs for r in recorders.values())
+        report.max_rel_err = max(r.max_rel for r in recorders.values())
+        report.calls = sum(r.calls for r in recorders.values())
+    off = any(r.out_of_tol for r in recorders.values())
+    report.verdict = "diverged" if report.first_diff else "mismatch" if off else "ok"
+    return report
+
+
+def verdict(reports: list[OpReport]) -> str:
+    kinds = {r.verdict for r in reports}
+    if kinds & {"diverged", "mismatch", "error"}:
+        return "failed"
+    if "not_attempted" in kinds:
+        return "not_attempted"
+    return "passed" if "ok" in kinds else "nothing_checked"

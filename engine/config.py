@@ -1,0 +1,146 @@
+"""Configuration: the engine's knobs and the model's shape, validated once, frozen after."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+
+SUPPORTED_ARCHS = {
+    "LlamaForCausalLM": "llama",
+    "Qwen2ForCausalLM": "qwen2",
+    "Qwen3ForCausalLM": "qwen3",
+}
+DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
+
+
+class ModelError(ValueError):
+    """A model directory the engine cannot use; str() is the one line shown to the user."""
+
+
+@dataclass(frozen=True, slots=True)
+class EngineConfig:
+    model: str
+    kernels: Any = "auto"  # "auto" | "solution" | "reference" | "attempt" | {op: choice} | Kernels
+    dtype: str = "auto"  # auto: bfloat16 on a GPU, float32 on a CPU
+    device: str = "auto"
+    block_size: int = 16  # tokens per KV page
+    max_num_seqs: int = 256
+    max_num_batched_tokens: int = 8192  # the per-step token budget (chunked prefill)
+    enable_prefix_caching: bool = True
+    kv_cache_tokens: int | None = None  # explicit KV budget in tokens; None: from free memory
+    gpu_memory_utilization: float = 0.9
+    max_model_len: int | None = None  # None: the model's max_position_embeddings, capped
+
+    def __post_init__(self) -> None:
+        if self.dtype != "auto" and self.dtype not in DTYPES:
+            raise ValueError(f"dtype '{self.dtype}' not supported: auto, {', '.join(DTYPES)}")
+        for name in ("block_size", "max_num_seqs", "max_num_batched_tokens"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.max_num_batched_tokens < self.max_num_seqs:
+            raise ValueError(
+                f"max_num_batched_tokens={self.max_num_batched_tokens} is below max_num_seqs="
+                f"{self.max_num_seqs}: every running sequence needs a token of each step's budget"
+            )
+        if self.kv_cache_tokens is not None and self.kv_cache_tokens < self.block_size:
+            raise ValueError(
+                f"kv_cache_tokens={self.kv_cache_tokens} is below one page of "
+                f"{self.block_size} tokens: raise it"
+            )
+        if not 0 < self.gpu_memory_utilization <= 1:
+            raise ValueError("gpu_memory_utilization must be in (0, 1]")
+
+    def torch_device(self) -> torch.device:
+        if self.device != "auto":
+            return torch.device(self.device)
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+
+    def torch_dtype(self) -> torch.dtype:
+        if self.dtype != "auto":
+            return DTYPES[self.dtype]
+        return torch.bfloat16 if self.torch_device().type == "cuda" else torch.float32
+
+
+@dataclass(frozen=True, slots=True)
+class ModelConfig:
+    """The fields of a Hugging Face config.json that a Llama-family decoder needs."""
+
+    arch: str  # llama | qwen2 | qwen3
+    vocab_size: int
+    hidden_size: int
+    intermediate_size: int
+    num_layers: int
+    num_heads: int
+    num_kv_heads: int
+    head_dim: int
+    rms_norm_eps: float
+    rope_theta: float
+    rope_scaling: dict[str, Any] | None
+    max_position_embeddings: int
+    tie_word_embeddings: bool
+    qkv_bias: bool  # Qwen2, or Llama with attention_bias
+    qk_norm: bool  # Qwen3: RMSNorm over each head of q and k before RoPE
+    eos_token_ids: tuple[int, ...] = field(default=())
+
+    def __post_init__(self) -> None:
+        if self.num_heads % self.num_kv_heads:
+            raise ModelError(
+                f"num_attention_heads={self.num_heads} is not a multiple of "
+                f"num_key_value_heads={self.num_kv_heads}"
+            )
+
+    @property
+    def kv_bytes_per_token(self) -> int:
+        """Elements of K and V per token over all layers (times the dtype size for bytes)."""
+        return 2 * self.num_layers * self.num_kv_heads * self.head_dim
+
+    @classmethod
+    def from_dir(cls, path: Path) -> ModelConfig:
+        file = path / "config.json"
+        if not file.is_file():
+            raise ModelError(f"{path} has no config.json: pass a Hugging Face model directory")
+        raw = json.loads(file.read_text())
+        archs = raw.get("architectures") or [raw.get("model_type", "unknown")]
+        names = {**SUPPORTED_ARCHS, **{v: v for v in SUPPORTED_ARCHS.values()}}
+        arch = next((names[a] for a in archs if a in names), None)
+        if arch is None:
+            raise ModelError(
+                f"unsupported architecture {archs or 'unknown'} in {file}: the engine runs "
+                f"{', '.join(SUPPORTED_ARCHS)}"
+            )
+        if raw.get("hidden_act", "silu") != "silu":
+            raise ModelError(f"unsupported hidden_act '{raw['hidden_act']}' in {file}: needs silu")
+        for key in ("mlp_bias", "use_sliding_window"):
+            if raw.get(key):
+                raise ModelError(f"{file}: {key}=true is not supported by this engine")
+        return cls._from_raw(arch, raw)
+
+    @classmethod
+    def _from_raw(cls, arch: str, raw: dict[str, Any]) -> ModelConfig:
+        heads = raw["num_attention_heads"]
+        eos = raw.get("eos_token_id")
+        eos = () if eos is None else tuple(eos) if isinstance(eos, list) else (eos,)
+        rope = raw.get("rope_scaling") or raw.get("rope_parameters")
+        theta = raw.get("rope_theta") or (rope or {}).get("rope_theta", 10000.0)
+        return cls(
+            arch=arch,
+            vocab_size=raw["vocab_size"],
+            hidden_size=raw["hidden_size"],
+            intermediate_size=raw["intermediate_size"],
+            num_layers=raw["num_hidden_layers"],
+            num_heads=heads,
+            num_kv_heads=raw.get("num_key_value_heads") or heads,
+            head_dim=raw.get("head_dim") or raw["hidden_size"] // heads,
+            rms_norm_eps=raw.get("rms_norm_eps", 1e-6),
+            rope_theta=float(theta),
+            rope_scaling=rope if rope and rope.get("rope_type", "default") != "default" else None,
+            max_position_embeddings=raw.get("max_position_embeddings", 4096),
+            tie_word_embeddings=raw.get("tie_word_embeddings", False),
+            qkv_bias=arch == "qwen2" or bool(raw.get("attention_bias", False)),
+            qk_norm=arch == "qwen3",
+            eos_token_ids=eos,
+        )

@@ -1,0 +1,199 @@
+"""The offline API, shaped like vLLM's: LLM(model).generate(prompts, SamplingParams) and a
+streaming generator for one prompt; tokenization, chat template and stop strings live here."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from engine.config import EngineConfig
+from engine.kv_cache import KVPool, PageTable, pages_for_memory
+from engine.models.loader import load_model, load_tokenizer
+from engine.ops import Kernels, load_kernels
+from engine.runner import ModelRunner
+from engine.sampler import Sampler, SamplingParams
+from engine.scheduler import Scheduler, Sequence
+
+DEFAULT_MAX_LEN = 8192  # the context cap when max_model_len is not given
+
+
+class RequestError(ValueError):
+    """A request the engine cannot serve; str() is the one line for the user."""
+
+
+@dataclass(slots=True)
+class CompletionOutput:
+    index: int
+    text: str
+    token_ids: list[int]
+    finish_reason: str | None
+    logprobs: list | None = None  # per token: (logprob, {token id: logprob} of the top n)
+
+
+@dataclass(slots=True)
+class RequestOutput:
+    request_id: int
+    prompt: str | None
+    prompt_token_ids: list[int]
+    outputs: list[CompletionOutput] = field(default_factory=list)
+    finished: bool = True
+
+
+class LLM:
+    def __init__(self, model: str | Path, **kwargs) -> None:
+        self.config = cfg = EngineConfig(model=str(model), **kwargs)
+        device, dtype = cfg.torch_device(), cfg.torch_dtype()
+        given = cfg.kernels
+        self.kernels = given if isinstance(given, Kernels) else load_kernels(given, device.type)
+        path = Path(model).expanduser()
+        limit = cfg.max_model_len or DEFAULT_MAX_LEN
+        self.model, self.model_config = load_model(path, self.kernels, dtype, device, limit)
+        mc = self.model_config
+        self.max_model_len = min(limit, mc.max_position_embeddings)
+        self.tokenizer = load_tokenizer(path)
+        S, pages = cfg.block_size, self._num_pages(dtype.itemsize)
+        self.pool = KVPool(mc.num_layers, pages, S, mc.num_kv_heads, mc.head_dim, dtype, device)
+        radix = self.kernels.RadixCache if cfg.enable_prefix_caching else None
+        self.pages = PageTable(pages, S, radix)
+        eos = set(mc.eos_token_ids) | self._tokenizer_eos()
+        self.scheduler = Scheduler(
+            self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens, self.max_model_len, tuple(eos)
+        )
+        self.runner = ModelRunner(self.model, self.pool, Sampler(self.kernels.softmax), S, device)
+
+    def _num_pages(self, itemsize: int) -> int:
+        """KV pages: the explicit token budget, or what fits in memory; never more than
+        max_num_seqs sequences of max_model_len tokens can use."""
+        cfg, S = self.config, self.config.block_size
+        if cfg.kv_cache_tokens:
+            pages = cfg.kv_cache_tokens // S
+        else:
+            page_bytes = S * self.model_config.kv_bytes_per_token * itemsize
+            pages = pages_for_memory(page_bytes, cfg.torch_device(), cfg.gpu_memory_utilization)
+        pages = min(pages, cfg.max_num_seqs * -(-self.max_model_len // S))
+        if pages < 1:
+            raise RequestError("no memory left for the KV cache: pass kv_cache_tokens")
+        return pages
+
+    def _tokenizer_eos(self) -> set[int]:
+        eos = getattr(self.tokenizer, "eos_token_id", None)
+        return {eos} if eos is not None else set()
+
+    # ---- requests in, tokens out ----
+
+    def encode(self, prompt: str | list[int], chat: bool = False) -> list[int]:
+        if not isinstance(prompt, str):
+            return [int(t) for t in prompt]
+        if self.tokenizer is None:
+            raise RequestError(f"{self.config.model} has no tokenizer: pass token ids")
+        if not chat:
+            return self.tokenizer(prompt).input_ids
+        messages = [{"role": "user", "content": prompt}]
+        if getattr(self.tokenizer, "chat_template", None) is None:
+            raise RequestError(f"{self.config.model} has no chat template: drop --chat")
+        text = self.tokenizer.apply_chat_template(
+            messages, add_generation_prompt=True, tokenize=False
+        )
+        return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    def add_request(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
+        ids = self.encode(prompt)
+        if not ids:
+            raise RequestError("empty prompt: give at least one token")
+        if len(ids) >= self.max_model_len:
+            raise RequestError(
+                f"prompt of {len(ids)} tokens does not fit the context of {self.max_model_len}"
+            )
+        need = min(len(ids) + params.max_tokens, self.max_model_len)
+        if need > self.pages.total * self.config.block_size:
+            raise RequestError(
+                f"KV cache of {self.pages.total * self.config.block_size} tokens is too small "
+                f"for one request of {need} tokens: raise kv_cache_tokens or lower max_tokens"
+            )
+        seq = Sequence(ids, params)
+        self.scheduler.add(seq)
+        return seq
+
+    def step(self) -> list[Sequence]:
+        """Run one batch; returns the sequences that finished in it."""
+        batch = self.scheduler.schedule()
+        tokens, lps = self.runner.run(batch)
+        ending = [s for s, n in batch if s.num_computed + n == len(s.tokens)]
+        for seq, lp in zip(ending, lps or []):
+            seq.logprobs.append(lp)
+        finished = self.scheduler.update(batch, tokens)
+        for seq in ending:
+            if seq.finish_reason is None and self._hit_stop(seq):
+                self.scheduler.finish(seq, "stop")
+                finished.append(seq)
+        return finished
+
+    def _hit_stop(self, seq: Sequence) -> bool:
+        stops = seq.params.stops
+        if not stops or self.tokenizer is None:
+            return False
+        text = self.tokenizer.decode(seq.output, skip_special_tokens=True)
+        at = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
+        if at >= 0:
+            seq.text = text[:at]
+        return at >= 0
+
+    def _output(self, seq: Sequence, prompt) -> RequestOutput:
+        text = seq.text
+        if text is None:
+            tok = self.tokenizer
+            text = tok.decode(seq.output, skip_special_tokens=True) if tok is not None else ""
+        lps = seq.logprobs if seq.params.logprobs is not None else None
+        done = CompletionOutput(0, text, list(seq.output), seq.finish_reason, lps)
+        return RequestOutput(
+            seq.id,
+            prompt if isinstance(prompt, str) else None,
+            seq.tokens[: seq.prompt_len],
+            [done],
+        )
+
+    def generate(
+        self, prompts, sampling_params: SamplingParams | list | None = None, use_tqdm: bool = True
+    ) -> list[RequestOutput]:
+        """Outputs in the order of `prompts` (strings or lists of token ids)."""
+        prompts = [prompts] if isinstance(prompts, str) else list(prompts)
+        params = sampling_params or SamplingParams()
+        params = params if isinstance(params, list) else [params] * len(prompts)
+        if len(params) != len(prompts):
+            raise RequestError(f"{len(prompts)} prompts but {len(params)} sampling params")
+        seqs = [self.add_request(p, sp) for p, sp in zip(prompts, params)]
+        with _progress(len(seqs), use_tqdm) as advance:
+            while not self.scheduler.done():
+                advance(len(self.step()))
+        return [self._output(s, p) for s, p in zip(seqs, prompts)]
+
+    def stream(self, prompt: str | list[int], params: SamplingParams) -> Iterator[RequestOutput]:
+        """One request's output after each step that grew it; `finished` on the last."""
+        seq = self.add_request(prompt, params)
+        while seq.finish_reason is None:
+            self.step()
+            out = self._output(seq, prompt)
+            out.finished = seq.finish_reason is not None
+            yield out
+
+
+class _progress:
+    """A rich progress bar over finished requests, or nothing."""
+
+    def __init__(self, total: int, on: bool) -> None:
+        self.total, self.on = total, on and total > 1
+
+    def __enter__(self):
+        if not self.on:
+            return lambda n: None
+        from rich.progress import Progress
+
+        self.bar = Progress(transient=True)
+        self.bar.start()
+        task = self.bar.add_task("generating", total=self.total)
+        return lambda n: self.bar.advance(task, n)
+
+    def __exit__(self, *exc) -> None:
+        if self.on:
+            self.bar.stop()

@@ -1,0 +1,1 @@
+"""Timed mock interviews: plan, clock, session state, report and history as plain functions."""

@@ -1,0 +1,205 @@
+"""paged_attention on a GPU, one process: the solution, a sweep of its launch plan, and torch
+SDPA and FlexAttention as peers, each timed with the grader's clocks and checked against the
+reference, as fractions of the copy bandwidth measured in the same run.
+
+Usage (on a CUDA machine, from the repository root):
+    PYTHONPATH=$PWD python scripts/gpu_paged_attention.py [OUT_DIR]
+writes OUT_DIR/paged_attention_peers.json (OUT_DIR defaults to $OUT, else ./out).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+
+from grader.harness.compare import assert_close
+from grader.problem.registry import get_problem
+from grader.runtime import timing
+from reference import paged_attention as ref
+from solutions.paged_attention import triton as sol
+
+PROBLEM = get_problem("paged_attention")
+PERF = PROBLEM.perf["gpu"]
+POOL = 2  # distinct inputs rotated through the samples
+BUDGET_S = 1.0
+DEVICE = "cuda"
+WARPS_STAGES = ((4, 2), (4, 3), (8, 2), (8, 3))
+TILE_KNOBS = [(bn, w, st) for bn in (32, 64, 128) for w, st in WARPS_STAGES]
+CHUNKS = (512, 1024, 2048, 4096)
+
+
+@dataclasses.dataclass(frozen=True, slots=True)
+class Bench:
+    """One case's rotating inputs, the reference outputs and tolerances, and the copy speed."""
+
+    case: dict
+    pool: list
+    expected: list
+    tols: list
+    copy_bw: float
+
+    def verify(self, i: int, out: torch.Tensor) -> None:
+        j = i % POOL
+        assert_close(out, self.expected[j], self.tols[j], name="paged_decode_attention")
+
+
+def measure(call: Callable, bench: Bench) -> dict:
+    """Median time of call(**inputs) over the rotating pool and its fraction of copy; every
+    timed output is checked against the reference (a wrong peer is timed and marked wrong)."""
+    pool = bench.pool
+    try:
+        bench.verify(0, call(**pool[0]))
+        check = "ok"
+    except AssertionError as e:
+        check = f"wrong: {str(e).splitlines()[0]}"
+    except Exception as e:  # noqa: BLE001 - a peer that cannot run is a finding, not a crash
+        return {"error": f"{type(e).__name__}: {str(e).strip().splitlines()[0][:300]}"}
+    for i in range(3):
+        call(**pool[i % POOL])  # compile, autotune, allocator warm-up
+    verify = bench.verify if check == "ok" else None
+    t = timing.time_gpu(lambda i: call(**pool[i % POOL]), BUDGET_S, check=verify)
+    fraction = ref.cost(bench.case)["bytes"] / (t.median_ms * 1e-3) / bench.copy_bw
+    return {
+        **t.to_json(),
+        "fraction": round(fraction, 4),
+        "tier": PERF.tier(fraction),
+        "check": check,
+    }
+
+
+def solution_with(plan: sol.Plan) -> Callable:
+    return lambda **a: sol.attend(**a, plan=plan)
+
+
+def sweep(bench: Bench) -> list[dict]:
+    """Tile, warps and stages at the default chunk, then the chunk at the best of those."""
+    a = bench.pool[0]
+    base = sol.plan_for(a["q"], a["k_cache"], a["block_tables"].shape[1])
+    rows = []
+    for block_n, warps, stages in TILE_KNOBS:
+        plan = dataclasses.replace(base, block_n=block_n, warps=warps, stages=stages)
+        rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
+    timed = [r for r in rows if r.get("check") == "ok"]
+    best = max(timed, key=lambda r: r["fraction"])["plan"] if timed else dataclasses.asdict(base)
+    for chunk in CHUNKS:
+        if chunk == best["chunk"] or chunk % best["block_n"]:
+            continue
+        plan = sol.Plan(**{**best, "chunk": chunk})
+        rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
+    return rows
+
+
+def dense(a: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The pages gathered into padded (B, Hkv, L, D) K and V, L = table width * S, and a
+    (B, 1, 1, L) mask of the keys each sequence owns."""
+    tables = a["block_tables"].long()  # (B, W)
+    B, W = tables.shape
+    S = a["k_cache"].shape[1]
+    k = a["k_cache"][tables].flatten(1, 2).transpose(1, 2)  # (B, W, S, Hkv, D) -> (B, Hkv, L, D)
+    v = a["v_cache"][tables].flatten(1, 2).transpose(1, 2)
+    keep = torch.arange(W * S, device=tables.device)[None, :] < a["seq_lens"][:, None]  # (B, L)
+    return k, v, keep[:, None, None, :]
+
+
+def sdpa_gathered(**a) -> torch.Tensor:
+    k, v, keep = dense(a)
+    q = a["q"][:, :, None, :]  # (B, Hq, 1, D)
+    out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=a["scale"], enable_gqa=True)
+    return out[:, :, 0]  # (B, Hq, D)
+
+
+def flex_peer() -> Callable:
+    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
+
+    flex = torch.compile(flex_attention, dynamic=False)
+    masks: dict = {}
+
+    def run(**a) -> torch.Tensor:
+        k, v, _ = dense(a)
+        lens = a["seq_lens"]
+        key = (lens.data_ptr(), k.shape)
+        if key not in masks:  # per-step metadata, built once per input like a block table
+            B, _, L, _ = k.shape
+            mask_mod = lambda b, h, q_idx, kv_idx: kv_idx < lens[b]  # noqa: E731
+            masks[key] = create_block_mask(mask_mod, B, None, 1, L, device=k.device)
+        q = a["q"][:, :, None, :]  # (B, Hq, 1, D)
+        out = flex(q, k, v, block_mask=masks[key], scale=a["scale"], enable_gqa=True)
+        return out[:, :, 0]
+
+    return run
+
+
+def run_case(case: dict, copy_bw: float) -> dict:
+    flex = flex_peer()  # its block masks are per case
+    gen = torch.Generator(device=DEVICE)
+    pool = [ref.make_inputs(case, gen.manual_seed(1000 + i)) for i in range(POOL)]
+    expected = [ref.paged_decode_attention(**p) for p in pool]
+    bench = Bench(case, pool, expected, [ref.tolerance(PROBLEM, p) for p in pool], copy_bw)
+    plan = sol.plan_for(pool[0]["q"], pool[0]["k_cache"], pool[0]["block_tables"].shape[1])
+    return {
+        "case": case,
+        "bytes": ref.cost(case)["bytes"],
+        "solution": measure(sol.paged_decode_attention, bench),
+        "solution_plan": dataclasses.asdict(plan),
+        "sweep": sweep(bench),
+        "peers": {
+            "torch_sdpa_over_gathered_pages": measure(sdpa_gathered, bench),
+            "flex_attention_over_gathered_pages": measure(flex, bench),
+        },
+    }
+
+
+def main(out_dir: Path) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    started = time.time()
+    copy_bw = timing.copy_bandwidth()
+    result = {
+        "device": torch.cuda.get_device_name(),
+        "torch": torch.__version__,
+        "triton": __import__("triton").__version__,
+        "copy_bandwidth_Bps": copy_bw,
+        "bars": PERF.bars,
+        "cases": [],
+    }
+    for case in PERF.cases:
+        row = run_case(case, copy_bw)
+        result["cases"].append(row)
+        print(summary(row), flush=True)
+        torch.cuda.empty_cache()
+    result["seconds"] = round(time.time() - started, 1)
+    path = out_dir / "paged_attention_peers.json"
+    path.write_text(json.dumps(result, indent=1))
+    print(f"copy {copy_bw / 1e12:.3f} TB/s; wrote {path} in {result['seconds']} s")
+
+
+def summary(row: dict) -> str:
+    def f(r: dict) -> str:
+        if "fraction" not in r:
+            return r.get("error") or r.get("check", "?")
+        return f"{r['fraction']:.3f} ({r['median_ms'] * 1e3:.0f} us, {r['tier']}, {r['check']})"
+
+    best = max(
+        (r for r in row["sweep"] if "fraction" in r), key=lambda r: r["fraction"], default=None
+    )
+    lines = [f"{row['case']}: solution {f(row['solution'])} plan {row['solution_plan']}"]
+    if best:
+        lines.append(f"  best swept {f(best)} plan {best['plan']}")
+    lines += [f"  {name} {f(r)}" for name, r in row["peers"].items()]
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    try:
+        main(Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OUT", "out")))
+    except Exception:
+        traceback.print_exc()
+        sys.exit(1)

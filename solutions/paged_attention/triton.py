@@ -1,0 +1,277 @@
+"""Paged decode attention in Triton, flash-decoding style: each sequence's keys are split across
+programs that keep a running max and sum, and a second kernel merges the partial results.
+
+Idea. One query token per sequence attends to seq_lens[b] keys stored in pages of S slots. The
+work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV head, so
+  phase 1 (`_split_kernel`), grid (B, Hkv * head tiles, splits): a program owns one sequence,
+    one KV head with (up to BLOCK_G of) the query heads that read it, and one chunk of `chunk`
+    keys (a runtime argument: a new length must not mean a new compile). It walks the chunk
+    BLOCK_N tokens at a time: token t lives in page block_tables[b, t // S], slot t % S, so
+    pages may sit anywhere in the pool, in any order, shared with other sequences. Each K/V
+    tile is loaded once and serves every query head of the group (q @ K^T and p @ V are tl.dot
+    on a (BLOCK_G, D) tile of query heads). It keeps, per query head, the running max m, the
+    running sum den of exp(s - m) and the running sum acc of exp(s - m) * v, rescaling den
+    and acc by exp(m_old - m_new) when the max grows (the online softmax), and writes the
+    unnormalised partial (m, den, acc).
+  phase 2 (`_combine_kernel`), grid (B, Hq): merges the partials of one head with their maxes:
+    M = max_s m_s, out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) den_s.
+  When one split holds every key (short sequences, or a batch that fills the GPU without
+  splitting), phase 1 writes acc / den itself and phase 2 does not run.
+Why split. With one program per (sequence, KV head), B = 1 gives 8 programs for Llama-3-8B's
+8 KV heads: 8 of 132 SMs stream 512 MiB while the rest idle. The wrapper picks the number of
+splits so that B * Hkv * splits programs fill the GPU several times over, from the table width
+(no device sync: the block table's width bounds every length), and caps a chunk at MAX_CHUNK
+keys, so that a batch of mixed lengths becomes many equal pieces of work, not a few long tails.
+Memory traffic: every attended K and V byte read once, q read and out written once, plus the
+partials (Hq * D * 4 bytes per split, under 0.5% at the benchmark shapes).
+Precision: scores and all sums in fp32. For half inputs p @ V runs on tensor cores with p
+split into two half-precision parts (p = hi + lo), which keeps about 16 bits of p; casting p
+to half once (2^-9 relative error in bf16) would use up a good part of the tolerance. fp32
+inputs use IEEE dots (no TF32).
+Offsets: a page index times the page size overflows int32 in a pool of over 2^31 elements
+(4.3 GB of bf16), so page offsets are computed in int64.
+
+Structure: the kernels call small @triton.jit helpers (`_split_bounds`, `_query_heads`,
+`_token_rows`, `_online_update`, `_split_weight`), and `attend()` launches whichever kernels it
+is given. The known-wrong variants (wrong_*.py) each rewrite one helper and rebuild the kernels
+around it with `_variant.attention_with`, so they hold only their bug. `Plan` holds the launch
+knobs that scripts/gpu_paged_attention.py sweeps.
+
+Limits: D a power of two from 16 to 256; seq_lens[b] >= 1; tables int32.
+Run it: `dojo check paged_attention --impl solution`, `dojo bench paged_attention --impl solution`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import triton
+import triton.language as tl
+
+LOG2E = 1.4426950408889634
+PROGRAMS_PER_SM = 4  # phase-1 programs wanted per SM: enough loads in flight to hide latency
+INTERPRETER_SMS = 4  # stand-in SM count off the GPU: long cases still take the split path
+INTERPRETER_BLOCK_N = 256
+MAX_CHUNK = 2048  # keys per phase-1 program at most
+MAX_SPLITS = 128  # bounds the combine's loop and the partials buffer
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """Launch knobs of phase 1: tokens per tile, tokens per split (a multiple of the tile and of
+    the page size), query heads per program, warps and pipeline stages."""
+
+    block_n: int
+    chunk: int
+    block_g: int
+    warps: int = 4
+    stages: int = 2
+
+    def __post_init__(self):
+        if self.chunk % self.block_n or self.block_n & (self.block_n - 1):
+            raise ValueError(f"chunk {self.chunk} must be a multiple of block_n {self.block_n}")
+
+
+def plan_for(q: torch.Tensor, k_cache: torch.Tensor, width: int) -> Plan:
+    """Chunks short enough that B * Hkv * head tiles * splits programs fill the GPU
+    PROGRAMS_PER_SM times over, and at most MAX_CHUNK keys long (equal-sized work per program
+    evens out a batch of mixed lengths); width * S bounds every seq_len without a device sync."""
+    B, Hq, D = q.shape
+    S, Hkv = k_cache.shape[1], k_cache.shape[2]
+    block_g = min(max(16, triton.next_power_of_2(Hq // Hkv)), 64)  # tl.dot needs 16 rows
+    tiles = triton.cdiv(Hq // Hkv, block_g)
+    # GPU: 64 tokens of K and of V (32 KiB at D = 128 in bf16) per step. The interpreter pays per
+    # operation, not per element: bigger tiles there.
+    block_n = (64 if D <= 128 else 32) if q.is_cuda else INTERPRETER_BLOCK_N
+    sms = (
+        torch.cuda.get_device_properties(q.device).multi_processor_count
+        if q.is_cuda
+        else INTERPRETER_SMS
+    )
+    longest = width * S
+    want = triton.cdiv(PROGRAMS_PER_SM * sms, B * Hkv * tiles)  # splits per sequence
+    chunk = max(min(triton.cdiv(longest, want), MAX_CHUNK), triton.cdiv(longest, MAX_SPLITS))
+    step = max(block_n, S)  # chunks hold whole tiles and whole pages
+    return Plan(block_n, triton.cdiv(chunk, step) * step, block_g, warps=4 if D <= 128 else 8)
+
+
+@triton.jit
+def _split_bounds(seq_len, split, chunk, S: tl.constexpr):
+    # The keys [start, end) of this split: every key of the sequence belongs to one split. The
+    # page size S plays no part: the last page's slots past seq_len hold no keys of this sequence.
+    start = split * chunk
+    return start, tl.minimum(start + chunk, seq_len)
+
+
+@triton.jit
+def _query_heads(kv_head, tile, GROUP, HKV, BLOCK_G: tl.constexpr):
+    # Query heads kv_head * GROUP + g share KV head kv_head (h // GROUP, the GQA mapping). HKV
+    # plays no part: h % HKV is the tempting wrong mapping.
+    g = tile * BLOCK_G + tl.arange(0, BLOCK_G)
+    return kv_head * GROUP + g, g < GROUP
+
+
+@triton.jit
+def _token_rows(table_row_ptr, tok, valid, page_stride, slot_stride, S: tl.constexpr):
+    # Element offset of token tok's row in the pool: page block_table[b, tok // S], slot tok % S.
+    # int64: page * page_stride passes 2^31 in a pool of more than 2^31 elements.
+    page = tl.load(table_row_ptr + tok // S, mask=valid, other=0).to(tl.int64)
+    return page * page_stride + (tok % S) * slot_stride
+
+
+@triton.jit
+def _weighted_values(p, v):
+    # p @ v with p in fp32 (BLOCK_G, BLOCK_N) and v (BLOCK_N, D) in the cache dtype.
+    if v.dtype == tl.float32:
+        pv = tl.dot(p, v, input_precision="ieee")
+    else:
+        hi = p.to(v.dtype)
+        lo = (p - hi.to(tl.float32)).to(v.dtype)  # what rounding p to half lost
+        pv = tl.dot(hi, v) + tl.dot(lo, v)
+    return pv
+
+
+@triton.jit
+def _online_update(m, den, acc, s, v):
+    # One tile of the online softmax, scores s in log2 units (BLOCK_G, BLOCK_N), -inf where masked.
+    m_new = tl.maximum(m, tl.max(s, axis=1))  # (BLOCK_G,) finite: every tile has a live key
+    alpha = tl.exp2(m - m_new)  # rescales what was summed against the old max (0 at the start)
+    p = tl.exp2(s - m_new[:, None])  # (BLOCK_G, BLOCK_N)
+    den = den * alpha + tl.sum(p, axis=1)
+    acc = acc * alpha[:, None] + _weighted_values(p, v)
+    return m_new, den, acc
+
+
+@triton.jit
+def _split_kernel(
+    q_ptr, k_ptr, v_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
+    scale_log2, HQ, HKV, GROUP, TILES, SPLITS, chunk, table_stride,
+    q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
+    S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr,
+    DIRECT: tl.constexpr,
+):  # fmt: skip
+    # Program (b, kv_head * TILES + tile, split): reads the split's keys and values of one KV
+    # head once, writes (m, den, acc) for the query heads of that head: rows (b, h, split).
+    # DIRECT (one split holds every key of every sequence): writes out[b, h] = acc / den instead.
+    b, kv_tile, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
+    kv_head, tile = kv_tile // TILES, kv_tile % TILES
+    start, end = _split_bounds(tl.load(lens_ptr + b), split, chunk, S)
+    if start >= end:
+        return  # past this sequence's end: the combine never reads this split
+    heads, head_ok = _query_heads(kv_head, tile, GROUP, HKV, BLOCK_G)  # (BLOCK_G,)
+    d = tl.arange(0, D)
+    q_rows = b.to(tl.int64) * q_stride_b + heads * q_stride_h
+    q = tl.load(q_ptr + q_rows[:, None] + d[None, :], mask=head_ok[:, None], other=0.0)
+    m = tl.full((BLOCK_G,), float("-inf"), tl.float32)
+    den = tl.zeros((BLOCK_G,), tl.float32)
+    acc = tl.zeros((BLOCK_G, D), tl.float32)
+    table_row = tables_ptr + b.to(tl.int64) * table_stride
+    for first in range(start, end, BLOCK_N):
+        tok = first + tl.arange(0, BLOCK_N)
+        live = tok < end
+        rows = _token_rows(table_row, tok, live, page_stride, slot_stride, S)
+        rows += kv_head * head_stride  # (BLOCK_N,) int64
+        k = tl.load(k_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
+        if k.dtype == tl.float32:
+            s = tl.dot(q, tl.trans(k), input_precision="ieee")
+        else:
+            s = tl.dot(q, tl.trans(k))  # (BLOCK_G, BLOCK_N) fp32 accumulation
+        s = tl.where(live[None, :], s * scale_log2, float("-inf"))
+        v = tl.load(v_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
+        m, den, acc = _online_update(m, den, acc, s, v)
+    if DIRECT:
+        out = out_ptr + q_rows[:, None] + d[None, :]  # out has q's layout
+        tl.store(out, (acc / den[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok[:, None])
+    else:
+        part = (b * HQ + heads) * SPLITS + split  # (BLOCK_G,) partial rows
+        tl.store(m_ptr + part, m, mask=head_ok)
+        tl.store(den_ptr + part, den, mask=head_ok)
+        tl.store(acc_ptr + part[:, None] * D + d[None, :], acc, mask=head_ok[:, None])
+
+
+@triton.jit
+def _split_weight(m_split, m_max):
+    # A partial summed against its own max m_split counts exp2(m_split - m_max) at the common max.
+    return tl.exp2(m_split - m_max)
+
+
+@triton.jit
+def _combine_kernel(
+    m_ptr, den_ptr, acc_ptr, lens_ptr, out_ptr, HQ, SPLITS, chunk, out_stride_b, out_stride_h,
+    D: tl.constexpr, SPLITS_POW2: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
+):  # fmt: skip
+    # Program (b, h): merges the partials (b, h, :) of the splits that hold keys, writes out[b, h].
+    # Reads SPLIT_BLOCK partials per step: a loop of one load per split would be latency-bound.
+    b, h = tl.program_id(0), tl.program_id(1)
+    used = tl.cdiv(tl.load(lens_ptr + b), chunk)  # splits that hold at least one key
+    row = (b * HQ + h) * SPLITS
+    s = tl.arange(0, SPLITS_POW2)
+    m_max = tl.max(tl.load(m_ptr + row + s, mask=s < used, other=float("-inf")), axis=0)
+    d = tl.arange(0, D)
+    num = tl.zeros((D,), tl.float32)
+    den = tl.zeros((SPLIT_BLOCK,), tl.float32)
+    for first in range(0, used, SPLIT_BLOCK):
+        i = first + tl.arange(0, SPLIT_BLOCK)
+        ok = i < used
+        w = _split_weight(tl.load(m_ptr + row + i, mask=ok, other=float("-inf")), m_max)
+        w = tl.where(ok, w, 0.0)  # (SPLIT_BLOCK,)
+        acc = tl.load(acc_ptr + (row + i)[:, None] * D + d[None, :], mask=ok[:, None], other=0.0)
+        num += tl.sum(w[:, None] * acc, axis=0)  # (D,)
+        den += w * tl.load(den_ptr + row + i, mask=ok, other=0.0)
+    out = out_ptr + b.to(tl.int64) * out_stride_b + h * out_stride_h + d
+    tl.store(out, (num / tl.sum(den, axis=0)).to(out_ptr.dtype.element_ty))
+
+
+def attend(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    seq_lens: torch.Tensor,
+    scale: float,
+    split_kernel=_split_kernel,
+    combine_kernel=_combine_kernel,
+    plan: Plan | None = None,
+) -> torch.Tensor:
+    """paged_decode_attention with the given kernels and plan (the variants and the sweep)."""
+    B, Hq, D = q.shape
+    P, S, Hkv, _ = k_cache.shape
+    assert k_cache.shape == v_cache.shape and k_cache.stride() == v_cache.stride()
+    assert Hq % Hkv == 0 and D in (16, 32, 64, 128, 256) and k_cache.stride(-1) == 1
+    assert block_tables.dtype == torch.int32 and seq_lens.dtype == torch.int32
+    q, block_tables, seq_lens = q.contiguous(), block_tables.contiguous(), seq_lens.contiguous()
+    plan = plan or plan_for(q, k_cache, block_tables.shape[1])
+    assert plan.chunk % S == 0, "a split must hold whole pages"
+    tiles = triton.cdiv(Hq // Hkv, plan.block_g)
+    splits = triton.cdiv(block_tables.shape[1] * S, plan.chunk)
+    out = torch.empty((B, Hq, D), dtype=q.dtype, device=q.device)  # (B, Hq, D)
+    m = torch.empty((B, Hq, splits), dtype=torch.float32, device=q.device)  # partial maxes
+    den = torch.empty_like(m)  # partial sums of exp
+    acc = torch.empty((B, Hq, splits, D), dtype=torch.float32, device=q.device)  # sums of p*v
+    grid = (B, Hkv * tiles, splits)
+    split_kernel[grid](
+        q, k_cache, v_cache, block_tables, seq_lens, m, den, acc, out,
+        scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, plan.chunk, block_tables.stride(0),
+        q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
+        S=S, D=D, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
+        DIRECT=splits == 1, num_warps=plan.warps, num_stages=plan.stages,
+    )  # fmt: skip
+    if splits == 1:
+        return out
+    combine_kernel[(B, Hq)](
+        m, den, acc, seq_lens, out, Hq, splits, plan.chunk, out.stride(0), out.stride(1),
+        D=D, SPLITS_POW2=triton.next_power_of_2(splits), SPLIT_BLOCK=16,
+    )  # fmt: skip
+    return out
+
+
+def paged_decode_attention(
+    q: torch.Tensor,
+    k_cache: torch.Tensor,
+    v_cache: torch.Tensor,
+    block_tables: torch.Tensor,
+    seq_lens: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    return attend(q, k_cache, v_cache, block_tables, seq_lens, scale)

@@ -1,0 +1,123 @@
+"""The CLI's human output at 80 columns and through a pipe: no line wider than 80, and nothing
+cut (every title, test name and note appears whole, wrapped under its column if need be)."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import sys
+
+import pytest
+from rich.console import Console
+from typer.testing import CliRunner
+
+from grader.cli import common, report
+from grader.cli.app import app
+from grader.perf.grade import Grade
+from grader.problem.registry import ROOT, all_problems
+from grader.problem.stubs import shipped_text
+from grader.sandbox.verdict import Check, CheckResult
+
+PROBLEMS = all_problems()
+
+
+@pytest.fixture(autouse=True)
+def _eighty_columns(tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path / "xdg"))
+    monkeypatch.setattr(common.out, "_width", 80)
+
+
+def _fits(text: str) -> str:
+    """The text with its wraps undone, once every line is known to fit 80 columns."""
+    wide = [line for line in text.splitlines() if len(line) > 80]
+    assert not wide, f"{len(wide)} lines over 80 columns, first: {wide[0]!r}"
+    assert "…" not in text, "something was cut with an ellipsis"
+    return " ".join(text.split())
+
+
+def _whole(text: str, *pieces: str) -> None:
+    cut = [p for p in pieces if " ".join(p.split()) not in text]
+    assert not cut, f"cut or missing: {cut[:3]}"
+
+
+def test_list_fits_and_shows_every_title_whole():
+    result = CliRunner().invoke(app, ["list"])
+    assert result.exit_code == 0, result.output
+    _whole(_fits(result.stdout), *(p.title for p in PROBLEMS))
+
+
+def test_list_through_a_pipe_fits_80_columns():
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "LINES")}
+    env["XDG_DATA_HOME"] = env.get("XDG_DATA_HOME", "/nonexistent-dojo")
+    proc = subprocess.run(
+        [sys.executable, "-m", "grader", "list"],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**env, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
+    assert proc.returncode == 0, proc.stderr
+    _whole(_fits(proc.stdout), *(p.title for p in PROBLEMS))
+
+
+def test_check_rows_of_radix_tree_fit_with_whole_test_names():
+    source = (ROOT / "problems" / "radix_tree" / "test_radix_tree.py").read_text()
+    names = re.findall(r"^def (test_\w+)", source, re.M)
+    checks = [Check(n, "passed", cases=15, passed=15) for n in names]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_check(console, CheckResult("radix_tree", "solution", "passed", "ok", checks))
+    _whole(
+        _fits(console.export_text()), *(n.removeprefix("test_").replace("_", " ") for n in names)
+    )
+
+
+def test_scoreboard_fits_with_long_notes_and_wide_perf_values():
+    long_note = (
+        "needs a CUDA GPU (2 checks did not run here): run it on a GPU machine for a verdict"
+    )
+    grades = [
+        Grade(CheckResult("warp_reduce", "attempt", "needs_gpu", long_note)),
+        Grade(
+            CheckResult("moe_dispatch", "attempt", "passed", "ok"),
+            {"status": "measured", "fraction": 45.12345, "tier": "silver", "device": "cpu"},
+        ),
+        Grade(
+            CheckResult("radix_tree", "attempt", "passed", "ok"),
+            {"status": "measured", "fraction": 1234.5, "tier": "gold", "device": "cpu"},
+        ),
+    ]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    ready = {"problems": 3, "correct": 2 / 3, "at_bronze": 2 / 3, "at_gold": 1 / 3}
+    report.print_scoreboard(console, grades, ready)
+    text = console.export_text()
+    _whole(_fits(text), long_note, "45.1", "1234")
+    rows = [line for line in text.splitlines() if line.startswith(("moe", "radix"))]
+    assert len({line.index("cpu") for line in rows}) == 1, f"note column moved: {rows}"
+
+
+def _stub_root(tmp_path, slugs: list[str]):
+    """A checkout of these problems with their stubs as committed (not your attempts)."""
+    for slug in slugs:
+        src, dst = ROOT / "problems" / slug, tmp_path / "root" / "problems" / slug
+        dst.mkdir(parents=True)
+        shutil.copy(src / "problem.toml", dst / "problem.toml")
+        for name in ("attempt.py", "attempt.cu"):
+            text = shipped_text(ROOT, f"problems/{slug}/{name}")
+            if text is None and (src / name).exists():
+                text = (src / name).read_text()
+            if text is not None:
+                (dst / name).write_text(text)
+    return tmp_path / "root"
+
+
+def test_grade_all_over_stubs_fits_and_keeps_each_note_whole(tmp_path):
+    root = _stub_root(tmp_path, ["warp_reduce", "moe_dispatch", "spec_decode"])
+    result = CliRunner().invoke(app, ["--root", str(root), "grade", "--all"])
+    assert result.exit_code == 1, result.output  # stubs are not attempted
+    text = _fits(result.stdout)
+    assert "attempt.cu still contains the DOJO_STUB line: delete it when you start" in text
+    assert "route, dispatch, combine, moe_forward still raise NotImplementedError" in text
