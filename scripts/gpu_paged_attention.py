@@ -22,6 +22,7 @@ import torch
 import torch.nn.functional as F
 
 from grader.harness.compare import assert_close
+from grader.harness.hooks import hooks_for
 from grader.problem.registry import get_problem
 from grader.runtime import timing
 from reference import paged_attention as ref
@@ -143,7 +144,7 @@ def run_case(case: dict, copy_bw: float) -> dict:
     gen = torch.Generator(device=DEVICE)
     pool = [ref.make_inputs(case, gen.manual_seed(1000 + i)) for i in range(POOL)]
     expected = [ref.paged_decode_attention(**p) for p in pool]
-    bench = Bench(case, pool, expected, [ref.tolerance(PROBLEM, p) for p in pool], copy_bw)
+    bench = Bench(case, pool, expected, [hooks_for(PROBLEM).tolerance(p) for p in pool], copy_bw)
     plan = sol.plan_for(pool[0]["q"], pool[0]["k_cache"], pool[0]["block_tables"].shape[1])
     return {
         "case": case,

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import pytest
 import torch
-from grader.compare import assert_close
-from grader.registry import get_problem
-from grader.strategies import SEEDS, case_id, cases, fixed_cases
 from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from grader.harness.compare import assert_close
+from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
+from grader.problem.registry import get_problem
 from grader.runtime import NEEDS_GPU
 from reference import paged_attention as ref
 
@@ -30,32 +30,34 @@ def paged_cases(draw, long: bool = False, **overrides):
     return case
 
 
-def check(impl, problem, args: dict, name: str = "paged_decode_attention") -> torch.Tensor:
+def check(impl, hooks, args: dict, name: str = "paged_decode_attention") -> torch.Tensor:
     """impl against the reference within the tolerance of q's dtype; returns impl's output."""
     got = impl.paged_decode_attention(**args)
     expected = ref.paged_decode_attention(**args)
-    assert_close(got, expected, ref.tolerance(problem, args), name=name)
+    assert_close(got, expected, hooks.tolerance(args), name=name)
     return got
 
 
 @pytest.mark.parametrize("case", fixed_cases(SLUG), ids=case_id)
-def test_matches_reference_on_fixed_cases(impl, problem, runtime, case):
+def test_matches_reference_on_fixed_cases(hooks, impl, problem, runtime, case):
     runtime.require_trusted(case)
-    check(impl, problem, ref.make_inputs(case, runtime.gen(0)))
+    check(impl, hooks, ref.make_inputs(case, runtime.gen(0)))
 
 
 @given(case=paged_cases(), seed=SEEDS)
-def test_matches_reference_on_random_shapes(impl, problem, runtime, case, seed):
+def test_matches_reference_on_random_shapes(hooks, impl, problem, runtime, case, seed):
     assume(runtime.trusted(case))
-    check(impl, problem, ref.make_inputs(case, runtime.gen(seed)))
+    check(impl, hooks, ref.make_inputs(case, runtime.gen(seed)))
 
 
 @given(case=paged_cases(long=True, B=st.integers(1, 2), D=64), seed=SEEDS)
-def test_matches_reference_on_sequences_split_across_programs(impl, problem, runtime, case, seed):
+def test_matches_reference_on_sequences_split_across_programs(
+    hooks, impl, problem, runtime, case, seed
+):
     """Hundreds to thousands of keys: a flash-decoding kernel splits these across programs and
     merges the partial results, which must be rescaled to a common max first."""
     assume(runtime.trusted(case))
-    check(impl, problem, ref.make_inputs(case, runtime.gen(seed)))
+    check(impl, hooks, ref.make_inputs(case, runtime.gen(seed)))
 
 
 def _used_slots(args: dict) -> torch.Tensor:
@@ -69,7 +71,7 @@ def _used_slots(args: dict) -> torch.Tensor:
 
 
 @given(case=paged_cases(dtype=st.sampled_from(["float32", "float16"])), seed=SEEDS)
-def test_slots_past_seq_len_are_never_read(impl, problem, runtime, case, seed):
+def test_slots_past_seq_len_are_never_read(hooks, impl, problem, runtime, case, seed):
     """Every slot no sequence owns (the tail of a last page, spare pages) holds NaN, as a freshly
     allocated cache may: a kernel that reads a whole last page returns NaN."""
     args = ref.make_inputs(case, runtime.gen(seed))
@@ -77,14 +79,14 @@ def test_slots_past_seq_len_are_never_read(impl, problem, runtime, case, seed):
     for name in ("k_cache", "v_cache"):
         args[name] = args[name].clone()
         args[name][unused] = float("nan")
-    check(impl, problem, args, name="output with NaN in every unowned slot")
+    check(impl, hooks, args, name="output with NaN in every unowned slot")
 
 
 @given(
     case=paged_cases(D=st.sampled_from([64, 128]), dtype=st.sampled_from(["float32", "float16"])),
     seed=SEEDS,
 )
-def test_permuting_the_pool_pages_changes_nothing(impl, problem, runtime, case, seed):
+def test_permuting_the_pool_pages_changes_nothing(hooks, impl, problem, runtime, case, seed):
     """Moving page i to perm[i] and rewriting the tables with it is the same cache."""
     args = ref.make_inputs(case, runtime.gen(seed))
     P = args["k_cache"].shape[0]
@@ -95,7 +97,7 @@ def test_permuting_the_pool_pages_changes_nothing(impl, problem, runtime, case, 
         moved[name][perm] = args[name]  # (P, S, Hkv, D)
     before = impl.paged_decode_attention(**args)
     after = impl.paged_decode_attention(**moved)
-    tol = ref.tolerance(problem, args)
+    tol = hooks.tolerance(args)
     assert_close(after, before, tol, name="output after permuting the pool's pages")
 
 
@@ -110,7 +112,7 @@ def test_permuting_the_pool_pages_changes_nothing(impl, problem, runtime, case, 
     seed=SEEDS,
 )
 def test_appending_keys_with_neg_inf_like_scores_changes_nothing(
-    impl, problem, runtime, case, seed, extra
+    hooks, impl, problem, runtime, case, seed, extra
 ):
     """Keys whose scores are about -2e4 get weight exp(-2e4) = 0: appending `extra` of them to
     every sequence (new slots, new pages, new splits) leaves the output as it was."""
@@ -128,9 +130,9 @@ def test_appending_keys_with_neg_inf_like_scores_changes_nothing(
     k_cache, v_cache, tables = ref.paginate(keys, values, S, gen)
     longer = dict(args, q=q, k_cache=k_cache, v_cache=v_cache, block_tables=tables)
     longer["seq_lens"] = args["seq_lens"] + extra
-    before = check(impl, problem, dict(args, q=q))
+    before = check(impl, hooks, dict(args, q=q))
     after = impl.paged_decode_attention(**longer)
-    tol = ref.tolerance(problem, dict(args, q=q))  # the new keys add nothing, not even error
+    tol = hooks.tolerance(dict(args, q=q))  # the new keys add nothing, not even error
     assert_close(after, before, tol, name=f"output after appending {extra} masked-like keys")
 
 
@@ -138,7 +140,7 @@ def test_appending_keys_with_neg_inf_like_scores_changes_nothing(
     case=paged_cases(B=st.integers(1, 2), Hkv=2, group=st.integers(2, 3), D=64, dtype="float32"),
     seed=SEEDS,
 )
-def test_gqa_equals_mha_with_repeated_kv_heads(impl, problem, runtime, case, seed):
+def test_gqa_equals_mha_with_repeated_kv_heads(hooks, impl, problem, runtime, case, seed):
     """Query head h reads KV head h // group: repeating each KV head group times (MHA) must give
     the same output. A kernel that maps h to h % Hkv passes MHA and MQA and fails here."""
     args = ref.make_inputs(case, runtime.gen(seed))
@@ -146,9 +148,9 @@ def test_gqa_equals_mha_with_repeated_kv_heads(impl, problem, runtime, case, see
     mha = dict(args)
     for name in ("k_cache", "v_cache"):
         mha[name] = args[name].repeat_interleave(group, dim=2)  # (P, S, Hq, D)
-    gqa_out = check(impl, problem, args, name="GQA output")
+    gqa_out = check(impl, hooks, args, name="GQA output")
     mha_out = impl.paged_decode_attention(**mha)
-    tol = ref.tolerance(problem, args)
+    tol = hooks.tolerance(args)
     assert_close(gqa_out, mha_out, tol, name="GQA vs MHA with repeated heads")
 
 
@@ -167,14 +169,14 @@ LONG_CONTEXT = [
 
 @pytest.mark.gpu
 @pytest.mark.parametrize("case", LONG_CONTEXT, ids=case_id)
-def test_matches_reference_at_long_context(impl, problem, runtime, case):
+def test_matches_reference_at_long_context(hooks, impl, problem, runtime, case):
     """Up to the contract's 131072 keys, many splits per sequence."""
     _gpu_only(runtime, "long contexts are checked on a GPU (minutes in the Triton interpreter)")
-    check(impl, problem, ref.make_inputs(case, runtime.gen(0)))
+    check(impl, hooks, ref.make_inputs(case, runtime.gen(0)))
 
 
 @pytest.mark.gpu
-def test_pools_over_2_to_the_31_elements_need_64_bit_offsets(impl, problem, runtime):
+def test_pools_over_2_to_the_31_elements_need_64_bit_offsets(hooks, impl, problem, runtime):
     """A bf16 pool of 2^17 + 256 pages of (16, 8, 128) holds 2^31 + 2^22 elements (4.3 GB per
     cache); the sequences live in its last pages, where page * page_stride passes 2^31."""
     _gpu_only(runtime, "the pool takes 2 x 4.3 GB (and as much again for the input checks)")
@@ -190,4 +192,4 @@ def test_pools_over_2_to_the_31_elements_need_64_bit_offsets(impl, problem, runt
         big[P - used :] = args[name]
         args[name] = big
     args["block_tables"] = args["block_tables"] + (P - used)  # every page index >= 2^17
-    check(impl, problem, args, name="output from the top of a 2^31-element pool")
+    check(impl, hooks, args, name="output from the top of a 2^31-element pool")
