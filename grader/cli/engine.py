@@ -12,7 +12,6 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from engine.weights import ModelFetchError, default_model_dir
 from grader.cli.common import fail, out
 
 engine_app = typer.Typer(
@@ -30,13 +29,15 @@ def _user_errors():
     """The engine's user errors (ValueError kinds, a stub's NotImplementedError) as one line."""
     try:
         yield
-    except (ValueError, NotImplementedError, OSError, ModelFetchError) as e:
+    except (ValueError, NotImplementedError, OSError, RuntimeError) as e:  # ModelFetchError too
         fail(str(e).splitlines()[0] if str(e) else type(e).__name__)
 
 
 def _model_dir(model: str | None) -> str:
     if model:
         return model
+    from engine.weights import default_model_dir  # gguf, tokenizers: only when it is needed
+
     with _user_errors():
         return str(default_model_dir())
 

@@ -9,9 +9,9 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 
 from grader.harness.compare import assert_close
+from grader.harness.fixtures import NEEDS_GPU
 from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
 from grader.problem.registry import get_problem
-from grader.runtime import NEEDS_GPU
 from reference import paged_attention as ref
 
 SLUG = "paged_attention"

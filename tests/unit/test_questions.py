@@ -8,7 +8,6 @@ from pathlib import Path
 
 import pytest
 import typer
-from grader.cli.problems.bank import questions_app, quiz
 from hypothesis import given
 from hypothesis import strategies as st
 from typer.testing import CliRunner
@@ -16,6 +15,7 @@ from typer.testing import CliRunner
 from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
+from grader.cli.bank import questions_app, quiz
 
 app = typer.Typer()
 app.add_typer(questions_app, name="questions")
