@@ -108,8 +108,8 @@ class Worker:
             call_args, kwargs = self.materialise(args[1]), self.materialise(args[2])
             if op == "time":  # one GPU sample, timed with CUDA events here
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
-                return ("ok", (ms, self.export(out)))
-            return ("ok", self.export(fn(*call_args, **kwargs)))
+                return ("ok", (ms, self.export(_unaliased(out, fn, call_args, kwargs))))
+            return ("ok", self.export(_unaliased(fn(*call_args, **kwargs), fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
             return ("raised", self.describe(e, request))
 
@@ -169,6 +169,34 @@ class Worker:
             "cuda_fault": CUDA_FAULT.search(str(e)) is not None,
             "text": str(e)[:2000],
         }
+
+
+def _unaliased(out: Any, fn: Any, args: tuple, kwargs: dict) -> Any:
+    """An output that is a view of an input cannot go back (CUDA IPC refuses to re-send memory it
+    received): it goes as a marker naming the input, which the harness reports as aliasing."""
+    inputs = dict(zip(_param_names(fn) or [f"arg{i}" for i in range(len(args))], args))
+    inputs.update(kwargs)
+    shared = [(k, v) for k, v in inputs.items() if isinstance(v, torch.Tensor)]
+
+    def mark(value: Any) -> Any:
+        if type(value) in (list, tuple):
+            return type(value)(mark(v) for v in value)
+        if isinstance(value, torch.Tensor):
+            for name, x in shared:
+                if _overlaps(value, x):
+                    return (HANDLE, 0, f"tensor that shares memory with input '{name}'")
+        return value
+
+    return mark(out)
+
+
+def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
+    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
+        return False
+    sa, sb = a.untyped_storage(), b.untyped_storage()
+    return (
+        sa.data_ptr() < sb.data_ptr() + sb.nbytes() and sb.data_ptr() < sa.data_ptr() + sa.nbytes()
+    )
 
 
 def compiler_aware_line(e: BaseException) -> str:

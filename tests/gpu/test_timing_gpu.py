@@ -41,6 +41,10 @@ def test_work_hidden_on_a_side_stream_is_rejected():
     assert "escaped the current stream" in b["message"] or "impossible" in b["message"], b
 
 
-def test_memoised_results_faster_than_the_roofline_are_rejected():
+def test_memoised_results_gain_nothing_on_fresh_inputs():
+    """Every timed sample gets inputs the attempt has never seen, so a memo keyed on the input
+    always misses: the cheat runs the slow eager reference each time and reaches no tier (before
+    fresh inputs it replayed a pool of three and beat the roofline)."""
     b = run_bench(get_problem("rms_norm"), str(BAD / "memoizing_cheat.py"))
-    assert b["status"] == "failed" and "impossible" in b["message"], b
+    assert b["status"] == "measured" and b["tier"] is None, b
+    assert b["fraction"] < 0.5, b
