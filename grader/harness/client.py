@@ -16,6 +16,8 @@ from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from grader.problem.impls import ImplRef
 from grader.problem.spec import Problem
 from grader.runtime import wire as channel
@@ -61,6 +63,7 @@ class WorkerClient:
         self._keys = itertools.count()
         self.kinds: dict[str, str] = {}
         self.params: dict[str, list[str]] = {}
+        self._received: set[int] = set()  # data pointers of CUDA memory the worker sent here
 
     def load(self, slug: str, ref: ImplRef, root: Path) -> None:
         """Import the implementation in the worker; learn its entries (WorkerRaised if not)."""
@@ -84,6 +87,8 @@ class WorkerClient:
             except channel.Unreceivable as e:
                 raise WorkerRaised({"unreceivable": True, "message": f"returned {e}"}) from None
             kind = reply[0] if isinstance(reply, tuple) and reply else None
+            if torch.cuda.is_initialized():
+                torch.cuda.ipc_collect()  # free what the worker has let go of since last time
             if kind == "ok":
                 return self._incoming(reply[1])
             if kind == "raised" and isinstance(reply[1], dict):
@@ -106,6 +111,10 @@ class WorkerClient:
     # ---- values -----------------------------------------------------------------------------
 
     def _outgoing(self, value: Any) -> Any:
+        if _is_data(value) and isinstance(value, torch.Tensor) and value.is_cuda:
+            # CUDA IPC cannot send on memory this process received (a worker's earlier output
+            # passed back in, as in transpose(transpose(x))): such a tensor goes as a copy
+            return value.clone() if value.untyped_storage().data_ptr() in self._received else value
         if isinstance(value, RemoteObject):
             return (HANDLE, value.key, value.type_name)
         if isinstance(value, (list, tuple)):
@@ -119,6 +128,8 @@ class WorkerClient:
         return value
 
     def _incoming(self, value: Any) -> Any:
+        if isinstance(value, torch.Tensor) and value.is_cuda:
+            self._received.add(value.untyped_storage().data_ptr())
         if isinstance(value, tuple) and len(value) == 3 and value[0] == HANDLE:
             return RemoteObject(self, value[1], str(value[2]))
         if isinstance(value, (list, tuple)):
@@ -181,8 +192,6 @@ class RemoteObject:
 
 
 def _is_data(value: Any) -> bool:
-    import torch
-
     return isinstance(value, (torch.Tensor, torch.dtype, torch.device))
 
 

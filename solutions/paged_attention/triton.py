@@ -50,7 +50,7 @@ import triton
 import triton.language as tl
 
 LOG2E = 1.4426950408889634
-PROGRAMS_PER_SM = 4  # phase-1 programs wanted per SM: enough loads in flight to hide latency
+PROGRAMS_PER_SM = 2  # phase-1 programs wanted per SM: enough loads in flight to hide latency
 INTERPRETER_SMS = 4  # stand-in SM count off the GPU: long cases still take the split path
 INTERPRETER_BLOCK_N = 256
 MAX_CHUNK = 4096  # keys per phase-1 program at most
@@ -94,7 +94,11 @@ def plan_for(q: torch.Tensor, k_cache: torch.Tensor, width: int) -> Plan:
     want = triton.cdiv(PROGRAMS_PER_SM * sms, B * Hkv * tiles)  # splits per sequence
     chunk = max(min(triton.cdiv(longest, want), MAX_CHUNK), triton.cdiv(longest, MAX_SPLITS))
     step = max(block_n, S)  # chunks hold whole tiles and whole pages
-    return Plan(block_n, triton.cdiv(chunk, step) * step, block_g, warps=4 if D <= 128 else 8)
+    stages = (
+        3 if B * Hkv * tiles >= sms else 2
+    )  # deeper pipelines paid off once the batch fills the SMs
+    warps = 4 if D <= 128 else 8
+    return Plan(block_n, triton.cdiv(chunk, step) * step, block_g, warps=warps, stages=stages)
 
 
 @triton.jit
