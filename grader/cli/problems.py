@@ -15,6 +15,7 @@ from grader import store
 from grader.bank import questions
 from grader.cli import report
 from grader.cli.common import EXIT_FAILED, EXIT_NEEDS_GPU, emit_json, err, fail, out, warn
+from grader.cli.progress import check_progress
 from grader.harness.hooks import hooks_for
 from grader.perf import doctor as doctor_mod
 from grader.perf import plot as plot_mod
@@ -144,8 +145,10 @@ def check(
     if r is None and as_json:
         r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
     elif r is None:
-        with err.status(f"checking {slug} ({impl})…"):
-            r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
+        with check_progress(f"checking {slug} ({impl})") as on_event:
+            r = run_check(
+                p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough, on_event=on_event
+            )
     if as_json:
         emit_json(r.to_json())
     else:

@@ -1,0 +1,47 @@
+"""The live line under a running check: which check is running and for how long, refreshed every
+second on stderr (a terminal only; through a pipe nothing is drawn)."""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+import time
+from collections.abc import Callable, Iterator
+
+from grader.cli.common import err
+
+
+@contextlib.contextmanager
+def check_progress(label: str) -> Iterator[Callable[[dict], None]]:
+    """Yields the on_event callback for run_check."""
+    began = time.monotonic()
+    state = {"check": "starting the sandbox", "since": began, "done": 0}
+
+    def on_event(record: dict) -> None:
+        if record["event"] == "start":
+            name = record["nodeid"].rsplit("::", 1)[-1]
+            state.update(check=name.split("[", 1)[0], since=time.monotonic())
+        elif record["event"] == "result" and record["phase"] == "call":
+            state["done"] += 1
+
+    def line() -> str:
+        now = time.monotonic()
+        return (  # the running check first: a long label is what a narrow terminal cuts
+            f"{state['check']} ({now - state['since']:.0f} s) · {state['done']} done · "
+            f"{now - began:.0f} s in all · {label}"
+        )
+
+    with err.status(line()) as status:
+        stop = threading.Event()
+        ticker = threading.Thread(target=_tick, args=(stop, status, line), daemon=True)
+        ticker.start()
+        try:
+            yield on_event
+        finally:
+            stop.set()
+            ticker.join()
+
+
+def _tick(stop: threading.Event, status, line: Callable[[], str]) -> None:
+    while not stop.wait(1.0):
+        status.update(line())

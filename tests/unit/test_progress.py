@@ -1,0 +1,30 @@
+"""The live line under `dojo check`: it names the check under way and counts the finished ones."""
+
+from __future__ import annotations
+
+import time
+
+from grader.cli import progress
+
+
+def test_the_live_line_names_the_running_check_and_counts_finished_ones(monkeypatch):
+    lines = []
+
+    class Status:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, text):
+            lines.append(text)
+
+    monkeypatch.setattr(progress.err, "status", lambda text: (lines.append(text), Status())[1])
+    with progress.check_progress("checking rms_norm (attempt)") as on_event:
+        on_event({"event": "start", "nodeid": "p/test_rms_norm.py::test_linear_in_weight[3]"})
+        on_event({"event": "result", "phase": "call", "status": "passed"})
+        on_event({"event": "start", "nodeid": "p/test_rms_norm.py::test_accepts_any_shape"})
+        time.sleep(1.3)  # the line is redrawn every second
+    assert lines[0].startswith("starting the sandbox (0 s) · 0 done")
+    assert lines[-1].startswith("test_accepts_any_shape (1 s) · 1 done · 1 s in all · checking")
