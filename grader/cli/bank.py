@@ -108,9 +108,8 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
         fail(str(e))
     out.print(f"[bold]{escape(q.title)}[/]  [dim]{q.id}[/]")
     out.print(escape(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}"))
-    out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
-    if q.follow_ups:
-        out.print(Markdown("## Follow-ups\n\n" + "\n".join(f"- {f}" for f in q.follow_ups)))
+    out.print(Markdown(_prompt_md(q)))
+    out.print(Markdown(_reveal_md(q)))
     for other in q.see_also:
         title = bank.by_id[other].title if other in bank.by_id else "(missing)"
         out.print(f"[bold]see also[/] {other}: {escape(title)}")
@@ -120,8 +119,24 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
         out.print(f"[bold]problem[/] {slug}: {escape(_problem_title(slug))}   (dojo show {slug})")
 
 
-def _key_points(q: qb.Question) -> str:
-    return "## Key points\n\n" + "\n".join(f"- {k}" for k in q.key_points)
+def _prompt_md(q: qb.Question) -> str:
+    """The question as asked, with its givens: what to answer before revealing anything."""
+    return "## Question\n\n" + (q.prompt or q.title)
+
+
+def _reveal_md(q: qb.Question) -> str:
+    """The answer in the order a reviewer checks it: the 60-second version, the key points,
+    the deep answer, then the follow-ups with their answers."""
+    parts = []
+    if q.short:
+        parts.append("## Short answer\n\n" + q.short)
+    parts.append("## Key points\n\n" + "\n".join(f"- {k}" for k in q.key_points))
+    parts.append("## Answer\n\n" + q.answer)
+    if q.follow_ups:
+        parts.append(
+            "## Follow-ups\n\n" + "\n\n".join(f"**Q: {f.q}**\n\nA: {f.a}" for f in q.follow_ups)
+        )
+    return "\n\n".join(parts)
 
 
 def _print_code(out: Console, link: str) -> None:
@@ -232,9 +247,10 @@ def _save(path: Path, cards: dict[str, qz.Card]) -> None:
 def _review_one(q: qb.Question, i: int, total: int) -> int | None:
     out.rule(f"{i}/{total} · {q.topic} · {q.difficulty} · {q.kind}")
     out.print(f"[bold]{escape(q.title)}[/]")
-    if _ask("Enter reveals the answer, q stops").lower() == "q":
+    out.print(Markdown(_prompt_md(q)))
+    if not _hint_ladder(q):
         return None
-    out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
+    out.print(Markdown(_reveal_md(q)))
     scale = ", ".join(f"{g} {what}" for g, what in qz.GRADES.items())
     while True:
         reply = _ask("grade 0-5 (? shows the scale, q stops)")
@@ -243,6 +259,24 @@ def _review_one(q: qb.Question, i: int, total: int) -> int | None:
         if reply.isdigit() and int(reply) in qz.GRADES:
             return int(reply)
         out.print(escape(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q"))
+
+
+def _hint_ladder(q: qb.Question) -> bool:
+    """Offer the hints one rung at a time (h) before the reveal (Enter); False when q stops."""
+    shown = 0
+    while True:
+        left = len(q.hints) - shown
+        offer = f"h next hint ({left} left), " if left else ""
+        reply = _ask(f"Enter reveals the answer, {offer}q stops").lower()
+        if reply == "q":
+            return False
+        if reply == "h" and left:
+            shown += 1
+            out.print(Markdown(f"**Hint {shown}/{len(q.hints)}:** {q.hints[shown - 1]}"))
+        elif reply == "h":
+            out.print("no more hints: Enter reveals the answer")
+        else:
+            return True
 
 
 def _ask(text: str) -> str:

@@ -684,3 +684,34 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     qz.save_cards(path, {"a": qz.review(qz.Card(), 4, TODAY)})
     assert [p.name for p in tmp_path.iterdir()] == ["quiz.json"]
     assert qz.load_cards(path, print)["a"].reps == 1
+
+
+# --- issue 15: prompt first, short answer, answered follow-ups, hint ladder --------------------
+
+
+def test_show_gives_the_prompt_then_short_key_points_answer_and_answered_follow_ups(bank):
+    q = bank.get("rope-frequencies")
+    flat = " ".join(run("questions", "show", q.id).stdout.split())
+    marks = ["Question", "Short answer", "Key points", "Answer", "Follow-ups"]
+    at = [flat.index(m) for m in marks]
+    assert at == sorted(at), at
+    assert flat.index(" ".join(q.prompt.split()[:6])) < flat.index("Short answer")
+    assert " ".join(q.short.split()[:6]) in flat
+    for f in q.follow_ups:  # each follow-up comes with its answer
+        assert " ".join(f.q.split()[:5]) in flat and " ".join(f.a.split()[:5]) in flat
+
+
+def test_quiz_shows_the_prompt_and_climbs_the_hint_ladder_before_revealing(tmp_path, bank):
+    firsts = [qz.pick(qb.select(bank.questions, t), {}, TODAY, 1)[0] for t in bank.topics()]
+    first = next(q for q in firsts if len(q.hints) >= 2)  # a topic that opens with 2+ hints
+    steps = "h\n" * (len(first.hints) + 1) + "\n5\n"
+    result = run(
+        "quiz", "--topic", first.topic, "--n", "1", "--data-dir", str(tmp_path), input=steps
+    )
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stdout.split())
+    prompt, short = " ".join(first.prompt.split()[:6]), " ".join(first.short.split()[:6])
+    hints = [flat.index(f"Hint {i}/{len(first.hints)}") for i in range(1, len(first.hints) + 1)]
+    assert flat.index(prompt) < hints[0] and hints == sorted(hints)
+    assert "no more hints" in flat and hints[-1] < flat.index(short)
+    assert saved(tmp_path)[first.id]["last_grade"] == 5
