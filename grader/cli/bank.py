@@ -4,11 +4,13 @@ grader.bank; every user error is one line on stderr and a non-zero exit."""
 from __future__ import annotations
 
 import json
+import os
 import sys
 from datetime import date
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -53,27 +55,32 @@ def _row(q: qb.Question) -> dict:
     }
 
 
-def _table(questions: list[qb.Question], title: str, score: list[float] | None = None) -> Table:
-    """One row per question; search results trade the kind column for the score."""
-    cols = (
-        ["score", "id", "topic", "level", "title"]
-        if score
-        else ["id", "topic", "level", "kind", "title"]
-    )
-    table = Table(title=title, header_style="bold")
-    for col in cols:  # ids never wrap: they are what you type next
-        table.add_column(col, no_wrap=col in ("score", "id", "level"))
-    for i, q in enumerate(questions):
-        cells = {
-            "id": q.id,
-            "topic": q.topic,
-            "level": q.difficulty,
-            "kind": q.kind,
-            "title": q.title,
-            "score": f"{score[i]:.0f}" if score else "",
-        }
-        table.add_row(*(escape(cells[c]) for c in cols))
-    return table
+def _width() -> int | None:
+    """The screen width on a terminal (or when COLUMNS is set); None through a pipe."""
+    return out.width if out.is_terminal or os.environ.get("COLUMNS", "").isdigit() else None
+
+
+def _fit(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+
+
+def _print_rows(questions: list[qb.Question], scores: list[float] | None = None) -> None:
+    """One line per question. On a screen: topic headings, then id (whole), level and the title
+    cut with an ellipsis to the width. Through a pipe: fixed space-padded columns (id, topic,
+    level, kind, title) with full titles, one question a line, ready for grep and cut."""
+    width, pad = _width(), max((len(q.id) for q in questions), default=0)
+    lead = [f"{s:>5.1f}  " for s in scores] if scores else [""] * len(questions)
+    topic = None
+    for q, first in zip(questions, lead):
+        if width is None:
+            cells = f"{first}{q.id:<{pad}}  {q.topic:<20}  {q.difficulty:<6}  {q.kind:<7}  "
+            out.print(cells + q.title, markup=False, soft_wrap=True)
+            continue
+        if not scores and q.topic != topic:
+            topic = q.topic
+            out.print(f"[bold]{escape(topic)}[/]")
+        cells = f"{first}  {q.id:<{pad}}  {q.difficulty:<6}  "
+        out.print(cells + _fit(q.title, width - len(cells)), markup=False, soft_wrap=True)
 
 
 @questions_app.command("list")
@@ -94,7 +101,8 @@ def list_cmd(
         return
     if not found:
         fail("no questions match those filters", EXIT_FAILED)
-    out.print(_table(found, f"{len(found)} questions"))
+    _print_rows(found)
+    out.print(f"{len(found)} questions", markup=False)
     out.print("next: dojo questions show <id>   ·   dojo quiz --topic <topic>")
 
 
@@ -179,7 +187,7 @@ def search(
         return
     if not ranked:
         fail(f"no question matches '{query}' (every word must appear)", EXIT_FAILED)
-    out.print(_table([q for _, q in ranked], escape(f"'{query}'"), [s for s, _ in ranked]))
+    _print_rows([q for _, q in ranked], [s for s, _ in ranked])
 
 
 @questions_app.command()
@@ -283,17 +291,34 @@ def _ask(text: str) -> str:
     return typer.prompt(text, default="", show_default=False).strip()
 
 
+_STATS_COLS = {  # short headers so the table fits 80 columns; the legend spells them out
+    "topic": "topic",
+    "questions": "qs",
+    "seen": "seen",
+    "new": "new",
+    "due": "due",
+    "due_7d": "7d",
+    "reviews": "revs",
+    "retention": "recall",
+    "mean_ef": "EF",
+}
+_STATS_LEGEND = (
+    "qs questions · 7d due within 7 days · revs reviews · recall share of reviews graded 3+"
+    " · EF mean easiness"
+)
+
+
 def _print_stats(s: dict, path: Path) -> None:
-    table = Table(title="quiz progress", header_style="bold")
-    cols = ("topic", "questions", "seen", "new", "due", "due_7d", "reviews", "retention", "mean_ef")
-    for col in cols:
-        table.add_column(col.replace("_", " "), justify="left" if col == "topic" else "right")
+    table = Table(title="quiz progress", header_style="bold", box=box.SIMPLE_HEAD)
+    for col, head in _STATS_COLS.items():
+        table.add_column(head, justify="left" if col == "topic" else "right", no_wrap=True)
     for row in [*s["topics"], s["total"]]:
         cells = [
             "-" if row[c] is None else f"{row[c]:.0%}" if c == "retention" else str(row[c])
-            for c in cols
+            for c in _STATS_COLS
         ]
         table.add_row(*cells, style="bold" if row is s["total"] else None)
     out.print(table)
+    out.print(_STATS_LEGEND, markup=False)
     t = s["total"]
     out.print(escape(f"due now: {t['due']} · new: {t['new']} · progress file: {path}"))

@@ -63,8 +63,10 @@ REQUIRED_AREAS = (
 )
 
 
-def run(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
+def run(*args: str, input: str | None = None, columns: int | None = None):
+    """Invoke the CLI; columns=None is a pipe (no COLUMNS), a number a screen that wide."""
+    env = {"COLUMNS": None if columns is None else str(columns)}
+    return runner.invoke(app, list(args), input=input, env=env)
 
 
 def one_line(text: str) -> str:
@@ -715,3 +717,41 @@ def test_quiz_shows_the_prompt_and_climbs_the_hint_ladder_before_revealing(tmp_p
     assert flat.index(prompt) < hints[0] and hints == sorted(hints)
     assert "no more hints" in flat and hints[-1] < flat.index(short)
     assert saved(tmp_path)[first.id]["last_grade"] == 5
+
+
+# --- issue 15: 80 columns -------------------------------------------------------------------
+
+
+def test_list_at_80_columns_is_one_line_per_question_with_whole_ids(bank):
+    lines = run("questions", "list", columns=80).stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    topics = {q.topic for q in bank.questions}
+    assert len(lines) == len(bank.questions) + len(topics) + 2  # headings, count, next
+    rows = [line.split() for line in lines if line.startswith("  ")]
+    assert [r[0] for r in rows] == [q.id for q in bank.questions]  # ids whole, in order
+    cut = [line for line in lines if line.endswith("…")]
+    assert cut and all(len(line) == 80 for line in cut)  # titles cut only where they must be
+
+
+def test_list_through_a_pipe_has_full_titles_in_fixed_columns(bank):
+    lines = run("questions", "list").stdout.splitlines()[: len(bank.questions)]
+    assert not any("\t" in line or "…" in line for line in lines)
+    start = lines[0].index(bank.questions[0].title)
+    for q, line in zip(bank.questions, lines):  # every title starts in the same column
+        assert line.split()[:4] == [q.id, q.topic, q.difficulty, q.kind]
+        assert line[start:] == q.title
+
+
+def test_search_at_80_columns_fits_and_shows_scores():
+    lines = run("questions", "search", "kv", "cache", columns=80).stdout.splitlines()
+    assert lines and max(map(len, lines)) <= 80
+    assert all(float(line.split()[0]) > 0 for line in lines)
+
+
+def test_quiz_stats_headers_are_whole_at_80_columns(tmp_path):
+    result = run("quiz", "--stats", "--data-dir", str(tmp_path), columns=80)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in result.stdout
+    header = next(line.split() for line in lines if line.split()[:1] == ["topic"])
+    assert header == ["topic", "qs", "seen", "new", "due", "7d", "revs", "recall", "EF"]
