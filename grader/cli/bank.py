@@ -220,9 +220,15 @@ def quiz(
     bank = _bank(topic)
     pool = qb.select(bank.questions, topic)
     path = qz.progress_path(data_dir)
-    cards = qz.load_cards(path, warn)
-    if stats:
-        return _print_stats(qz.stats(pool, cards, date.today()), path)
+    if stats:  # read-only: never writes, renames or creates a file
+        return _print_stats(qz.stats(pool, qz.load_cards(path, warn), date.today()), path)
+    try:  # before the first card, so no grade is given only to be lost
+        qz.check_writable(path)
+        cards = qz.load_cards(path, warn, set_aside=True)
+    except OSError as e:
+        fail(
+            f"cannot save quiz progress in {path.parent}: {e.strerror} (choose another --data-dir)"
+        )
     picked = qz.pick(pool, cards, date.today(), n)
     if not picked:
         upcoming = min(
@@ -242,7 +248,8 @@ def quiz(
             out.print(f"[dim]next review in {card.interval} day(s), on {card.due}[/]")
     except (typer.Abort, EOFError, KeyboardInterrupt):  # end of input or Ctrl-C
         out.print("\nstopped early.")
-    out.print(escape(f"reviewed {done} of {len(picked)}; progress saved in {path}"))
+    saved = f"progress saved in {path}" if done else "nothing graded, nothing saved"
+    out.print(escape(f"reviewed {done} of {len(picked)}; {saved}"))
 
 
 def _save(path: Path, cards: dict[str, qz.Card]) -> None:

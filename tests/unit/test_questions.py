@@ -639,21 +639,73 @@ def test_quiz_says_when_nothing_is_due(tmp_path, bank):
 
 @pytest.mark.parametrize(
     "content",
-    [
-        "{not json",
-        '{"schema": 1, "cards": {"x": {"ef": 0.5}}}',
-        '{"schema": 99, "cards": {}}',
-        "[1, 2]",
-    ],
+    ["{not json", '{"schema": 99, "cards": {}}', "[1, 2]", '{"schema": 1, "cards": [1]}'],
 )
 def test_corrupted_progress_is_set_aside_with_one_warning(tmp_path, content):
     (tmp_path / "quiz.json").write_text(content)
-    result = run("quiz", "--stats", "--data-dir", str(tmp_path))
+    result = run("quiz", "--n", "1", "--data-dir", str(tmp_path), input="q\n")
     assert result.exit_code == 0, result.output
     warning = one_line(result.stderr)
     assert "quiz.json" in warning and "started afresh" in warning
     (aside,) = tmp_path.glob("quiz.json.corrupt-*")
     assert aside.read_text() == content
+
+
+def test_one_malformed_card_is_set_aside_and_the_others_kept(tmp_path, bank):
+    good = {q.id: qz.asdict(qz.review(qz.Card(), 4, TODAY)) for q in bank.questions[:3]}
+    bad = {"x": {"ef": 0.5}, "y": {"reps": 1, "colour": "red"}, "z": [1]}
+    (tmp_path / "quiz.json").write_text(json.dumps({"schema": 1, "cards": {**good, **bad}}))
+    stats = run("quiz", "--stats", "--data-dir", str(tmp_path))  # read-only: warns, moves nothing
+    assert stats.exit_code == 0 and "x, y, z skipped" in one_line(stats.stderr)
+    assert [p.name for p in tmp_path.iterdir()] == ["quiz.json"]
+    result = run("quiz", "--n", "1", "--data-dir", str(tmp_path), input="q\n")
+    assert "x, y, z moved to quiz.json.corrupt-" in one_line(result.stderr)
+    assert saved(tmp_path) == good
+    (aside,) = tmp_path.glob("quiz.json.corrupt-*")
+    assert json.loads(aside.read_text())["cards"] == bad
+    again = run("quiz", "--n", "1", "--data-dir", str(tmp_path), input="q\n")
+    assert again.stderr == ""  # set aside once, not warned about every session
+
+
+def test_quitting_before_any_grade_does_not_claim_a_save(tmp_path):
+    result = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="q\n")
+    assert result.exit_code == 0
+    assert (
+        "nothing graded, nothing saved" in result.stdout and "progress saved" not in result.stdout
+    )
+    assert not (tmp_path / "quiz.json").exists()
+    result = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="\n3\nq\n")
+    assert "reviewed 1 of 2; progress saved in" in " ".join(result.stdout.split())
+
+
+def test_read_only_commands_never_write_or_rename(tmp_path, monkeypatch, bank):
+    data = tmp_path / "kernel-dojo"
+    data.mkdir()
+    good = {bank.questions[0].id: qz.asdict(qz.review(qz.Card(), 4, TODAY))}
+    (data / "quiz.json").write_text(json.dumps({"schema": 1, "cards": {**good, "x": {"ef": 0}}}))
+    (data / "other.json").write_text("{not json")
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in data.iterdir()}
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    data.chmod(0o555)  # no effect for root: the checks below do not rely on it
+    for name in ("replace", "rename", "unlink", "write_text", "write_bytes", "mkdir", "touch"):
+        monkeypatch.setattr(Path, name, _forbidden)
+    monkeypatch.setattr(qz.store, "save_json", _forbidden)
+    for args in (
+        ["quiz", "--stats"],
+        ["quiz", "--stats", "--data-dir", str(data)],
+        ["questions", "list"],
+        ["questions", "show", bank.questions[0].id],
+        ["questions", "search", "kv", "cache"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    monkeypatch.undo()
+    data.chmod(0o755)
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in data.iterdir()} == before
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("a read-only command tried to write")
 
 
 def test_quiz_user_errors_are_one_line(tmp_path):
@@ -666,9 +718,11 @@ def test_quiz_user_errors_are_one_line(tmp_path):
 def test_unwritable_data_dir_is_one_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = run("quiz", "--n", "1", "--data-dir", str(blocker), input="\n5\n")
+    question = qz.pick(qb.load_bank().questions, {}, TODAY, 1)[0]
+    result = run("quiz", "--n", "1", "--data-dir", str(blocker / "sub"), input="\n5\n")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "cannot save quiz progress" in result.stderr.splitlines()[-1]
+    assert "cannot save quiz progress in" in one_line(result.stderr)
+    assert question.title not in result.stdout  # said before the first card, not after a grade
 
 
 def test_progress_path_follows_xdg_data_home(tmp_path, monkeypatch):
