@@ -117,7 +117,7 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
     out.print(f"[bold]{escape(q.title)}[/]  [dim]{q.id}[/]")
     out.print(escape(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}"))
     out.print(Markdown(_prompt_md(q)))
-    out.print(Markdown(_reveal_md(q)))
+    _print_paged(Markdown(_reveal_md(q)))
     for other in q.see_also:
         title = bank.by_id[other].title if other in bank.by_id else "(missing)"
         out.print(f"[bold]see also[/] {other}: {escape(title)}")
@@ -265,7 +265,7 @@ def _review_one(q: qb.Question, i: int, total: int) -> int | None:
     out.print(Markdown(_prompt_md(q)))
     if not _hint_ladder(q):
         return None
-    out.print(Markdown(_reveal_md(q)))
+    _print_paged(Markdown(_reveal_md(q)))
     scale = ", ".join(f"{g} {what}" for g, what in qz.GRADES.items())
     while True:
         reply = _ask("grade 0-5 (? shows the scale, q stops)")
@@ -274,6 +274,16 @@ def _review_one(q: qb.Question, i: int, total: int) -> int | None:
         if reply.isdigit() and int(reply) in qz.GRADES:
             return int(reply)
         out.print(escape(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q"))
+
+
+def _print_paged(renderable: Markdown) -> None:
+    """On a terminal, an answer taller than the screen goes through the pager (so the prompt
+    does not scroll away); through a pipe, or when it fits, it is printed as it is."""
+    if out.is_terminal and len(out.render_lines(renderable, pad=False)) > out.height:
+        with out.pager(styles="R" in os.environ.get("LESS", "")):  # colours only if less -R
+            out.print(renderable)
+    else:
+        out.print(renderable)
 
 
 def _hint_ladder(q: qb.Question) -> bool:

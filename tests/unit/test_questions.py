@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,6 +12,7 @@ import pytest
 import typer
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 from typer.testing import CliRunner
 
 from grader.bank import codelinks
@@ -809,3 +812,34 @@ def test_quiz_stats_headers_are_whole_at_80_columns(tmp_path):
     assert max(map(len, lines)) <= 80 and "…" not in result.stdout
     header = next(line.split() for line in lines if line.split()[:1] == ["topic"])
     assert header == ["topic", "qs", "seen", "new", "due", "7d", "revs", "recall", "EF"]
+
+
+# --- issue 15: a pager for long answers ----------------------------------------------------
+
+
+class _Pager:
+    def __init__(self):
+        self.used = 0
+
+    def __call__(self, *args, **kwargs):
+        self.used += 1
+        return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("height", [20, 10_000])
+def test_a_long_answer_on_a_terminal_goes_through_the_pager(monkeypatch, height):
+    import grader.cli.bank as cli
+
+    screen = Console(file=io.StringIO(), force_terminal=True, width=80, height=height)
+    monkeypatch.setattr(screen, "pager", pager := _Pager())
+    monkeypatch.setattr(cli, "out", screen)
+    result = run("questions", "show", "rope-frequencies")
+    assert result.exit_code == 0, result.output
+    assert pager.used == (height == 20)  # only an answer taller than the screen is paged
+    assert "Short answer" in screen.file.getvalue()
+
+
+def test_through_a_pipe_the_answer_is_printed_plainly(monkeypatch):
+    monkeypatch.setattr(Console, "pager", pager := _Pager())
+    result = run("questions", "show", "rope-frequencies")
+    assert pager.used == 0 and "\x1b[" not in result.stdout and "Follow-ups" in result.stdout
