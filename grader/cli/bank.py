@@ -3,9 +3,11 @@ grader.bank; every user error is one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import difflib
 import json
 import os
 import sys
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from rich.table import Table
 from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
+from grader.bank import search as bs
 from grader.cli.common import EXIT_FAILED, err, fail, out, warn
 
 questions_app = typer.Typer(
@@ -35,11 +38,20 @@ def _bank(topic: str | None = None, difficulty: str | None = None) -> qb.Bank:
     bank = qb.load_bank()
     for line in bank.errors:
         warn(f"{line} (`dojo questions validate`)")
-    if topic is not None and topic not in bank.topics():
-        fail(f"unknown topic '{topic}': one of {', '.join(bank.topics())}")
+    _known("topic", topic, bank.topics())
     if difficulty is not None and difficulty not in qb.DIFFICULTIES:
         fail(f"unknown difficulty '{difficulty}': one of {', '.join(qb.DIFFICULTIES)}")
     return bank
+
+
+def _known(what: str, value: str | None, known: Iterable[str]) -> None:
+    """One error line naming an unknown filter value, with the closest known one."""
+    known = sorted(known)
+    if value is None or value in known:
+        return
+    close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"{len(known)} known, e.g. {known[0]}"
+    fail(f"unknown {what} '{value}': {hint} (dojo questions list --json shows them all)")
 
 
 def _row(q: qb.Question) -> dict:
@@ -93,6 +105,9 @@ def list_cmd(
 ):
     """The questions, filtered by topic, tag, difficulty or linked problem."""
     bank = _bank(topic, difficulty)
+    _known("tag", tag, {t for q in bank.questions for t in q.tags})
+    slugs = {p.parent.name for p in (qb.ROOT / "problems").glob("*/problem.toml")}
+    _known("problem", problem, slugs | {p for q in bank.questions for p in q.problems})
     found = qb.select(bank.questions, topic, tag, difficulty, problem)
     if as_json:
         sys.stdout.write(
@@ -178,7 +193,7 @@ def search(
 ):
     """Ranked search over titles, tags, key points and answers."""
     query = " ".join(text)
-    ranked = qb.search(_bank().questions, query)[: max(limit, 1)]
+    ranked = bs.search(_bank().questions, query)[: max(limit, 1)]
     if as_json:
         rows = [{"score": round(s, 2), **_row(q)} for s, q in ranked]
         sys.stdout.write(

@@ -18,6 +18,7 @@ from typer.testing import CliRunner
 from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
+from grader.bank import search as bs
 from grader.cli.bank import questions_app, quiz
 
 app = typer.Typer()
@@ -469,7 +470,10 @@ def test_list_json_is_stable_and_filters_combine(bank):
     [
         (["--topic", "nope"], "unknown topic 'nope'"),
         (["--difficulty", "extreme"], "unknown difficulty 'extreme'"),
-        (["--tag", "no-such-tag"], "no questions match"),
+        (["--tag", "fp9"], "unknown tag 'fp9': did you mean 'fp8'?"),
+        (["--problem", "rms_nrm"], "unknown problem 'rms_nrm': did you mean 'rms_norm'?"),
+        (["--topic", "rop"], "unknown topic 'rop': did you mean 'rope'?"),
+        (["--tag", "fp8", "--topic", "rope"], "no questions match"),
     ],
 )
 def test_list_user_errors_are_one_line(args, phrase):
@@ -511,7 +515,7 @@ def test_show_unknown_id_suggests_a_close_one():
     ],
 )
 def test_search_ranks_the_obvious_question_first(bank, query, top):
-    assert qb.search(bank.questions, query)[0][1].id == top
+    assert bs.search(bank.questions, query)[0][1].id == top
 
 
 def test_search_cli_table_json_and_no_match():
@@ -843,3 +847,63 @@ def test_through_a_pipe_the_answer_is_printed_plainly(monkeypatch):
     monkeypatch.setattr(Console, "pager", pager := _Pager())
     result = run("questions", "show", "rope-frequencies")
     assert pager.used == 0 and "\x1b[" not in result.stdout and "Follow-ups" in result.stdout
+
+
+# --- issue 15: search --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "top"),
+    [
+        ("pre-norm", "pre-vs-post-norm"),  # title beats a passing mention in an answer
+        ("paged attention", "paged-attention"),
+        ("前缀缓存", "prefix-caching-basics"),
+    ],
+)
+def test_search_weights_fields_and_maps_chinese_terms(bank, query, top):
+    assert bs.search(bank.questions, query)[0][1].id == top
+
+
+@pytest.mark.parametrize(
+    ("chinese", "english"),
+    [
+        ("显存", "memory"),
+        ("算子", "kernel"),
+        ("投机解码", "speculative"),
+        ("前缀缓存", "prefix"),
+        ("量化", "quant"),
+        ("注意力", "attention"),
+        ("专家并行", "expert"),
+    ],
+)
+def test_chinese_aliases_find_what_their_english_words_find(bank, chinese, english):
+    found = {q.id for _, q in bs.search(bank.questions, chinese)}
+    assert found and {q.id for _, q in bs.search(bank.questions, english)} <= found
+
+
+def test_search_tolerates_small_typos_and_prefixes(bank):
+    def top3(query: str) -> list[str]:
+        return [q.id for _, q in bs.search(bank.questions, query)][:3]
+
+    exact = top3("speculative decoding")
+    assert top3("speculatve decodng") == exact  # one letter dropped in each word
+    assert exact[0] in top3("specul decod")  # prefixes
+    assert not bs.search(bank.questions, "zebrafish")  # no close word: no match
+
+
+def test_search_indexes_follow_ups(bank):
+    q = next(q for q in bank.questions if q.follow_ups)
+    fu_words = set(bs._WORD.findall(" ".join(f.a for f in q.follow_ups).lower()))
+    other = bs._WORD.findall(
+        " ".join([q.title, q.prompt, q.short, q.answer, *q.tags, *q.key_points]).lower()
+    )
+    only = sorted(w for w in fu_words - set(other) if len(w) > 4 and w.isalpha())
+    assert only, "the test needs a word that only a follow-up answer has"
+    assert q.id in {x.id for _, x in bs.search(bank.questions, only[0])}
+
+
+@given(st.sampled_from(["kv cache", "attention", "quant", "显存", "rope scaling", "all-reduce"]))
+def test_every_match_scores_above_zero_and_results_are_sorted(query):
+    ranked = bs.search(qb.load_bank().questions, query)
+    assert ranked and all(s > 0 for s, _ in ranked)
+    assert [s for s, _ in ranked] == sorted((s for s, _ in ranked), reverse=True)
