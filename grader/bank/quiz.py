@@ -165,8 +165,8 @@ def progress_path(data_dir: Path | None = None) -> Path:
     return store.data_dir(data_dir) / "quiz.json"
 
 
-def load_cards(path: Path, warn: Callable[[str], None], set_aside: bool = False) -> dict[str, Card]:
-    """The saved cards; {} when there are none. Read-only unless set_aside: a file that is not
+def load_cards(path: Path, warn: Callable[[str], None], set_aside: bool = True) -> dict[str, Card]:
+    """The saved cards; {} when there are none. Read-only when not set_aside: a file that is not
     JSON or not the schema, or single malformed cards, are skipped with one warning line; with
     set_aside (a review session, whose data dir is writable) they are also moved to
     quiz.json.corrupt-<time> and the good cards written back, so the warning comes once."""

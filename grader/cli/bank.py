@@ -236,7 +236,9 @@ def quiz(
     pool = qb.select(bank.questions, topic)
     path = qz.progress_path(data_dir)
     if stats:  # read-only: never writes, renames or creates a file
-        return _print_stats(qz.stats(pool, qz.load_cards(path, warn), date.today()), path)
+        return _print_stats(
+            qz.stats(pool, qz.load_cards(path, warn, set_aside=False), date.today()), path
+        )
     try:  # before the first card, so no grade is given only to be lost
         qz.check_writable(path)
         cards = qz.load_cards(path, warn, set_aside=True)
