@@ -316,7 +316,7 @@ def _hint_ladder(q: qb.Question) -> bool:
             shown += 1
             out.print(Markdown(f"**Hint {shown}/{len(q.hints)}:** {q.hints[shown - 1]}"))
         elif reply == "h":
-            out.print("no more hints: Enter reveals the answer")
+            out.print("no more hints: Enter reveals the answer" if q.hints else "no hints here")
         else:
             return True
 
