@@ -81,11 +81,12 @@ def _print_rows(questions: list[qb.Question], scores: list[float] | None = None)
     cut with an ellipsis to the width. Through a pipe: fixed space-padded columns (id, topic,
     level, kind, title) with full titles, one question a line, ready for grep and cut."""
     width, pad = _width(), max((len(q.id) for q in questions), default=0)
+    tpad = max((len(q.topic) for q in questions), default=0)
     lead = [f"{s:>5.1f}  " for s in scores] if scores else [""] * len(questions)
     topic = None
     for q, first in zip(questions, lead):
         if width is None:
-            cells = f"{first}{q.id:<{pad}}  {q.topic:<20}  {q.difficulty:<6}  {q.kind:<7}  "
+            cells = f"{first}{q.id:<{pad}}  {q.topic:<{tpad}}  {q.difficulty:<6}  {q.kind:<7}  "
             out.print(cells + q.title, markup=False, soft_wrap=True)
             continue
         if not scores and q.topic != topic:
