@@ -299,59 +299,6 @@ def select(
     ]
 
 
-_WORD = re.compile(r"[a-z0-9]+")
-_STOP = frozenset(
-    "a an and are do does for how in is of on or per the to what when why with".split()
-)
-# Where a query word is found counts this much: a title or id hit beats a passing mention.
-PRESENCE = {"title": 6.0, "id": 5.0, "tags": 4.0}  # counted once per word
-REPEATS = {"key_points": 2.0, "answer": 0.5}  # counted per hit, at most 3 hits per word
-
-
-def _stem(word: str) -> str:
-    """A plural query word also finds the singular: 'conflicts' matches 'conflict-free'."""
-    return word[:-1] if len(word) > 3 and word.endswith("s") and not word.endswith("ss") else word
-
-
-def _fields(q: Question) -> dict[str, list[str]]:
-    text = {
-        "title": q.title,
-        "id": q.id,
-        "tags": " ".join(q.tags),
-        "key_points": " ".join(q.key_points),
-        "answer": q.answer,
-    }
-    return {k: _WORD.findall(v.lower()) for k, v in text.items()}
-
-
-def search(questions: Iterable[Question], text: str) -> list[tuple[float, Question]]:
-    """Ranked matches. Query words (minus stop words, plurals reduced) must each start a word
-    somewhere in the question (prefix match: 'quant' finds 'quantisation'). A word scores by
-    presence in the title, id and tags, and per hit (up to 3) in key points and answer; the
-    whole query equal to or inside the id, or inside the title, adds a bonus."""
-    all_words = [_stem(w) for w in _WORD.findall(text.lower())]
-    words = [w for w in all_words if w not in _STOP] or all_words
-    if not words:
-        return []
-    slug, phrase = "-".join(all_words), " ".join(all_words)
-    ranked = []
-    for q in questions:
-        fields = _fields(q)
-        score, missing = 0.0, False
-        for w in words:
-            hits = {k: sum(t.startswith(w) for t in toks) for k, toks in fields.items()}
-            missing |= not any(hits.values())
-            score += sum(weight for k, weight in PRESENCE.items() if hits[k])
-            score += sum(weight * min(3, hits[k]) for k, weight in REPEATS.items())
-        if missing:
-            continue
-        score += 30.0 if slug == q.id else 8.0 if slug in q.id else 0.0
-        score += 8.0 if phrase in " ".join(fields["title"]) else 0.0
-        ranked.append((score, q))
-    ranked.sort(key=lambda sq: (-sq[0], sq[1].id))
-    return ranked
-
-
 def describe_links(problem: Any, root: Path = ROOT, limit: int = 5) -> list[str]:
     """For `dojo show <slug>`: the question ids the problem.toml lists (else the first `limit`
     questions that link the problem), one line each, then a pointer to the rest."""

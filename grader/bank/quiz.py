@@ -3,7 +3,10 @@ retention stats, and the progress store (data_dir/quiz.json, written atomically)
 
 from __future__ import annotations
 
+import json
 import math
+import os
+import tempfile
 import time
 from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, replace
@@ -162,22 +165,66 @@ def progress_path(data_dir: Path | None = None) -> Path:
     return store.data_dir(data_dir) / "quiz.json"
 
 
-def load_cards(path: Path, warn: Callable[[str], None]) -> dict[str, Card]:
-    """The saved cards; {} when there are none. A file that is not JSON, or not the schema, is
-    moved aside to quiz.json.corrupt-<time> with one warning line, and review starts afresh."""
-    raw = store.load_json(path, {"schema": SCHEMA, "cards": {}}, warn)
+def load_cards(path: Path, warn: Callable[[str], None], set_aside: bool = True) -> dict[str, Card]:
+    """The saved cards; {} when there are none. Read-only when not set_aside: a file that is not
+    JSON or not the schema, or single malformed cards, are skipped with one warning line; with
+    set_aside (a review session, whose data dir is writable) they are also moved to
+    quiz.json.corrupt-<time> and the good cards written back, so the warning comes once."""
     try:
-        if raw.get("schema") != SCHEMA:
-            raise ValueError(f"schema {raw.get('schema')!r}, expected {SCHEMA}")
-        return {qid: _card(value) for qid, value in raw["cards"].items()}
-    except (AttributeError, KeyError, TypeError, ValueError) as e:
-        aside = path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
-        path.replace(aside)
-        warn(f"{path} was unreadable ({e}); kept it as {aside.name} and started afresh")
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        if not isinstance(raw, dict) or raw.get("schema") != SCHEMA:
+            raise ValueError(f"not a schema-{SCHEMA} progress file")
+        if not isinstance(raw.get("cards"), dict):
+            raise ValueError("'cards' is not a table")
+    except FileNotFoundError:
         return {}
+    except (OSError, UnicodeDecodeError, ValueError) as e:  # JSONDecodeError is a ValueError
+        return _whole_file_bad(path, e, warn, set_aside)
+    cards, bad = {}, {}
+    for qid, value in raw["cards"].items():
+        try:
+            cards[qid] = _card(value)
+        except (TypeError, ValueError):
+            bad[qid] = value
+    if bad:
+        names = ", ".join(sorted(bad))
+        if set_aside:
+            aside = _aside(path)
+            store.save_json(aside, {"schema": SCHEMA, "cards": bad})
+            save_cards(path, cards)
+            warn(f"{path}: malformed card(s) {names} moved to {aside.name}; the rest kept")
+        else:
+            warn(f"{path}: malformed card(s) {names} skipped; the rest kept")
+    return cards
+
+
+def _aside(path: Path) -> Path:
+    return path.with_name(f"{path.name}.corrupt-{time.strftime('%Y%m%d-%H%M%S')}")
+
+
+def _whole_file_bad(
+    path: Path, e: Exception, warn: Callable[[str], None], set_aside: bool
+) -> dict[str, Card]:
+    if not set_aside:
+        warn(f"{path} is unreadable ({e}); ignored it (a review session sets it aside)")
+        return {}
+    aside = _aside(path)
+    path.replace(aside)
+    warn(f"{path} was unreadable ({e}); kept it as {aside.name} and started afresh")
+    return {}
+
+
+def check_writable(path: Path) -> None:
+    """Raise OSError unless the progress file's folder can be created and written to."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, probe = tempfile.mkstemp(prefix=f".{path.name}.probe.", dir=path.parent)
+    os.close(fd)
+    os.unlink(probe)
 
 
 def _card(value: Any) -> Card:
+    if not isinstance(value, dict):
+        raise ValueError(f"bad card {value!r}")
     card = replace(Card(), **value)  # unknown keys raise TypeError
     ok = (
         isinstance(card.ef, (int, float))

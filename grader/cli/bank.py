@@ -3,12 +3,16 @@ grader.bank; every user error is one line on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
+import difflib
 import json
+import os
 import sys
+from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 import typer
+from rich import box
 from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
@@ -18,6 +22,7 @@ from rich.table import Table
 from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
+from grader.bank import search as bs
 from grader.cli.common import EXIT_FAILED, err, fail, out, warn
 
 questions_app = typer.Typer(
@@ -33,11 +38,20 @@ def _bank(topic: str | None = None, difficulty: str | None = None) -> qb.Bank:
     bank = qb.load_bank()
     for line in bank.errors:
         warn(f"{line} (`dojo questions validate`)")
-    if topic is not None and topic not in bank.topics():
-        fail(f"unknown topic '{topic}': one of {', '.join(bank.topics())}")
+    _known("topic", topic, bank.topics())
     if difficulty is not None and difficulty not in qb.DIFFICULTIES:
         fail(f"unknown difficulty '{difficulty}': one of {', '.join(qb.DIFFICULTIES)}")
     return bank
+
+
+def _known(what: str, value: str | None, known: Iterable[str]) -> None:
+    """One error line naming an unknown filter value, with the closest known one."""
+    known = sorted(known)
+    if value is None or value in known:
+        return
+    close = difflib.get_close_matches(value, known, n=1, cutoff=0.6)
+    hint = f"did you mean '{close[0]}'?" if close else f"{len(known)} known, e.g. {known[0]}"
+    fail(f"unknown {what} '{value}': {hint} (dojo questions list --json shows them all)")
 
 
 def _row(q: qb.Question) -> dict:
@@ -53,27 +67,33 @@ def _row(q: qb.Question) -> dict:
     }
 
 
-def _table(questions: list[qb.Question], title: str, score: list[float] | None = None) -> Table:
-    """One row per question; search results trade the kind column for the score."""
-    cols = (
-        ["score", "id", "topic", "level", "title"]
-        if score
-        else ["id", "topic", "level", "kind", "title"]
-    )
-    table = Table(title=title, header_style="bold")
-    for col in cols:  # ids never wrap: they are what you type next
-        table.add_column(col, no_wrap=col in ("score", "id", "level"))
-    for i, q in enumerate(questions):
-        cells = {
-            "id": q.id,
-            "topic": q.topic,
-            "level": q.difficulty,
-            "kind": q.kind,
-            "title": q.title,
-            "score": f"{score[i]:.0f}" if score else "",
-        }
-        table.add_row(*(escape(cells[c]) for c in cols))
-    return table
+def _width() -> int | None:
+    """The screen width on a terminal (or when COLUMNS is set); None through a pipe."""
+    return out.width if out.is_terminal or os.environ.get("COLUMNS", "").isdigit() else None
+
+
+def _fit(text: str, room: int) -> str:
+    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
+
+
+def _print_rows(questions: list[qb.Question], scores: list[float] | None = None) -> None:
+    """One line per question. On a screen: topic headings, then id (whole), level and the title
+    cut with an ellipsis to the width. Through a pipe: fixed space-padded columns (id, topic,
+    level, kind, title) with full titles, one question a line, ready for grep and cut."""
+    width, pad = _width(), max((len(q.id) for q in questions), default=0)
+    tpad = max((len(q.topic) for q in questions), default=0)
+    lead = [f"{s:>5.1f}  " for s in scores] if scores else [""] * len(questions)
+    topic = None
+    for q, first in zip(questions, lead):
+        if width is None:
+            cells = f"{first}{q.id:<{pad}}  {q.topic:<{tpad}}  {q.difficulty:<6}  {q.kind:<7}  "
+            out.print(cells + q.title, markup=False, soft_wrap=True)
+            continue
+        if not scores and q.topic != topic:
+            topic = q.topic
+            out.print(f"[bold]{escape(topic)}[/]")
+        cells = f"{first}  {q.id:<{pad}}  {q.difficulty:<6}  "
+        out.print(cells + _fit(q.title, width - len(cells)), markup=False, soft_wrap=True)
 
 
 @questions_app.command("list")
@@ -86,6 +106,9 @@ def list_cmd(
 ):
     """The questions, filtered by topic, tag, difficulty or linked problem."""
     bank = _bank(topic, difficulty)
+    _known("tag", tag, {t for q in bank.questions for t in q.tags})
+    slugs = {p.parent.name for p in (qb.ROOT / "problems").glob("*/problem.toml")}
+    _known("problem", problem, slugs | {p for q in bank.questions for p in q.problems})
     found = qb.select(bank.questions, topic, tag, difficulty, problem)
     if as_json:
         sys.stdout.write(
@@ -94,7 +117,8 @@ def list_cmd(
         return
     if not found:
         fail("no questions match those filters", EXIT_FAILED)
-    out.print(_table(found, f"{len(found)} questions"))
+    _print_rows(found)
+    out.print(f"{len(found)} questions", markup=False)
     out.print("next: dojo questions show <id>   ·   dojo quiz --topic <topic>")
 
 
@@ -108,9 +132,8 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
         fail(str(e))
     out.print(f"[bold]{escape(q.title)}[/]  [dim]{q.id}[/]")
     out.print(escape(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}"))
-    out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
-    if q.follow_ups:
-        out.print(Markdown("## Follow-ups\n\n" + "\n".join(f"- {f}" for f in q.follow_ups)))
+    out.print(Markdown(_prompt_md(q)))
+    _print_paged(Markdown(_reveal_md(q)))
     for other in q.see_also:
         title = bank.by_id[other].title if other in bank.by_id else "(missing)"
         out.print(f"[bold]see also[/] {other}: {escape(title)}")
@@ -120,8 +143,24 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
         out.print(f"[bold]problem[/] {slug}: {escape(_problem_title(slug))}   (dojo show {slug})")
 
 
-def _key_points(q: qb.Question) -> str:
-    return "## Key points\n\n" + "\n".join(f"- {k}" for k in q.key_points)
+def _prompt_md(q: qb.Question) -> str:
+    """The question as asked, with its givens: what to answer before revealing anything."""
+    return "## Question\n\n" + (q.prompt or q.title)
+
+
+def _reveal_md(q: qb.Question) -> str:
+    """The answer in the order a reviewer checks it: the 60-second version, the key points,
+    the deep answer, then the follow-ups with their answers."""
+    parts = []
+    if q.short:
+        parts.append("## Short answer\n\n" + q.short)
+    parts.append("## Key points\n\n" + "\n".join(f"- {k}" for k in q.key_points))
+    parts.append("## Answer\n\n" + q.answer)
+    if q.follow_ups:
+        parts.append(
+            "## Follow-ups\n\n" + "\n\n".join(f"**Q: {f.q}**\n\nA: {f.a}" for f in q.follow_ups)
+        )
+    return "\n\n".join(parts)
 
 
 def _print_code(out: Console, link: str) -> None:
@@ -155,7 +194,7 @@ def search(
 ):
     """Ranked search over titles, tags, key points and answers."""
     query = " ".join(text)
-    ranked = qb.search(_bank().questions, query)[: max(limit, 1)]
+    ranked = bs.search(_bank().questions, query)[: max(limit, 1)]
     if as_json:
         rows = [{"score": round(s, 2), **_row(q)} for s, q in ranked]
         sys.stdout.write(
@@ -164,7 +203,7 @@ def search(
         return
     if not ranked:
         fail(f"no question matches '{query}' (every word must appear)", EXIT_FAILED)
-    out.print(_table([q for _, q in ranked], escape(f"'{query}'"), [s for s, _ in ranked]))
+    _print_rows([q for _, q in ranked], [s for s, _ in ranked])
 
 
 @questions_app.command()
@@ -197,9 +236,17 @@ def quiz(
     bank = _bank(topic)
     pool = qb.select(bank.questions, topic)
     path = qz.progress_path(data_dir)
-    cards = qz.load_cards(path, warn)
-    if stats:
-        return _print_stats(qz.stats(pool, cards, date.today()), path)
+    if stats:  # read-only: never writes, renames or creates a file
+        return _print_stats(
+            qz.stats(pool, qz.load_cards(path, warn, set_aside=False), date.today()), path
+        )
+    try:  # before the first card, so no grade is given only to be lost
+        qz.check_writable(path)
+        cards = qz.load_cards(path, warn, set_aside=True)
+    except OSError as e:
+        fail(
+            f"cannot save quiz progress in {path.parent}: {e.strerror} (choose another --data-dir)"
+        )
     picked = qz.pick(pool, cards, date.today(), n)
     if not picked:
         upcoming = min(
@@ -219,7 +266,8 @@ def quiz(
             out.print(f"[dim]next review in {card.interval} day(s), on {card.due}[/]")
     except (typer.Abort, EOFError, KeyboardInterrupt):  # end of input or Ctrl-C
         out.print("\nstopped early.")
-    out.print(escape(f"reviewed {done} of {len(picked)}; progress saved in {path}"))
+    saved = f"progress saved in {path}" if done else "nothing graded, nothing saved"
+    out.print(escape(f"reviewed {done} of {len(picked)}; {saved}"))
 
 
 def _save(path: Path, cards: dict[str, qz.Card]) -> None:
@@ -232,9 +280,10 @@ def _save(path: Path, cards: dict[str, qz.Card]) -> None:
 def _review_one(q: qb.Question, i: int, total: int) -> int | None:
     out.rule(f"{i}/{total} · {q.topic} · {q.difficulty} · {q.kind}")
     out.print(f"[bold]{escape(q.title)}[/]")
-    if _ask("Enter reveals the answer, q stops").lower() == "q":
+    out.print(Markdown(_prompt_md(q)))
+    if not _hint_ladder(q):
         return None
-    out.print(Markdown(_key_points(q) + "\n\n## Answer\n\n" + q.answer))
+    _print_paged(Markdown(_reveal_md(q)))
     scale = ", ".join(f"{g} {what}" for g, what in qz.GRADES.items())
     while True:
         reply = _ask("grade 0-5 (? shows the scale, q stops)")
@@ -245,21 +294,66 @@ def _review_one(q: qb.Question, i: int, total: int) -> int | None:
         out.print(escape(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q"))
 
 
+def _print_paged(renderable: Markdown) -> None:
+    """On a terminal, an answer taller than the screen goes through the pager (so the prompt
+    does not scroll away); through a pipe, or when it fits, it is printed as it is."""
+    if out.is_terminal and len(out.render_lines(renderable, pad=False)) > out.height:
+        with out.pager(styles="R" in os.environ.get("LESS", "")):  # colours only if less -R
+            out.print(renderable)
+    else:
+        out.print(renderable)
+
+
+def _hint_ladder(q: qb.Question) -> bool:
+    """Offer the hints one rung at a time (h) before the reveal (Enter); False when q stops."""
+    shown = 0
+    while True:
+        left = len(q.hints) - shown
+        offer = f"h next hint ({left} left), " if left else ""
+        reply = _ask(f"Enter reveals the answer, {offer}q stops").lower()
+        if reply == "q":
+            return False
+        if reply == "h" and left:
+            shown += 1
+            out.print(Markdown(f"**Hint {shown}/{len(q.hints)}:** {q.hints[shown - 1]}"))
+        elif reply == "h":
+            out.print("no more hints: Enter reveals the answer" if q.hints else "no hints here")
+        else:
+            return True
+
+
 def _ask(text: str) -> str:
     return typer.prompt(text, default="", show_default=False).strip()
 
 
+_STATS_COLS = {  # short headers so the table fits 80 columns; the legend spells them out
+    "topic": "topic",
+    "questions": "qs",
+    "seen": "seen",
+    "new": "new",
+    "due": "due",
+    "due_7d": "7d",
+    "reviews": "revs",
+    "retention": "recall",
+    "mean_ef": "EF",
+}
+_STATS_LEGEND = (
+    "qs questions · 7d due within 7 days · revs reviews · recall share of reviews graded 3+"
+    " · EF mean easiness"
+)
+
+
 def _print_stats(s: dict, path: Path) -> None:
-    table = Table(title="quiz progress", header_style="bold")
-    cols = ("topic", "questions", "seen", "new", "due", "due_7d", "reviews", "retention", "mean_ef")
-    for col in cols:
-        table.add_column(col.replace("_", " "), justify="left" if col == "topic" else "right")
+    table = Table(title="quiz progress", header_style="bold", box=box.SIMPLE_HEAD)
+    for col, head in _STATS_COLS.items():
+        table.add_column(head, justify="left" if col == "topic" else "right", no_wrap=True)
     for row in [*s["topics"], s["total"]]:
         cells = [
             "-" if row[c] is None else f"{row[c]:.0%}" if c == "retention" else str(row[c])
-            for c in cols
+            for c in _STATS_COLS
         ]
         table.add_row(*cells, style="bold" if row is s["total"] else None)
     out.print(table)
+    out.print(_STATS_LEGEND, markup=False)
     t = s["total"]
     out.print(escape(f"due now: {t['due']} · new: {t['new']} · progress file: {path}"))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from datetime import date, timedelta
 from pathlib import Path
@@ -10,11 +12,13 @@ import pytest
 import typer
 from hypothesis import given
 from hypothesis import strategies as st
+from rich.console import Console
 from typer.testing import CliRunner
 
 from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
+from grader.bank import search as bs
 from grader.cli.bank import questions_app, quiz
 
 app = typer.Typer()
@@ -63,8 +67,10 @@ REQUIRED_AREAS = (
 )
 
 
-def run(*args: str, input: str | None = None):
-    return runner.invoke(app, list(args), input=input)
+def run(*args: str, input: str | None = None, columns: int | None = None):
+    """Invoke the CLI; columns=None is a pipe (no COLUMNS), a number a screen that wide."""
+    env = {"COLUMNS": None if columns is None else str(columns)}
+    return runner.invoke(app, list(args), input=input, env=env)
 
 
 def one_line(text: str) -> str:
@@ -464,7 +470,10 @@ def test_list_json_is_stable_and_filters_combine(bank):
     [
         (["--topic", "nope"], "unknown topic 'nope'"),
         (["--difficulty", "extreme"], "unknown difficulty 'extreme'"),
-        (["--tag", "no-such-tag"], "no questions match"),
+        (["--tag", "fp9"], "unknown tag 'fp9': did you mean 'fp8'?"),
+        (["--problem", "rms_nrm"], "unknown problem 'rms_nrm': did you mean 'rms_norm'?"),
+        (["--topic", "rop"], "unknown topic 'rop': did you mean 'rope'?"),
+        (["--tag", "fp8", "--topic", "rope"], "no questions match"),
     ],
 )
 def test_list_user_errors_are_one_line(args, phrase):
@@ -506,7 +515,7 @@ def test_show_unknown_id_suggests_a_close_one():
     ],
 )
 def test_search_ranks_the_obvious_question_first(bank, query, top):
-    assert qb.search(bank.questions, query)[0][1].id == top
+    assert bs.search(bank.questions, query)[0][1].id == top
 
 
 def test_search_cli_table_json_and_no_match():
@@ -637,21 +646,73 @@ def test_quiz_says_when_nothing_is_due(tmp_path, bank):
 
 @pytest.mark.parametrize(
     "content",
-    [
-        "{not json",
-        '{"schema": 1, "cards": {"x": {"ef": 0.5}}}',
-        '{"schema": 99, "cards": {}}',
-        "[1, 2]",
-    ],
+    ["{not json", '{"schema": 99, "cards": {}}', "[1, 2]", '{"schema": 1, "cards": [1]}'],
 )
 def test_corrupted_progress_is_set_aside_with_one_warning(tmp_path, content):
     (tmp_path / "quiz.json").write_text(content)
-    result = run("quiz", "--stats", "--data-dir", str(tmp_path))
+    result = run("quiz", "--n", "1", "--data-dir", str(tmp_path), input="q\n")
     assert result.exit_code == 0, result.output
     warning = one_line(result.stderr)
     assert "quiz.json" in warning and "started afresh" in warning
     (aside,) = tmp_path.glob("quiz.json.corrupt-*")
     assert aside.read_text() == content
+
+
+def test_one_malformed_card_is_set_aside_and_the_others_kept(tmp_path, bank):
+    good = {q.id: qz.asdict(qz.review(qz.Card(), 4, TODAY)) for q in bank.questions[:3]}
+    bad = {"x": {"ef": 0.5}, "y": {"reps": 1, "colour": "red"}, "z": [1]}
+    (tmp_path / "quiz.json").write_text(json.dumps({"schema": 1, "cards": {**good, **bad}}))
+    stats = run("quiz", "--stats", "--data-dir", str(tmp_path))  # read-only: warns, moves nothing
+    assert stats.exit_code == 0 and "x, y, z skipped" in one_line(stats.stderr)
+    assert [p.name for p in tmp_path.iterdir()] == ["quiz.json"]
+    result = run("quiz", "--n", "1", "--data-dir", str(tmp_path), input="q\n")
+    assert "x, y, z moved to quiz.json.corrupt-" in one_line(result.stderr)
+    assert saved(tmp_path) == good
+    (aside,) = tmp_path.glob("quiz.json.corrupt-*")
+    assert json.loads(aside.read_text())["cards"] == bad
+    again = run("quiz", "--n", "1", "--data-dir", str(tmp_path), input="q\n")
+    assert again.stderr == ""  # set aside once, not warned about every session
+
+
+def test_quitting_before_any_grade_does_not_claim_a_save(tmp_path):
+    result = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="q\n")
+    assert result.exit_code == 0
+    assert (
+        "nothing graded, nothing saved" in result.stdout and "progress saved" not in result.stdout
+    )
+    assert not (tmp_path / "quiz.json").exists()
+    result = run("quiz", "--n", "2", "--data-dir", str(tmp_path), input="\n3\nq\n")
+    assert "reviewed 1 of 2; progress saved in" in " ".join(result.stdout.split())
+
+
+def test_read_only_commands_never_write_or_rename(tmp_path, monkeypatch, bank):
+    data = tmp_path / "kernel-dojo"
+    data.mkdir()
+    good = {bank.questions[0].id: qz.asdict(qz.review(qz.Card(), 4, TODAY))}
+    (data / "quiz.json").write_text(json.dumps({"schema": 1, "cards": {**good, "x": {"ef": 0}}}))
+    (data / "other.json").write_text("{not json")
+    before = {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in data.iterdir()}
+    monkeypatch.setenv("XDG_DATA_HOME", str(tmp_path))
+    data.chmod(0o555)  # no effect for root: the checks below do not rely on it
+    for name in ("replace", "rename", "unlink", "write_text", "write_bytes", "mkdir", "touch"):
+        monkeypatch.setattr(Path, name, _forbidden)
+    monkeypatch.setattr(qz.store, "save_json", _forbidden)
+    for args in (
+        ["quiz", "--stats"],
+        ["quiz", "--stats", "--data-dir", str(data)],
+        ["questions", "list"],
+        ["questions", "show", bank.questions[0].id],
+        ["questions", "search", "kv", "cache"],
+    ):
+        result = run(*args)
+        assert result.exit_code == 0, (args, result.output, result.exception)
+    monkeypatch.undo()
+    data.chmod(0o755)
+    assert {p.name: (p.stat().st_mtime_ns, p.read_bytes()) for p in data.iterdir()} == before
+
+
+def _forbidden(*args, **kwargs):
+    raise AssertionError("a read-only command tried to write")
 
 
 def test_quiz_user_errors_are_one_line(tmp_path):
@@ -664,9 +725,11 @@ def test_quiz_user_errors_are_one_line(tmp_path):
 def test_unwritable_data_dir_is_one_clear_error(tmp_path):
     blocker = tmp_path / "file"
     blocker.write_text("not a directory")
-    result = run("quiz", "--n", "1", "--data-dir", str(blocker), input="\n5\n")
+    question = qz.pick(qb.load_bank().questions, {}, TODAY, 1)[0]
+    result = run("quiz", "--n", "1", "--data-dir", str(blocker / "sub"), input="\n5\n")
     assert result.exit_code == 2 and "Traceback" not in result.output
-    assert "cannot save quiz progress" in result.stderr.splitlines()[-1]
+    assert "cannot save quiz progress in" in one_line(result.stderr)
+    assert question.title not in result.stdout  # said before the first card, not after a grade
 
 
 def test_progress_path_follows_xdg_data_home(tmp_path, monkeypatch):
@@ -684,3 +747,163 @@ def test_save_is_atomic_and_leaves_no_temp_files(tmp_path):
     qz.save_cards(path, {"a": qz.review(qz.Card(), 4, TODAY)})
     assert [p.name for p in tmp_path.iterdir()] == ["quiz.json"]
     assert qz.load_cards(path, print)["a"].reps == 1
+
+
+# --- issue 15: prompt first, short answer, answered follow-ups, hint ladder --------------------
+
+
+def test_show_gives_the_prompt_then_short_key_points_answer_and_answered_follow_ups(bank):
+    q = bank.get("rope-frequencies")
+    flat = " ".join(run("questions", "show", q.id).stdout.split())
+    marks = ["Question", "Short answer", "Key points", "Answer", "Follow-ups"]
+    at = [flat.index(m) for m in marks]
+    assert at == sorted(at), at
+    assert flat.index(" ".join(q.prompt.split()[:6])) < flat.index("Short answer")
+    assert " ".join(q.short.split()[:6]) in flat
+    for f in q.follow_ups:  # each follow-up comes with its answer
+        assert " ".join(f.q.split()[:5]) in flat and " ".join(f.a.split()[:5]) in flat
+
+
+def test_quiz_shows_the_prompt_and_climbs_the_hint_ladder_before_revealing(tmp_path, bank):
+    firsts = [qz.pick(qb.select(bank.questions, t), {}, TODAY, 1)[0] for t in bank.topics()]
+    first = next(q for q in firsts if len(q.hints) >= 2)  # a topic that opens with 2+ hints
+    steps = "h\n" * (len(first.hints) + 1) + "\n5\n"
+    result = run(
+        "quiz", "--topic", first.topic, "--n", "1", "--data-dir", str(tmp_path), input=steps
+    )
+    assert result.exit_code == 0, result.output
+    flat = " ".join(result.stdout.split())
+    prompt, short = " ".join(first.prompt.split()[:6]), " ".join(first.short.split()[:6])
+    hints = [flat.index(f"Hint {i}/{len(first.hints)}") for i in range(1, len(first.hints) + 1)]
+    assert flat.index(prompt) < hints[0] and hints == sorted(hints)
+    assert "no more hints" in flat and hints[-1] < flat.index(short)
+    assert saved(tmp_path)[first.id]["last_grade"] == 5
+
+
+# --- issue 15: 80 columns -------------------------------------------------------------------
+
+
+def test_list_at_80_columns_is_one_line_per_question_with_whole_ids(bank):
+    lines = run("questions", "list", columns=80).stdout.splitlines()
+    assert max(map(len, lines)) <= 80
+    topics = {q.topic for q in bank.questions}
+    assert len(lines) == len(bank.questions) + len(topics) + 2  # headings, count, next
+    rows = [line.split() for line in lines if line.startswith("  ")]
+    assert [r[0] for r in rows] == [q.id for q in bank.questions]  # ids whole, in order
+    cut = [line for line in lines if line.endswith("…")]
+    assert cut and all(len(line) == 80 for line in cut)  # titles cut only where they must be
+
+
+def test_list_through_a_pipe_has_full_titles_in_fixed_columns(bank):
+    lines = run("questions", "list").stdout.splitlines()[: len(bank.questions)]
+    assert not any("\t" in line or "…" in line for line in lines)
+    start = lines[0].index(bank.questions[0].title)
+    for q, line in zip(bank.questions, lines):  # every title starts in the same column
+        assert line.split()[:4] == [q.id, q.topic, q.difficulty, q.kind]
+        assert line[start:] == q.title
+
+
+def test_search_at_80_columns_fits_and_shows_scores():
+    lines = run("questions", "search", "kv", "cache", columns=80).stdout.splitlines()
+    assert lines and max(map(len, lines)) <= 80
+    assert all(float(line.split()[0]) > 0 for line in lines)
+
+
+def test_quiz_stats_headers_are_whole_at_80_columns(tmp_path):
+    result = run("quiz", "--stats", "--data-dir", str(tmp_path), columns=80)
+    assert result.exit_code == 0, result.output
+    lines = result.stdout.splitlines()
+    assert max(map(len, lines)) <= 80 and "…" not in result.stdout
+    header = next(line.split() for line in lines if line.split()[:1] == ["topic"])
+    assert header == ["topic", "qs", "seen", "new", "due", "7d", "revs", "recall", "EF"]
+
+
+# --- issue 15: a pager for long answers ----------------------------------------------------
+
+
+class _Pager:
+    def __init__(self):
+        self.used = 0
+
+    def __call__(self, *args, **kwargs):
+        self.used += 1
+        return contextlib.nullcontext()
+
+
+@pytest.mark.parametrize("height", [20, 10_000])
+def test_a_long_answer_on_a_terminal_goes_through_the_pager(monkeypatch, height):
+    import grader.cli.bank as cli
+
+    screen = Console(file=io.StringIO(), force_terminal=True, width=80, height=height)
+    monkeypatch.setattr(screen, "pager", pager := _Pager())
+    monkeypatch.setattr(cli, "out", screen)
+    result = run("questions", "show", "rope-frequencies")
+    assert result.exit_code == 0, result.output
+    assert pager.used == (height == 20)  # only an answer taller than the screen is paged
+    assert "Short answer" in screen.file.getvalue()
+
+
+def test_through_a_pipe_the_answer_is_printed_plainly(monkeypatch):
+    monkeypatch.setattr(Console, "pager", pager := _Pager())
+    result = run("questions", "show", "rope-frequencies")
+    assert pager.used == 0 and "\x1b[" not in result.stdout and "Follow-ups" in result.stdout
+
+
+# --- issue 15: search --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("query", "top"),
+    [
+        ("pre-norm", "pre-vs-post-norm"),  # title beats a passing mention in an answer
+        ("paged attention", "paged-attention"),
+        ("前缀缓存", "prefix-caching-basics"),
+    ],
+)
+def test_search_weights_fields_and_maps_chinese_terms(bank, query, top):
+    assert bs.search(bank.questions, query)[0][1].id == top
+
+
+@pytest.mark.parametrize(
+    ("chinese", "english"),
+    [
+        ("显存", "memory"),
+        ("算子", "kernel"),
+        ("投机解码", "speculative"),
+        ("前缀缓存", "prefix"),
+        ("量化", "quant"),
+        ("注意力", "attention"),
+        ("专家并行", "expert"),
+    ],
+)
+def test_chinese_aliases_find_what_their_english_words_find(bank, chinese, english):
+    found = {q.id for _, q in bs.search(bank.questions, chinese)}
+    assert found and {q.id for _, q in bs.search(bank.questions, english)} <= found
+
+
+def test_search_tolerates_small_typos_and_prefixes(bank):
+    def top3(query: str) -> list[str]:
+        return [q.id for _, q in bs.search(bank.questions, query)][:3]
+
+    exact = top3("speculative decoding")
+    assert top3("speculatve decodng") == exact  # one letter dropped in each word
+    assert exact[0] in top3("specul decod")  # prefixes
+    assert not bs.search(bank.questions, "zebrafish")  # no close word: no match
+
+
+def test_search_indexes_follow_ups(bank):
+    q = next(q for q in bank.questions if q.follow_ups)
+    fu_words = set(bs._WORD.findall(" ".join(f.a for f in q.follow_ups).lower()))
+    other = bs._WORD.findall(
+        " ".join([q.title, q.prompt, q.short, q.answer, *q.tags, *q.key_points]).lower()
+    )
+    only = sorted(w for w in fu_words - set(other) if len(w) > 4 and w.isalpha())
+    assert only, "the test needs a word that only a follow-up answer has"
+    assert q.id in {x.id for _, x in bs.search(bank.questions, only[0])}
+
+
+@given(st.sampled_from(["kv cache", "attention", "quant", "显存", "rope scaling", "all-reduce"]))
+def test_every_match_scores_above_zero_and_results_are_sorted(query):
+    ranked = bs.search(qb.load_bank().questions, query)
+    assert ranked and all(s > 0 for s, _ in ranked)
+    assert [s for s, _ in ranked] == sorted((s for s, _ in ranked), reverse=True)
