@@ -224,11 +224,25 @@ def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
 
 def compiler_aware_line(e: BaseException) -> str:
     """One line, but for a compiler's error the line that says what is wrong: Triton puts the
-    cause after the source excerpt ("at 5:23: ... ^ ... arange's range must be a power of 2")."""
-    lines = [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
-    if "CompilationError" in type(e).__name__ and len(lines) > 1:
-        return f"{type(e).__name__}: {lines[0]} {lines[-1]}"[:500]
-    return one_line(e)[:500]
+    cause after the source excerpt ("at 5:23: ... ^ ... arange's range must be a power of 2"),
+    and for an error inside a @triton.jit helper (Triton 3.6) only in the exception's cause."""
+    if "CompilationError" not in type(e).__name__:
+        return one_line(e)[:500]
+    where = _lines(e)[0] if _lines(e) else ""
+    inner = e
+    while inner.__cause__ is not None:
+        inner = inner.__cause__
+    lines = _lines(inner)
+    if "CompilationError" not in type(inner).__name__:
+        reason = one_line(inner)
+    else:
+        reason = lines[-1] if len(lines) > 1 and lines[-1] != "^" else "(no reason given)"
+        where = lines[0] if inner is not e else where
+    return f"{type(e).__name__}: {where} {reason}"[:500]
+
+
+def _lines(e: BaseException) -> list[str]:
+    return [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
 
 
 def _param_names(fn: Any) -> list[str]:
