@@ -5,7 +5,8 @@
 set -u
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT/checks"
-pip install -q --no-deps --no-index .device/wheels/*.whl 2>/dev/null
+python3 -m pip install -q --no-deps --no-index --target /tmp/site .device/wheels/*.whl  # gguf, ruff
+export PYTHONPATH=$PYTHONPATH:/tmp/site PATH=$PATH:/tmp/site/bin
 nvidia-smi --query-gpu=name --format=csv,noheader | tee "$OUT/env.txt"
 for f in solutions/*/wrong_*.py; do
   slug=$(basename "$(dirname "$f")"); bug=$(basename "$f" .py); bug=${bug#wrong_}

@@ -5,9 +5,11 @@ set -u
 name=$1 limit=$2 n=$3; shift 3
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 HF_HUB_OFFLINE=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-pip install -q --no-deps --no-index .device/wheels/*.whl 2>/dev/null
-timeout "$limit" python3 -m pytest "$@" -n "$n" -p no:cacheprovider -rfEs --tb=line \
+python3 -m pip install -q --no-deps --no-index --target /tmp/site .device/wheels/*.whl  # gguf, ruff
+export PYTHONPATH=$PYTHONPATH:/tmp/site PATH=$PATH:/tmp/site/bin
+timeout "$limit" python3 -m pytest "$@" -n "$n" -p no:cacheprovider -v -rfEs --tb=line \
   --deselect tests/engine/test_weights.py::test_real_wheel_gives_the_recorded_greedy_continuation \
   > "$OUT/pytest_$name.txt" 2>&1
 echo "rc=$?" >> "$OUT/pytest_$name.txt"
-grep -v "PytestBenchmarkWarning\|warner(" "$OUT/pytest_$name.txt" | tail -45
+# -v names each failure as it happens: a run cut short by the timeout still says what failed
+grep -E "(FAILED|ERROR) |passed|failed|rc=" "$OUT/pytest_$name.txt" | grep -v "^tests.*PASSED" | tail -45
