@@ -8,11 +8,6 @@ gathers all W shares back. NCCL with one GPU per rank, gloo on the CPU."""
 from __future__ import annotations
 
 import os
-import socket
-import subprocess
-import sys
-import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -23,7 +18,6 @@ import torch.nn.functional as F
 from engine.llm import LLM
 from engine.runner import Chunk, ModelRunner
 
-NCCL_ENV = {"NCCL_NVLS_ENABLE": "0", "TORCH_SYMM_MEM_DISABLE_MULTICAST": "1"}  # no multicast
 LAUNCH_HINT = "launch with `torchrun --nproc-per-node W -m engine ...` or `dojo engine run --ep W`"
 
 
@@ -111,45 +105,3 @@ def init_from_env() -> torch.device:
     torch.cuda.set_device(device)
     dist.init_process_group("nccl", device_id=device)
     return device
-
-
-def launch(args: list[str], world: int, timeout_s: float | None = None) -> tuple[int, str]:
-    """`python -m engine ARGS` on `world` local ranks, as torchrun would start them. Rank 0's
-    stdout is this process's; returns (exit status, last stderr line of the rank that failed
-    first). When one rank fails the others are killed rather than left in a collective."""
-    with socket.socket() as s:  # a free port for the rendezvous (the OS picks it)
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    threads = max(1, (os.cpu_count() or 1) // world)
-    procs, logs = [], []
-    for rank in range(world):
-        env = {**os.environ, **NCCL_ENV, "RANK": str(rank), "LOCAL_RANK": str(rank)}
-        env |= {"WORLD_SIZE": str(world), "LOCAL_WORLD_SIZE": str(world)}
-        env |= {"MASTER_ADDR": "127.0.0.1", "MASTER_PORT": str(port)}
-        env.setdefault("OMP_NUM_THREADS", str(threads))
-        logs.append(tempfile.TemporaryFile("w+"))
-        out = None if rank == 0 else subprocess.DEVNULL
-        cmd = [sys.executable, "-m", "engine", *args]
-        procs.append(subprocess.Popen(cmd, env=env, stdout=out, stderr=logs[-1]))
-    return _wait(procs, logs, timeout_s)
-
-
-def _wait(procs: list[subprocess.Popen], logs: list, timeout_s: float | None) -> tuple[int, str]:
-    deadline = time.monotonic() + (timeout_s or float("inf"))
-    while True:
-        codes = [p.poll() for p in procs]
-        failed = [r for r, c in enumerate(codes) if c]  # exited, and not with 0
-        if failed or all(c == 0 for c in codes) or time.monotonic() > deadline:
-            break
-        time.sleep(0.05)
-    for p in procs:
-        if p.poll() is None:
-            p.kill()
-        p.wait()
-    if failed:
-        logs[failed[0]].seek(0)
-        lines = [ln for ln in logs[failed[0]].read().splitlines() if ln.strip()]
-        return codes[failed[0]], f"rank {failed[0]}: " + (lines or ["exited with no output"])[-1]
-    if any(c is None for c in codes):
-        return 124, f"the {len(procs)} ranks did not finish within {timeout_s:g} s"
-    return 0, ""
