@@ -71,7 +71,8 @@ def _generate_on_rank(path: str, prompts: list[list[int]]) -> list[list[int]] | 
     """Run on every rank of a Ranks pool: rank 0 generates, the others follow."""
     from engine.dist import EPLLM
 
-    llm = EPLLM(path, block_size=4, dtype="float32", max_num_seqs=4, max_num_batched_tokens=16)
+    kw = dict(block_size=4, dtype="float32", device="cpu")  # gloo moves CPU tensors
+    llm = EPLLM(path, max_num_seqs=4, max_num_batched_tokens=16, **kw)
     if llm.ep.rank:
         llm.follow()
         return None
@@ -92,10 +93,14 @@ def test_expert_parallel_over_two_gloo_ranks_equals_one_process(moe_dirs, hf_tok
     assert got == hf_tokens[name] == _tokens(moe_dirs[name], max_num_seqs=4), "EP W=2 != W=1"
 
 
-def test_dojo_engine_run_ep_2_gives_the_tokens_of_one_process(moe_dirs, hf_tokens, capfd):
+def test_dojo_engine_run_ep_2_gives_the_tokens_of_one_process(
+    moe_dirs, hf_tokens, capfd, monkeypatch
+):
     from typer.testing import CliRunner
 
     from grader.cli.app import app
+
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")  # the ranks: gloo on the CPU, in float32
 
     path, prompt = moe_dirs["mixtral"], json.dumps(PROMPTS[1])
     run = ["engine", "run", prompt, "--model", str(path), "--max-tokens", str(MAX_NEW), "--json"]
