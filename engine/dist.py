@@ -102,6 +102,8 @@ def init_from_env() -> torch.device:
         dist.init_process_group("gloo")
         return torch.device("cpu")
     device = torch.device("cuda", int(os.environ.get("LOCAL_RANK", 0)))
+    if device.index >= torch.cuda.device_count():
+        raise ValueError(f"rank {device.index} needs GPU {device.index}: lower W to the GPUs here")
     torch.cuda.set_device(device)
     dist.init_process_group("nccl", device_id=device)
     return device

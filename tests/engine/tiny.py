@@ -17,7 +17,7 @@ CORPUS = [
     "Kernel Dojo: practise GPU kernels and inference engines, one problem at a time.",
 ] * 3
 MOE = dict(num_experts_per_tok=2, rope_theta=1e6)
-QWEN3_MOE = dict(num_experts=8, moe_intermediate_size=32, num_hidden_layers=3, mlp_only_layers=[1])
+QWEN3_MOE = dict(num_experts=8, moe_intermediate_size=32, mlp_only_layers=[1])  # layer 1: dense
 QWEN3_MOE |= MOE | dict(norm_topk_prob=True)
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
@@ -54,7 +54,7 @@ def _tokenizer_files() -> dict[str, bytes]:
 
 def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
     """A 2-layer random model of `family` saved under path: llama | qwen2 | qwen3 | mixtral |
-    qwen3_moe (3 layers, the middle one dense)."""
+    qwen3_moe (its layer 1 a dense MLP, as mlp_only_layers allows)."""
     from transformers import (
         LlamaConfig,
         LlamaForCausalLM,
