@@ -49,7 +49,8 @@ def _run(a: argparse.Namespace) -> int:
         llm.stop()
     seconds, done = time.perf_counter() - start, out.outputs[0]
     if not a.json:
-        print(f"{a.prompt}{done.text}\n[{len(done.token_ids)} tokens in {seconds:.2f} s on "
+        text = done.text if llm.tokenizer is not None else f" -> {done.token_ids}"
+        print(f"{a.prompt}{text}\n[{len(done.token_ids)} tokens in {seconds:.2f} s on "
               f"{llm.ep.world} expert-parallel ranks]")  # fmt: skip
         return 0
     fields = dict(prompt=a.prompt, prompt_token_ids=out.prompt_token_ids, text=done.text)

@@ -224,6 +224,8 @@ def merge(out_dir: Path, shape: dict) -> dict:
                 {c: s["seconds"].get(c, 0.0) / secs for c in COLLECTIVES}
                 for s in r["collectives_per_rank"]
             ]  # rank by rank; the profiled run's wall time measured on rank 0
+            share = summary[f"{name}_comm_share_of_run"][0]["all_to_all_single"]
+            summary[f"{name}_all_to_all_share_rank0"] = share
         if "w1" in runs and "throughput" in r:
             want = runs["w1"]["throughput"]["first_outputs"]
             got = r["throughput"]["first_outputs"]
