@@ -4,8 +4,9 @@
 # the same seeded offline workload (128 requests, prompts of 64-512 tokens, 128 output tokens
 # each) through the plain engine on one GPU (w1), through EP on 2 GPUs over NCCL (ep2: tokens/s,
 # then a profiled run for the share of time inside all_to_all / all_gather), and through EP on
-# one rank (ep1: the EP code path without a peer); then the MoE engine tests (CPU/gloo ones
-# included). Results: $OUT/h200x2_engine_moe.json, rewritten after every stage. ~5-8 minutes.
+# one rank (ep1: the EP code path without a peer); `dojo engine run --ep 2` once (NCCL); then
+# the MoE engine tests (CPU/gloo ones included). Results: $OUT/h200x2_engine_moe.json,
+# rewritten after every stage; run_ep2.json, *.log, pytest_moe.txt beside it. ~5-8 minutes.
 # Usage: scripts/gpu_engine_moe.sh            (CPU dry run: TINY=1 scripts/gpu_engine_moe.sh)
 set -u
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 TOKENIZERS_PARALLELISM=false HF_HUB_OFFLINE=1
@@ -30,6 +31,8 @@ merge
 timeout 90 $RUN --nproc-per-node 1 scripts/gpu_engine_moe.py ep "$MODEL" "$OUT/ep1.json" \
   $TINY_FLAG > "$OUT/ep1.log" 2>&1; tail -2 "$OUT/ep1.log"
 merge
+timeout 90 python3 -m grader engine run "[1, 2, 3]" --model "$MODEL" --ep 2 --max-tokens 16 \
+  --json > "$OUT/run_ep2.json" 2> "$OUT/run_ep2.err"; tail -c 300 "$OUT/run_ep2.json"; tail -1 "$OUT/run_ep2.err"
 rm -rf "$MODEL"
 timeout 100 python3 -m pytest tests/engine/test_moe.py -q -p no:cacheprovider \
   --hypothesis-profile=ci 2>&1 | tail -15 > "$OUT/pytest_moe.txt"; tail -3 "$OUT/pytest_moe.txt"
