@@ -64,7 +64,9 @@ def run(
     seed: int = typer.Option(None, "--seed", help="sampling seed"),
     kv_cache_tokens: int = typer.Option(None, "--kv-cache-tokens", help="KV budget in tokens"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
-    ep: int = typer.Option(1, "--ep", help="expert-parallel ranks for a MoE model (> 1: W ranks)"),
+    ep: int = typer.Option(
+        1, "--ep", help="split a MoE model's experts over W local ranks (NCCL on GPUs, else gloo)"
+    ),
 ) -> None:
     """Generate from one prompt, streaming the text as it comes."""
     from engine import SamplingParams
