@@ -13,6 +13,8 @@ SUPPORTED_ARCHS = {
     "LlamaForCausalLM": "llama",
     "Qwen2ForCausalLM": "qwen2",
     "Qwen3ForCausalLM": "qwen3",
+    "Qwen3MoeForCausalLM": "qwen3_moe",
+    "MixtralForCausalLM": "mixtral",
 }
 DTYPES = {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}
 
@@ -69,7 +71,7 @@ class EngineConfig:
 class ModelConfig:
     """The fields of a Hugging Face config.json that a Llama-family decoder needs."""
 
-    arch: str  # llama | qwen2 | qwen3
+    arch: str  # llama | qwen2 | qwen3 | qwen3_moe | mixtral
     vocab_size: int
     hidden_size: int
     intermediate_size: int
@@ -85,8 +87,15 @@ class ModelConfig:
     qkv_bias: bool  # Qwen2, or Llama with attention_bias
     qk_norm: bool  # Qwen3: RMSNorm over each head of q and k before RoPE
     eos_token_ids: tuple[int, ...] = field(default=())
+    num_experts: int = 0  # 0: a dense model
+    top_k: int = 0  # experts per token
+    moe_intermediate_size: int = 0  # each expert's F
+    norm_topk_prob: bool = True  # renormalise the k routing weights to sum to 1
+    sparse_layers: tuple[int, ...] = ()  # layers whose MLP is the MoE block
 
     def __post_init__(self) -> None:
+        if self.num_experts and not 1 <= self.top_k <= self.num_experts:
+            raise ModelError(f"num_experts_per_tok={self.top_k} is not in [1, {self.num_experts}]")
         if self.num_heads % self.num_kv_heads:
             raise ModelError(
                 f"num_attention_heads={self.num_heads} is not a multiple of "
@@ -114,6 +123,8 @@ class ModelConfig:
             )
         if raw.get("hidden_act", "silu") != "silu":
             raise ModelError(f"unsupported hidden_act '{raw['hidden_act']}' in {file}: needs silu")
+        if arch == "mixtral" and raw.get("sliding_window"):  # Mixtral's means it is on
+            raise ModelError(f"{file}: sliding_window attention is not supported by this engine")
         for key in ("mlp_bias", "use_sliding_window"):
             if raw.get(key):
                 raise ModelError(f"{file}: {key}=true is not supported by this engine")
@@ -141,6 +152,24 @@ class ModelConfig:
             max_position_embeddings=raw.get("max_position_embeddings", 4096),
             tie_word_embeddings=raw.get("tie_word_embeddings", False),
             qkv_bias=arch == "qwen2" or bool(raw.get("attention_bias", False)),
-            qk_norm=arch == "qwen3",
+            qk_norm=arch in ("qwen3", "qwen3_moe"),
             eos_token_ids=eos,
+            **_moe_fields(arch, raw),
         )
+
+
+def _moe_fields(arch: str, raw: dict[str, Any]) -> dict[str, Any]:
+    """Qwen3-MoE: MoE where (i + 1) % decoder_sparse_step == 0 and i not in mlp_only_layers,
+    norm_topk_prob as given; Mixtral: every layer, top-k always renormalised."""
+    if arch not in ("qwen3_moe", "mixtral"):
+        return {}
+    n, experts = raw["num_hidden_layers"], raw.get("num_experts") or raw["num_local_experts"]
+    step, dense = raw.get("decoder_sparse_step", 1), set(raw.get("mlp_only_layers") or ())
+    sparse = [i for i in range(n) if (i + 1) % step == 0 and i not in dense] if experts else []
+    return dict(
+        num_experts=experts,
+        top_k=raw["num_experts_per_tok"],
+        moe_intermediate_size=raw.get("moe_intermediate_size") or raw["intermediate_size"],
+        norm_topk_prob=arch == "mixtral" or bool(raw.get("norm_topk_prob", False)),
+        sparse_layers=tuple(sparse),
+    )

@@ -41,6 +41,8 @@ class RequestOutput:
 
 
 class LLM:
+    ep = None  # engine.dist.ExpertParallel in EPLLM: this rank's share of the experts
+
     def __init__(self, model: str | Path, **kwargs) -> None:
         self.config = cfg = EngineConfig(model=str(model), **kwargs)
         device, dtype = cfg.torch_device(), cfg.torch_dtype()
@@ -48,7 +50,8 @@ class LLM:
         self.kernels = given if isinstance(given, Kernels) else load_kernels(given, device.type)
         path = Path(model).expanduser()
         limit = cfg.max_model_len or DEFAULT_MAX_LEN
-        self.model, self.model_config = load_model(path, self.kernels, dtype, device, limit)
+        loaded = load_model(path, self.kernels, dtype, device, limit, self.ep)
+        self.model, self.model_config = loaded
         mc = self.model_config
         self.max_model_len = min(limit, mc.max_position_embeddings)
         self.tokenizer = load_tokenizer(path)

@@ -29,12 +29,12 @@ OPS = {
     "softmax": Op("online_softmax", ("softmax",), "sampling probabilities and log-probs"),
     "radix_cache": Op("radix_tree", ("RadixCache",), "prefix cache over KV pages"),
     "paged_attention": Op("paged_attention", ("paged_decode_attention",), "decode attention"),
+    "moe": Op("moe_dispatch", ("route", "moe_forward"), "MoE layers: route, grouped experts"),
+    "ep_moe": Op("ep_all_to_all", ("ep_moe",), "MoE layers under expert parallelism"),
 }
 LATER = {  # in the table (ENGINE.md), wired by later parts of the engine
     "fp8_quant": "FP8 KV cache",
-    "moe_dispatch": "MoE layers",
     "spec_decode": "speculative decoding acceptance",
-    "ep_all_to_all": "MoE under expert parallelism",
     "wmma_gemm": "optional fp16 linear layers",
 }
 NO_HOT_PATH = {
@@ -59,6 +59,9 @@ class Kernels:
     softmax: Callable
     RadixCache: type
     paged_decode_attention: Callable | None  # None: the engine's gather + SDPA path
+    route: Callable | None  # None (and below): the checkout lacks the problem
+    moe_forward: Callable | None
+    ep_moe: Callable | None
     bound: dict[str, str]  # op -> what it runs, e.g. "solution:triton", "reference"
 
 
@@ -90,6 +93,9 @@ def load_kernels(spec: str | dict[str, str], device: str) -> Kernels:
         softmax=mods["softmax"].softmax,
         RadixCache=mods["radix_cache"].RadixCache,
         paged_decode_attention=getattr(mods["paged_attention"], "paged_decode_attention", None),
+        route=getattr(mods["moe"], "route", None),
+        moe_forward=getattr(mods["moe"], "moe_forward", None),
+        ep_moe=getattr(mods["ep_moe"], "ep_moe", None),
         bound=bound,
     )
 
@@ -126,7 +132,7 @@ def _bind(name: str, choice: str, device: str) -> tuple[Any, str]:
         problem = get_problem(op.problem)
     except UnknownProblem:
         if requested == "auto":
-            return None, "gather + SDPA (engine)"
+            return None, "gather + SDPA (engine)" if name == "paged_attention" else "absent"
         raise KernelError(f"{name}: problem {op.problem} is not in this checkout") from None
     try:
         ref = resolve(problem, choice)

@@ -4,6 +4,9 @@ sequences whose chunk reached the end of their tokens."""
 
 from __future__ import annotations
 
+import itertools
+from dataclasses import dataclass
+
 import torch
 
 from engine.attention import AttentionMetadata, make_group
@@ -12,45 +15,60 @@ from engine.sampler import Sampler
 from engine.scheduler import Sequence
 
 
+@dataclass(frozen=True, slots=True)
+class Chunk:
+    """One sequence's tokens in a step: all a rank needs to run the model on them."""
+
+    seq_id: int
+    start: int  # tokens of the sequence already in the KV pool
+    tokens: list[int]
+    pages: list[int]
+
+
 class ModelRunner:
     def __init__(self, model, pool: KVPool, sampler: Sampler, page_size: int, device) -> None:
         self.model, self.pool, self.sampler = model, pool, sampler
         self.kv, self.S, self.device = pool.layers(), page_size, device
         self.scale = model.cfg.head_dim**-0.5
 
-    def _metadata(self, ordered: list[tuple[Sequence, int]], n_decode: int) -> AttentionMetadata:
+    def _metadata(self, chunks: list[Chunk], n_decode: int) -> AttentionMetadata:
         S, dev, slots = self.S, self.device, []
-        for seq, n in ordered:
-            c = seq.num_computed
-            slots += [seq.pages[p // S] * S + p % S for p in range(c, c + n)]
+        for c in chunks:
+            slots += [c.pages[p // S] * S + p % S for p in range(c.start, c.start + len(c.tokens))]
         groups = []
-        for part, offset in ((ordered[:n_decode], 0), (ordered[n_decode:], n_decode)):
+        for part, offset in ((chunks[:n_decode], 0), (chunks[n_decode:], n_decode)):
             if not part:
                 groups.append(None)
                 continue
-            q_lens = [n for _, n in part]
-            ctx = [s.num_computed + n for s, n in part]
-            groups.append(make_group(q_lens, ctx, [s.pages for s, _ in part], S, offset, dev))
+            q_lens = [len(c.tokens) for c in part]
+            ctx = [c.start + len(c.tokens) for c in part]
+            groups.append(make_group(q_lens, ctx, [c.pages for c in part], S, offset, dev))
         slot_mapping = torch.tensor(slots, dtype=torch.int64).to(dev)
         return AttentionMetadata(slot_mapping, groups[0], groups[1], self.scale)
+
+    @torch.inference_mode()
+    def forward(self, chunks: list[Chunk]) -> torch.Tensor:
+        """Hidden states (T, H) of the chunks' tokens; decode chunks (one token) come first."""
+        n_decode = sum(1 for c in chunks if len(c.tokens) == 1)
+        ids = [t for c in chunks for t in c.tokens]
+        pos = [p for c in chunks for p in range(c.start, c.start + len(c.tokens))]
+        meta = self._metadata(chunks, n_decode)
+        ids_t = torch.tensor(ids, dtype=torch.int64).to(self.device)  # (T,)
+        pos_t = torch.tensor(pos, dtype=torch.int64).to(self.device)  # (T,)
+        return self.model(ids_t, pos_t, self.kv, meta)  # (T, H)
 
     @torch.inference_mode()
     def run(self, batch: list[tuple[Sequence, int]]) -> tuple[list[int], list | None]:
         """Tokens sampled for the sequences of `batch` that reach their end, in batch order,
         and their log-probs when any of them asked."""
         ordered = [b for b in batch if b[1] == 1] + [b for b in batch if b[1] != 1]
-        n_decode = sum(1 for _, n in batch if n == 1)
-        ids, pos, rows, row = [], [], {}, -1
-        for seq, n in ordered:
-            c = seq.num_computed
-            ids += seq.tokens[c : c + n]
-            pos += range(c, c + n)
-            row += n
-            rows[seq.id] = row  # the sequence's last token in this step
-        meta = self._metadata(ordered, n_decode)
-        ids_t = torch.tensor(ids, dtype=torch.int64).to(self.device)  # (T,)
-        pos_t = torch.tensor(pos, dtype=torch.int64).to(self.device)  # (T,)
-        hidden = self.model(ids_t, pos_t, self.kv, meta)  # (T, H)
+        chunks = [
+            Chunk(s.id, s.num_computed, s.tokens[s.num_computed : s.num_computed + n], s.pages)
+            for s, n in ordered
+        ]
+        hidden = self.forward(chunks)  # (T, H)
+        ends = itertools.accumulate(len(c.tokens) for c in chunks)
+        rows = {c.seq_id: end - 1 for c, end in zip(chunks, ends)}  # each one's last token
         ending = [s for s, n in batch if s.num_computed + n == len(s.tokens)]
         if not ending:
             return [], None

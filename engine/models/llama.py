@@ -98,12 +98,12 @@ class MLP(nn.Module):
 
 
 class DecoderLayer(nn.Module):
-    def __init__(self, cfg: ModelConfig, kernels: Kernels) -> None:
+    def __init__(self, cfg: ModelConfig, kernels: Kernels, mlp: nn.Module | None = None) -> None:
         super().__init__()
         self.input_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, kernels)
         self.self_attn = Attention(cfg, kernels)
         self.post_attention_layernorm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, kernels)
-        self.mlp = MLP(cfg)
+        self.mlp = MLP(cfg) if mlp is None else mlp  # an MoE block in models/moe.py
 
     def forward(self, h, residual, cos, sin, kv, meta):
         # pre-norm residual stream: residual += sublayer(norm(residual)), with the add fused
@@ -119,18 +119,22 @@ class DecoderLayer(nn.Module):
 
 
 class Decoder(nn.Module):
-    def __init__(self, cfg: ModelConfig, kernels: Kernels) -> None:
+    def __init__(self, cfg: ModelConfig, kernels: Kernels, mlp_for=None) -> None:
         super().__init__()
         self.embed_tokens = nn.Embedding(cfg.vocab_size, cfg.hidden_size)
-        self.layers = nn.ModuleList(DecoderLayer(cfg, kernels) for _ in range(cfg.num_layers))
+        self.layers = nn.ModuleList(
+            DecoderLayer(cfg, kernels, mlp_for(i) if mlp_for else None)
+            for i in range(cfg.num_layers)
+        )
         self.norm = RMSNorm(cfg.hidden_size, cfg.rms_norm_eps, kernels)
 
 
 class LlamaForCausalLM(nn.Module):
-    def __init__(self, cfg: ModelConfig, kernels: Kernels, max_positions: int) -> None:
+    def __init__(self, cfg: ModelConfig, kernels: Kernels, max_positions: int, mlp_for=None):
+        """mlp_for(i): layer i's MLP module when it is not the dense SwiGLU MLP."""
         super().__init__()
         self.cfg = cfg
-        self.model = Decoder(cfg, kernels)
+        self.model = Decoder(cfg, kernels, mlp_for)
         self.lm_head = nn.Linear(cfg.hidden_size, cfg.vocab_size, bias=False)
         if cfg.tie_word_embeddings:
             self.lm_head.weight = self.model.embed_tokens.weight

@@ -11,6 +11,7 @@ from safetensors import safe_open
 
 from engine.config import ModelConfig, ModelError
 from engine.models.llama import LlamaForCausalLM
+from engine.models.moe import build_moe, copy_moe_weight, expected_experts
 from engine.ops import Kernels
 
 # HF name part -> (our parameter, shard index) for the stacked matrices
@@ -34,7 +35,12 @@ def _default_dtype(dtype: torch.dtype):
 
 
 def load_model(
-    path: Path, kernels: Kernels, dtype: torch.dtype, device: torch.device, max_positions: int
+    path: Path,
+    kernels: Kernels,
+    dtype: torch.dtype,
+    device: torch.device,
+    max_positions: int,
+    ep=None,  # engine.dist.ExpertParallel: load only this rank's experts
 ) -> tuple[LlamaForCausalLM, ModelConfig]:
     if not path.is_dir():
         raise ModelError(f"model directory {path} does not exist")
@@ -42,15 +48,23 @@ def load_model(
     files = sorted(path.glob("*.safetensors"))
     if not files:
         raise ModelError(f"{path} has no *.safetensors weights: pass a Hugging Face model dir")
+    if ep is not None and not cfg.num_experts:
+        raise ModelError(f"{path} is a dense model: expert parallelism needs Qwen3-MoE or Mixtral")
     with torch.device(device), _default_dtype(dtype):  # params born on the device, in dtype
-        model = LlamaForCausalLM(cfg, kernels, max_positions)
+        if cfg.num_experts:
+            model = build_moe(cfg, kernels, max_positions, ep)
+        else:
+            model = LlamaForCausalLM(cfg, kernels, max_positions)
     params = dict(model.named_parameters())
     loaded = set()
     for file in files:
         with safe_open(str(file), framework="pt") as f:
             for name in f.keys():
-                loaded.add(_copy(params, name, f.get_tensor(name), cfg))
-    missing = sorted(_expected(params) - loaded)
+                keys = copy_moe_weight(model, name, f) if cfg.num_experts else None
+                if keys is None:
+                    keys = [_copy(params, name, f.get_tensor(name), cfg)]
+                loaded.update(keys)
+    missing = sorted(_expected(params, expected_experts(model)) - loaded)
     if missing:
         raise ModelError(f"{path}: weights missing for {missing[0]} ({len(missing)} in all)")
     return model.eval(), cfg
@@ -76,13 +90,14 @@ def _copy(params: dict, name: str, tensor: torch.Tensor, cfg: ModelConfig) -> st
     return f"{ours}#{shard}"
 
 
-def _expected(params: dict) -> set[str]:
-    """Every parameter, and every shard of a stacked one, as _copy names them."""
+def _expected(params: dict, experts: dict[str, set[str]]) -> set[str]:
+    """Every parameter, and every shard of a stacked one, as _copy and copy_moe_weight name
+    them."""
     shards = {"qkv_proj": 3, "gate_up_proj": 2}
     out = set()
     for name in params:
         n = next((k for t, k in shards.items() if f".{t}." in name), 0)
-        out |= {f"{name}#{i}" for i in range(n)} if n else {name}
+        out |= experts.get(name) or ({f"{name}#{i}" for i in range(n)} if n else {name})
     return out
 
 

@@ -16,6 +16,9 @@ CORPUS = [
     "def add(a, b):\n    return a + b\n",
     "Kernel Dojo: practise GPU kernels and inference engines, one problem at a time.",
 ] * 3
+MOE = dict(num_experts_per_tok=2, rope_theta=1e6)
+QWEN3_MOE = dict(num_experts=8, moe_intermediate_size=32, mlp_only_layers=[1])  # layer 1: dense
+QWEN3_MOE |= MOE | dict(norm_topk_prob=True)
 CHAT_TEMPLATE = (
     "{% for m in messages %}<|{{ m['role'] }}|>{{ m['content'] }}\n{% endfor %}"
     "{% if add_generation_prompt %}<|assistant|>{% endif %}"
@@ -50,14 +53,19 @@ def _tokenizer_files() -> dict[str, bytes]:
 
 
 def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
-    """A 2-layer random model of `family` (llama | qwen2 | qwen3) saved under path."""
+    """A 2-layer random model of `family` saved under path: llama | qwen2 | qwen3 | mixtral |
+    qwen3_moe (its layer 1 a dense MLP, as mlp_only_layers allows)."""
     from transformers import (
         LlamaConfig,
         LlamaForCausalLM,
+        MixtralConfig,
+        MixtralForCausalLM,
         Qwen2Config,
         Qwen2ForCausalLM,
         Qwen3Config,
         Qwen3ForCausalLM,
+        Qwen3MoeConfig,
+        Qwen3MoeForCausalLM,
     )
 
     common = dict(
@@ -90,6 +98,8 @@ def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
         ),
         "qwen2": (Qwen2Config, Qwen2ForCausalLM, dict(rope_theta=1e6)),
         "qwen3": (Qwen3Config, Qwen3ForCausalLM, dict(head_dim=32, tie_word_embeddings=True)),
+        "qwen3_moe": (Qwen3MoeConfig, Qwen3MoeForCausalLM, dict(head_dim=32, **QWEN3_MOE)),
+        "mixtral": (MixtralConfig, MixtralForCausalLM, dict(num_local_experts=4, **MOE)),
     }
     config_cls, model_cls, extra = kinds[family]
     torch.manual_seed(seed)
@@ -98,7 +108,7 @@ def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
         for layer in model.model.layers:
             for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
                 torch.nn.init.normal_(proj.bias, std=0.5)
-    if family == "qwen3":  # norms away from 1, so that a skipped q/k norm changes the tokens
+    if family in ("qwen3", "qwen3_moe"):  # norms away from 1: a skipped q/k norm changes tokens
         for layer in model.model.layers:
             for norm in (layer.self_attn.q_norm, layer.self_attn.k_norm):
                 torch.nn.init.uniform_(norm.weight, 0.5, 2.0)
