@@ -16,17 +16,18 @@ from grader.bank import questions
 from grader.cli import report
 from grader.cli.common import EXIT_FAILED, EXIT_NEEDS_GPU, emit_json, err, fail, out, warn
 from grader.cli.progress import check_progress
-from grader.harness.hooks import hooks_for
+from grader.harness.checked import ImplError, NeedsGpu, open_impl, remote
+from grader.harness.hooks import Hooks, hooks_for
 from grader.perf import doctor as doctor_mod
 from grader.perf import plot as plot_mod
 from grader.perf import profile
 from grader.perf.grade import Grade, grade, readiness, run_bench, untouched_stub
 from grader.problem import scaffold
 from grader.problem.complete import missing_parts
-from grader.problem.impls import load, resolve, solution_backends, wrong_variants
+from grader.problem.impls import resolve, solution_backends, wrong_variants
 from grader.problem.registry import UnknownProblem, all_problems, get_problem
 from grader.problem.spec import SpecError
-from grader.runtime.errors import ImplLoadError
+from grader.runtime.errors import ImplLoadError, NotAttempted
 from grader.sandbox.check import run_check
 from grader.sandbox.verdict import VERDICTS
 
@@ -276,9 +277,20 @@ def new(
 
 
 def attempt_notes(p) -> list[str]:
-    """What the problem's hooks say about the attempt (smem_transpose: its layout report)."""
+    """What the problem's hooks say about the attempt (smem_transpose: its layout report),
+    computed in a worker process: the CLI never imports an attempt."""
+    if type(hooks_for(p)).notes is Hooks.notes:
+        return []
+    root = p.path.parent.parent
     try:
-        module = load(p, resolve(p, "attempt"))
-    except ImplLoadError as e:
-        return [f"your attempt does not load ({e})"]
-    return [f"your attempt: {line}" for line in hooks_for(p).notes(module)]
+        impl = open_impl(p, resolve(p, "attempt", root), root)
+    except (ImplLoadError, NotAttempted, NeedsGpu) as e:
+        return [f"your attempt does not load ({e})"] if isinstance(e, ImplLoadError) else []
+    try:
+        lines = remote(impl.client, ("call", ("notes",), (), {}), "notes")
+    except (ImplError, AssertionError, NotAttempted) as e:
+        return [f"your attempt's layout could not be read ({e})"]
+    finally:
+        impl.client.close()
+    ok = isinstance(lines, list) and all(isinstance(x, str) for x in lines)
+    return [f"your attempt: {line[:200]}" for line in lines[:20]] if ok else []

@@ -234,3 +234,17 @@ def test_new_says_what_is_still_needed_with_absolute_paths_and_is_not_counted(tm
 @pytest.mark.parametrize("p", all_problems(), ids=lambda p: p.slug)
 def test_every_shipped_problem_is_complete(p):
     assert missing_parts(p, ROOT) == [], f"{p.slug} is incomplete"
+
+
+def test_show_reads_the_attempts_layout_without_importing_it_here(monkeypatch):
+    """smem_transpose's layout report runs the attempt's smem_offset: in a worker, never in the
+    CLI's own process (an attempt's import-time code must not run with the grader's rights)."""
+    from grader.problem import impls
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("the CLI process imported an implementation")
+
+    monkeypatch.setattr(impls, "load", refuse)
+    result = runner.invoke(app, ["show", "smem_transpose"])
+    assert result.exit_code == 0, result.output
+    assert "your attempt: smem layout" in result.output
