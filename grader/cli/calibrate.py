@@ -15,7 +15,7 @@ from grader.problem.registry import UnknownProblem, all_problems, get_problem
 from grader.problem.spec import Problem, SpecError
 from grader.runtime.errors import ImplLoadError
 from grader.sandbox import calibration
-from grader.sandbox.budgets import budgets_for, plan
+from grader.sandbox.budgets import THOROUGH, Policy, budgets_for, plan
 from grader.sandbox.check import run_check
 from grader.sandbox.verdict import CheckResult
 
@@ -25,8 +25,9 @@ def budgeted_check(
 ) -> CheckResult:
     """run_check under this machine's budgets (none when --timeout is given), with the live line
     when `live`; a passing run of the shipped solution refreshes the calibration."""
-    budgets = None if timeout else plan(p, impl)
-    watch = None if thorough else _stopwatch(p, impl)  # thorough runs 10x the examples
+    policy = Policy(slow=Policy().slow * THOROUGH) if thorough else Policy()
+    budgets = None if timeout else plan(p, impl, policy=policy)
+    watch = None if thorough else _stopwatch(p, impl)  # calibrations time the ci profile
     label = f"checking {p.slug} ({impl}) · " + (
         budgets.label if budgets is not None else f"--timeout {timeout:g} s for the whole run"
     )

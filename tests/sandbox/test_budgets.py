@@ -135,17 +135,24 @@ def test_budgets_follow_the_policy_and_never_exceed_the_cap(tests, cap, floor, s
 
 
 def test_the_stopwatch_times_each_passing_check_from_its_start_to_the_next(monkeypatch):
-    clock = iter([10.0, 13.0, 13.5, 20.0, 21.0])
+    clock = iter([10.0, 13.0, 13.5, 20.0, 21.0, 21.5, 22.0, 23.0])
     monkeypatch.setattr(calibration.time, "monotonic", lambda: next(clock))
     watch = Stopwatch("solution:triton")
-    t = "p/test_p.py::test_a[solution:triton-n=1]"
-    u = "p/test_p.py::test_b[solution:triton]"
-    watch({"event": "start", "nodeid": t})  # 10
-    watch({"event": "result", "nodeid": t, "phase": "call", "status": "passed", "seconds": 2.5})
-    watch({"event": "start", "nodeid": u})  # 13.5
-    watch({"event": "result", "nodeid": u, "phase": "call", "status": "failed", "message": "x"})
-    watch({"event": "finish", "exitstatus": 1})  # 21
-    assert watch.timings() == {"test_a[n=1]": Timing(2.5, 1.0)}  # failed checks are not timed
+    ids = [f"p/test_p.py::test_a[solution:triton-n={n}]" for n in (1, 2, 3)]
+    for nodeid, status, call in [
+        (ids[0], "passed", 2.5),
+        (ids[1], "failed", 1),
+        (ids[2], "passed", 0.4),
+    ]:
+        watch({"event": "start", "nodeid": nodeid})
+        result = {"event": "result", "nodeid": nodeid, "phase": "call", "status": status}
+        watch({**result, "message": "", "seconds": call})
+    watch({"event": "start", "nodeid": "p/test_p.py::test_b[solution:triton]"})  # 22: skipped
+    watch({"event": "finish", "exitstatus": 1})  # 23
+    # test_a[n=1]: 3.5 s from its start to the next; its call's 2.1 s beyond the family's
+    # 0.4 s is the first call's warm-up, moved to the overhead. Failed and skipped: not timed.
+    timed = {k: (round(t.call, 6), round(t.overhead, 6)) for k, t in watch.timings().items()}
+    assert timed == {"test_a[n=1]": (0.4, 3.1), "test_a[n=3]": (0.4, 0.6)}
 
 
 def _copy_problem(root: Path) -> Path:
@@ -208,7 +215,7 @@ def test_dojo_calibrate_saves_what_it_timed_and_check_budgets_follow(monkeypatch
     line = "rms_norm · solution:triton · 9 s for 1 check · budgets 38 s a check, 120 s the run"
     assert result.stdout.strip() == line
     b = plan(p, "attempt")
-    assert b.calibration == cal and b.label.startswith("budgets: 60x this machine's solution")
+    assert b.calibration == cal and b.label == "budgets: 60x the solution:triton's times here"
 
 
 def test_dojo_calibrate_wants_one_slug_or_all():
