@@ -74,15 +74,15 @@ class Budgets:
         """The timeout verdict's line for a check that ran past its budget."""
         tid = test_id(nodeid, self.spec)
         timed = self.calibration.tests.get(tid) if self.calibration else None
+        budget = f"budget {self.limit(nodeid):.0f} s"
         if timed is not None:
-            why = f"the {self.calibration.impl} takes {_secs(timed.wall)} here"
+            why = f"the {self.calibration.impl} takes {_secs(timed.wall)} here ({budget})"
         elif self.calibration is not None:
-            why = f"a check the {self.calibration.impl} did not run here"
+            why = f"a check the {self.calibration.impl} did not run here ({budget})"
         else:
-            why = f"{self.source}; `dojo calibrate {self.slug}` measures budgets on this machine"
-        return (
-            f"{tid} ran {spent:.0f} s; {why} (budget {self.limit(nodeid):.0f} s): "
-            f"look for an infinite loop, or pass --timeout {self.cap:g}"
+            why = f"{self.source} ({budget}; `dojo calibrate {self.slug}` measures budgets here)"
+        return f"{tid} ran {spent:.0f} s; {why}: look for an infinite loop, or pass " + (
+            f"--timeout {self.cap:g}"
         )
 
     def overall_note(self) -> str:
@@ -98,6 +98,8 @@ class Budgets:
     @property
     def label(self) -> str:
         """For the live line: which budgets apply."""
+        if self.calibration is None:
+            return f"budgets: {self.source}, {self.default:.0f} s a check"
         return f"budgets: {self.source}"
 
 
@@ -126,7 +128,7 @@ def from_calibration(
     """Budgets from a calibration; from the cap alone where there is none (`why` says why)."""
     if cal is None:
         default = min(cap, max(policy.floor_s, policy.static_share * cap))
-        return Budgets(slug, spec, cap, default, cap, f"{why}, {default:.0f} s a check")
+        return Budgets(slug, spec, cap, default, cap, why)
     limits = {tid: min(cap, policy.per_check(t)) for tid, t in cal.tests.items()}
     timeout = min(cap, policy.overall(cal))
     source = f"{policy.slow:g}x the {cal.impl}'s times here"

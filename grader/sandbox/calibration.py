@@ -192,17 +192,17 @@ def grader_version() -> str:
 
 def load(problem: Problem, root: Path) -> tuple[Calibration | None, str]:
     """The cached calibration, or None and why there is none (never measured, or stale)."""
-    entry = store.load_json(store.data_dir() / CACHE, {}).get(problem.slug)
-    if not isinstance(entry, dict) or "stamp" not in entry:
+    cache = store.load_json(store.data_dir() / CACHE, {})
+    entry = cache.get(problem.slug) if isinstance(cache, dict) else None
+    if entry is None:
         return None, "not calibrated here"
-    now = stamp(problem, root)
-    changed = [k for k in ("files", "machine", "grader") if entry["stamp"].get(k) != now[k]]
-    if changed:
-        return None, f"calibration is stale ({_STALE[changed[0]]})"
     try:
-        return Calibration.from_json(entry["calibration"]), ""
-    except (KeyError, TypeError, ValueError):
-        return None, "calibration is unreadable"
+        now = stamp(problem, root)
+        changed = [k for k in ("files", "machine", "grader") if entry["stamp"][k] != now[k]]
+        cal = Calibration.from_json(entry["calibration"])
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None, "the calibration cache is unreadable here"
+    return (None, f"calibration is stale ({_STALE[changed[0]]})") if changed else (cal, "")
 
 
 _STALE = {

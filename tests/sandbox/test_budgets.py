@@ -110,7 +110,29 @@ def test_an_uncalibrated_problem_gets_a_quarter_of_its_timeout_a_check():
     b = plan(get_problem("rms_norm"), "reference")
     assert (b.limit("anything"), b.timeout, b.calibration) == (150, 600, None)
     assert b.label == "budgets: not calibrated here, 150 s a check"
-    assert "`dojo calibrate rms_norm` measures budgets" in b.over("test_x", 151.0)
+    assert b.over("p/test_rms_norm.py::test_x[reference-n=1]", 151.0) == (
+        "test_x[n=1] ran 151 s; not calibrated here (budget 150 s; `dojo calibrate rms_norm` "
+        "measures budgets here): look for an infinite loop, or pass --timeout 600"
+    )
+
+
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        (
+            '{"rms_norm": {"stamp": 3, "calibration": {}}}',
+            "the calibration cache is unreadable here",
+        ),
+        ('{"rms_norm": {"stamp": {}}}', "the calibration cache is unreadable here"),
+        ("[1, 2]", "not calibrated here"),
+        ("{not json", "not calibrated here"),
+    ],
+)
+def test_a_damaged_calibration_cache_means_uncalibrated_not_a_crash(tmp_path, text, why):
+    (tmp_path / "xdg" / "kernel-dojo").mkdir(parents=True)
+    (tmp_path / "xdg" / "kernel-dojo" / "calibration.json").write_text(text)
+    assert calibration.load(get_problem("rms_norm"), ROOT) == (None, why)
+    assert plan(get_problem("rms_norm"), "reference").limit("test_x") == 150
 
 
 timings = st.builds(Timing, st.floats(0, 1e3), st.floats(0, 1e3))

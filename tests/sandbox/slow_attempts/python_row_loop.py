@@ -10,7 +10,7 @@ def rms_norm(x, weight, eps=1e-6):
     time.sleep(0.05)  # a slow call, the same every time: the test's budgets are sized from it
     H = x.shape[-1]
     rows = x.reshape(-1, H)  # (N, H)
-    out = torch.empty(rows.shape, dtype=x.dtype)  # (N, H)
+    out = torch.empty(rows.shape, dtype=x.dtype, device=x.device)  # (N, H)
     for i in range(rows.shape[0]):
         xf = rows[i].float()  # (H,)
         inv_rms = torch.rsqrt(xf.pow(2).mean() + eps)
