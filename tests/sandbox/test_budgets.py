@@ -57,17 +57,21 @@ def test_an_infinite_loop_is_stopped_at_its_checks_budget_and_named():
     # the first check gets the floor (3 s); every check not listed gets the largest, 64 s
     _save(p, {first: Timing(0.01, 0.1), "test_linear_in_weight": Timing(1.0, 1.0)})
     budgets = plan(p, INFINITE, policy=Policy(floor_s=3.0))
-    began: list[float] = []
-    on_event = lambda e: e["event"] == "start" and not began and began.append(time.monotonic())  # noqa: E731
+    began: list[float] = []  # when each check started, as the parent saw it
+
+    def on_event(record: dict) -> None:
+        if record["event"] == "start":
+            began.append(time.monotonic())
+
     r = run_check(p, INFINITE, budgets=budgets, on_event=on_event)
     stopped = time.monotonic() - began[0]
-    assert r.verdict == "timeout", r.message
-    assert 3.0 <= stopped < 6.0, f"the 3 s budget stopped the check after {stopped:.1f} s"
+    assert r.verdict == "timeout" and len(began) == 1, r.message
+    assert 3.0 <= stopped < 8.0, f"the 3 s budget stopped the check after {stopped:.1f} s"
     assert re.match(
-        rf"{re.escape(first)} ran [34] s; the solution:triton takes 0.11 s here", r.message
+        rf"{re.escape(first)} ran [3-7] s; the solution:triton takes 0.11 s here", r.message
     )
     assert "(budget 3 s): look for an infinite loop, or pass --timeout 600" in r.message
-    assert r.seconds < 60
+    assert r.seconds < 120  # harness start-up included; a busy 2-core machine takes ~20 s
 
 
 @pytest.mark.parametrize(("call_s", "verdict"), [(0.1, "passed"), (0.02, "timeout")])
@@ -101,7 +105,7 @@ def test_the_whole_run_has_a_budget_derived_from_the_calibration_under_the_cap()
     budgets = plan(p, INFINITE, policy=Policy(floor_s=100.0, overall_floor_s=4.0))
     assert budgets.timeout == pytest.approx(60 * 0.01 + 4 * 0.99)  # (1 s - 0.01 s) not in calls
     r = run_check(p, INFINITE, budgets=budgets)
-    assert r.verdict == "timeout" and r.seconds < budgets.timeout + 3, r.message
+    assert r.verdict == "timeout" and r.seconds < budgets.timeout + 5, r.message
     assert r.message.startswith(f"did not finish within {budgets.timeout:g} s"), r.message
     assert "the solution:triton's whole check takes 1 s here (budget 5 s)" in r.message
 
