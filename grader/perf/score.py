@@ -71,6 +71,9 @@ def _case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
     }
     if perf.metric == "speedup":
         ys = _samples(row.get("baseline_samples_ms"), "baseline_samples_ms")
+        charge = _transfer_charge(row.get("transfer_ms"), len(xs))
+        xs = [x + charge for x in xs]
+        out.update(median_ms=statistics.median(xs), min_ms=min(xs), transfer_charge_ms=charge)
         mid, lo, hi = ratio_ci(xs, ys)
         base = 1e3 / statistics.median(ys)  # the reference's calls/s
         out.update(achieved=1e3 / out["median_ms"], unit="calls/s", baseline_value=base)
@@ -91,6 +94,24 @@ def _case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
         )
     out["tier"] = perf.tier(out["fraction"])
     return out
+
+
+def _transfer_charge(transfer: Any, n: int) -> float:
+    """The implementation's median time to receive its inputs and send its output, beyond the
+    reference's on the same data: zero for an honest worker, and work moved out of the timed
+    request (computing at staging, or lazily at fetch) is added back onto every sample."""
+    if not isinstance(transfer, dict):
+        raise BadRecord("a CPU measurement without its transfer times")
+    sides = {}
+    for side in ("impl", "ref"):
+        pair = transfer.get(side)
+        if not (isinstance(pair, list) and len(pair) == 2):
+            raise BadRecord(f"transfer_ms.{side} is not [stage, fetch]")
+        sides[side] = [_samples(t, f"transfer_ms.{side}") for t in pair]
+        if any(len(t) != n for t in sides[side]):
+            raise BadRecord(f"transfer_ms.{side} does not have one time per sample")
+    excess = (statistics.median(i) - statistics.median(r) for i, r in zip(*sides.values()))
+    return sum(max(0.0, e) for e in excess)
 
 
 def _samples(xs: Any, name: str) -> list[float]:

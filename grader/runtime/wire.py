@@ -65,8 +65,10 @@ def receive(conn: Connection) -> Any:
     """One message from the worker, unpickled through the whitelist; Unreceivable otherwise."""
     try:
         data = conn.recv_bytes(MAX_MESSAGE)
-    except OSError as e:  # longer than MAX_MESSAGE
-        raise Unreceivable(f"a message over {MAX_MESSAGE >> 20} MiB ({e})") from None
+    except OSError as e:
+        if "bad message length" not in str(e):  # the worker died mid-message: not its reply
+            raise EOFError(str(e)) from None
+        raise Unreceivable(f"a message over {MAX_MESSAGE >> 20} MiB") from None
     try:
         return _SafeUnpickler(io.BytesIO(data)).load()
     except Unreceivable:

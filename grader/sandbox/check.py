@@ -35,11 +35,12 @@ def run_check(
     root: Path | None = None,
     budgets: Budgets | None = None,
     on_event: Callable[[dict], None] | None = None,
+    only: str | None = None,
 ) -> CheckResult:
     """`dojo check`: the problem's tests against one implementation. The tests run in a harness
     process that never imports the implementation (it runs in a worker process the harness
     starts); `budgets` (grader/sandbox/budgets.py) limits each check; `on_event` sees each
-    record as it arrives."""
+    record as it arrives; `only` runs one check (a test function's name) and no other."""
     root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
@@ -49,7 +50,7 @@ def run_check(
     stream = EventStream(on_event)
     with tempfile.TemporaryDirectory(prefix="dojo-") as tmp, guarded(root, data_dir()) as guard:
         finished = run_process(
-            _pytest_command(problem, ref.cli_arg, stream.argument, fail_fast, thorough, root),
+            _pytest_command(problem, ref.cli_arg, stream.argument, fail_fast, thorough, root, only),
             timeout,
             root,
             env={SANDBOX_DIR: tmp},
@@ -68,7 +69,13 @@ def run_check(
 
 
 def _pytest_command(
-    problem: Problem, spec: str, report: str, fail_fast: bool, thorough: bool, root: Path
+    problem: Problem,
+    spec: str,
+    report: str,
+    fail_fast: bool,
+    thorough: bool,
+    root: Path,
+    only: str | None = None,
 ) -> list[str]:
     """pytest on the problem's test file alone: no conftest.py is read (one dropped into the
     checkout must not change a verdict), the grader's plugin named explicitly."""
@@ -76,7 +83,7 @@ def _pytest_command(
         sys.executable,
         "-m",
         "pytest",
-        str(problem.path / f"test_{problem.slug}.py"),
+        str(problem.path / f"test_{problem.slug}.py") + (f"::{only}" if only else ""),
         "--impl",
         spec,
         "--dojo-report",

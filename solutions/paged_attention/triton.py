@@ -155,16 +155,18 @@ def _split_kernel(
     q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
     S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr,
     DIRECT: tl.constexpr,
+    SPLIT_BOUNDS: tl.constexpr, QUERY_HEADS: tl.constexpr, TOKEN_ROWS: tl.constexpr,
+    ONLINE_UPDATE: tl.constexpr,  # the @triton.jit steps below, constexpr so a variant swaps one
 ):  # fmt: skip
     # Program (b, kv_head * TILES + tile, split): reads the split's keys and values of one KV
     # head once, writes (m, den, acc) for the query heads of that head: rows (b, h, split).
     # DIRECT (one split holds every key of every sequence): writes out[b, h] = acc / den instead.
     b, kv_tile, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kv_head, tile = kv_tile // TILES, kv_tile % TILES
-    start, end = _split_bounds(tl.load(lens_ptr + b), split, chunk, S)
+    start, end = SPLIT_BOUNDS(tl.load(lens_ptr + b), split, chunk, S)
     if start >= end:
         return  # past this sequence's end: the combine never reads this split
-    heads, head_ok = _query_heads(kv_head, tile, GROUP, HKV, BLOCK_G)  # (BLOCK_G,)
+    heads, head_ok = QUERY_HEADS(kv_head, tile, GROUP, HKV, BLOCK_G)  # (BLOCK_G,)
     d = tl.arange(0, D)
     q_rows = b.to(tl.int64) * q_stride_b + heads * q_stride_h
     q = tl.load(q_ptr + q_rows[:, None] + d[None, :], mask=head_ok[:, None], other=0.0)
@@ -175,7 +177,7 @@ def _split_kernel(
     for first in range(start, end, BLOCK_N):
         tok = first + tl.arange(0, BLOCK_N)
         live = tok < end
-        rows = _token_rows(table_row, tok, live, page_stride, slot_stride, S)
+        rows = TOKEN_ROWS(table_row, tok, live, page_stride, slot_stride, S)
         rows += kv_head * head_stride  # (BLOCK_N,) int64
         k = tl.load(k_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
         if k.dtype == tl.float32:
@@ -184,7 +186,7 @@ def _split_kernel(
             s = tl.dot(q, tl.trans(k))  # (BLOCK_G, BLOCK_N) fp32 accumulation
         s = tl.where(live[None, :], s * scale_log2, float("-inf"))
         v = tl.load(v_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
-        m, den, acc = _online_update(m, den, acc, s, v)
+        m, den, acc = ONLINE_UPDATE(m, den, acc, s, v)
     if DIRECT:
         out = out_ptr + q_rows[:, None] + d[None, :]  # out has q's layout
         tl.store(out, (acc / den[:, None]).to(out_ptr.dtype.element_ty), mask=head_ok[:, None])
@@ -205,6 +207,7 @@ def _split_weight(m_split, m_max):
 def _combine_kernel(
     m_ptr, den_ptr, acc_ptr, lens_ptr, out_ptr, HQ, SPLITS, chunk, out_stride_b, out_stride_h,
     D: tl.constexpr, SPLITS_POW2: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
+    SPLIT_WEIGHT: tl.constexpr,  # @triton.jit _split_weight
 ):  # fmt: skip
     # Program (b, h): merges the partials (b, h, :) of the splits that hold keys, writes out[b, h].
     # Reads SPLIT_BLOCK partials per step: a loop of one load per split would be latency-bound.
@@ -219,13 +222,22 @@ def _combine_kernel(
     for first in range(0, used, SPLIT_BLOCK):
         i = first + tl.arange(0, SPLIT_BLOCK)
         ok = i < used
-        w = _split_weight(tl.load(m_ptr + row + i, mask=ok, other=float("-inf")), m_max)
+        w = SPLIT_WEIGHT(tl.load(m_ptr + row + i, mask=ok, other=float("-inf")), m_max)
         w = tl.where(ok, w, 0.0)  # (SPLIT_BLOCK,)
         acc = tl.load(acc_ptr + (row + i)[:, None] * D + d[None, :], mask=ok[:, None], other=0.0)
         num += tl.sum(w[:, None] * acc, axis=0)  # (D,)
         den += w * tl.load(den_ptr + row + i, mask=ok, other=0.0)
     out = out_ptr + b.to(tl.int64) * out_stride_b + h * out_stride_h + d
     tl.store(out, (num / tl.sum(den, axis=0)).to(out_ptr.dtype.element_ty))
+
+
+HELPERS = {  # the steps a variant may swap, by the name it defines them under
+    "_split_bounds": _split_bounds,
+    "_query_heads": _query_heads,
+    "_token_rows": _token_rows,
+    "_online_update": _online_update,
+    "_split_weight": _split_weight,
+}
 
 
 def attend(
@@ -235,11 +247,12 @@ def attend(
     block_tables: torch.Tensor,
     seq_lens: torch.Tensor,
     scale: float,
-    split_kernel=_split_kernel,
-    combine_kernel=_combine_kernel,
+    helpers: dict | None = None,
     plan: Plan | None = None,
 ) -> torch.Tensor:
-    """paged_decode_attention with the given kernels and plan (the variants and the sweep)."""
+    """paged_decode_attention with the given plan and @triton.jit steps (`helpers`, by name:
+    the variants swap one) for the sweep and the wrong variants."""
+    steps = {**HELPERS, **(helpers or {})}
     B, Hq, D = q.shape
     P, S, Hkv, _ = k_cache.shape
     assert k_cache.shape == v_cache.shape and k_cache.stride() == v_cache.stride()
@@ -255,18 +268,21 @@ def attend(
     den = torch.empty_like(m)  # partial sums of exp
     acc = torch.empty((B, Hq, splits, D), dtype=torch.float32, device=q.device)  # sums of p*v
     grid = (B, Hkv * tiles, splits)
-    split_kernel[grid](
+    _split_kernel[grid](
         q, k_cache, v_cache, block_tables, seq_lens, m, den, acc, out,
         scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, plan.chunk, block_tables.stride(0),
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         S=S, D=D, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
-        DIRECT=splits == 1, num_warps=plan.warps, num_stages=plan.stages,
+        DIRECT=splits == 1, SPLIT_BOUNDS=steps["_split_bounds"], QUERY_HEADS=steps["_query_heads"],
+        TOKEN_ROWS=steps["_token_rows"], ONLINE_UPDATE=steps["_online_update"],
+        num_warps=plan.warps, num_stages=plan.stages,
     )  # fmt: skip
     if splits == 1:
         return out
-    combine_kernel[(B, Hq)](
+    _combine_kernel[(B, Hq)](
         m, den, acc, seq_lens, out, Hq, splits, plan.chunk, out.stride(0), out.stride(1),
         D=D, SPLITS_POW2=triton.next_power_of_2(splits), SPLIT_BLOCK=16,
+        SPLIT_WEIGHT=steps["_split_weight"],
     )  # fmt: skip
     return out
 

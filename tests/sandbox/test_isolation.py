@@ -83,8 +83,9 @@ def test_memory_over_the_limit_is_the_attempts_error():
     assert "memory" in r.message.lower() or "alloc" in r.message.lower(), r.message
 
 
-def test_a_triton_compile_error_keeps_the_compilers_reason():
-    r = _check("arange_not_power_of_two")
+@pytest.mark.parametrize("attempt", ["arange_not_power_of_two", "arange_in_helper"])
+def test_a_triton_compile_error_keeps_the_compilers_reason(attempt):
+    r = _check(attempt)
     assert r.verdict == "error" and "power of 2" in r.message, r.message
 
 
