@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from grader.cli import bank, engine, mock, problems
+from grader.cli import bank, calibrate, engine, mock, problems
 from grader.runtime.paths import ROOT
 
 app = typer.Typer(
@@ -32,6 +32,7 @@ app.command("bench")(problems.bench)
 app.command("grade")(problems.grade_cmd)
 app.command("hint")(problems.hint)
 app.command("doctor")(problems.doctor)
+app.command("calibrate")(calibrate.calibrate_cmd)
 app.command("new")(problems.new)
 app.add_typer(bank.questions_app, name="questions", help="Browse and search the question bank.")
 app.command("quiz")(bank.quiz)

@@ -14,8 +14,8 @@ from rich.text import Text
 from grader import store
 from grader.bank import questions
 from grader.cli import report
+from grader.cli.calibrate import budgeted_check
 from grader.cli.common import EXIT_FAILED, EXIT_NEEDS_GPU, emit_json, err, fail, out, warn
-from grader.cli.progress import check_progress
 from grader.harness.checked import ImplError, NeedsGpu, open_impl, remote
 from grader.harness.hooks import Hooks, hooks_for
 from grader.perf import doctor as doctor_mod
@@ -28,7 +28,6 @@ from grader.problem.impls import resolve, solution_backends, wrong_variants
 from grader.problem.registry import UnknownProblem, all_problems, get_problem
 from grader.problem.spec import SpecError
 from grader.runtime.errors import ImplLoadError, NotAttempted
-from grader.sandbox.check import run_check
 from grader.sandbox.verdict import VERDICTS
 
 IMPL_HELP = "attempt | solution[:backend] | reference | wrong:<bug> | null:<kind> | PATH.py"
@@ -133,7 +132,9 @@ def check(
     slug: str,
     impl: str = typer.Option("attempt", help=IMPL_HELP),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
-    timeout: float = typer.Option(None, help="seconds (default from problem.toml)"),
+    timeout: float = typer.Option(
+        None, help="seconds for the whole run, no per-check budgets (default: dojo calibrate)"
+    ),
     fail_fast: bool = typer.Option(
         False, "--fail-fast", "-x", help="stop at the first failing check"
     ),
@@ -142,14 +143,9 @@ def check(
     """Correctness of an implementation, in a sandboxed process."""
     p = _problem(ctx, slug)
     _usable_impl(p, impl)
-    r = untouched_stub(p, impl)
-    if r is None and as_json:
-        r = run_check(p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough)
-    elif r is None:
-        with check_progress(f"checking {slug} ({impl})") as on_event:
-            r = run_check(
-                p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough, on_event=on_event
-            )
+    r = untouched_stub(p, impl) or budgeted_check(
+        p, impl, timeout=timeout, fail_fast=fail_fast, thorough=thorough, live=not as_json
+    )
     if as_json:
         emit_json(r.to_json())
     else:

@@ -1,5 +1,5 @@
-"""The live line under a running check: which check is running and for how long, refreshed every
-second on stderr (a terminal only; through a pipe nothing is drawn)."""
+"""The live line under a running check: which check is running, for how long and against which
+budget, refreshed every second on stderr (a terminal only; through a pipe nothing is drawn)."""
 
 from __future__ import annotations
 
@@ -12,22 +12,26 @@ from grader.cli.common import err
 
 
 @contextlib.contextmanager
-def check_progress(label: str) -> Iterator[Callable[[dict], None]]:
-    """Yields the on_event callback for run_check."""
+def check_progress(
+    label: str, limit_of: Callable[[str], float] | None = None
+) -> Iterator[Callable[[dict], None]]:
+    """Yields the on_event callback for run_check; `limit_of(nodeid)` is a check's budget."""
     began = time.monotonic()
-    state = {"check": "starting the sandbox", "since": began, "done": 0}
+    state = {"check": "starting the sandbox", "since": began, "done": 0, "limit": ""}
 
     def on_event(record: dict) -> None:
         if record["event"] == "start":
             name = record["nodeid"].rsplit("::", 1)[-1]
-            state.update(check=name.split("[", 1)[0], since=time.monotonic())
+            limit = f" of {limit_of(record['nodeid']):.0f}" if limit_of else ""
+            state.update(check=name.split("[", 1)[0], since=time.monotonic(), limit=limit)
         elif record["event"] == "result" and record["phase"] == "call":
             state["done"] += 1
 
     def line() -> str:
         now = time.monotonic()
         return (  # the running check first: a long label is what a narrow terminal cuts
-            f"{state['check']} ({now - state['since']:.0f} s) · {state['done']} done · "
+            f"{state['check']} ({now - state['since']:.0f}{state['limit']} s) · "
+            f"{state['done']} done · "
             f"{now - began:.0f} s in all · {label}"
         )
 

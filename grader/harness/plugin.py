@@ -193,8 +193,9 @@ def _record(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
             message += "\n" + sanitizer_hint(item)
         example = _example(call.excinfo)
         return {**base, "status": status, "message": message, "example": example, "notes": notes}
-    if report.when == "call":
-        return {**base, "status": "passed", "message": "", "notes": notes}
+    if report.when == "call":  # seconds: the call phase alone, for per-check time budgets
+        passed = {"status": "passed", "message": "", "notes": notes}
+        return {**base, **passed, "seconds": round(report.duration, 4)}
     return None
 
 

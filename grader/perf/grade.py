@@ -16,6 +16,7 @@ from grader.problem.stubs import stub_reason
 from grader.runtime.device import best_device
 from grader.runtime.errors import ImplLoadError
 from grader.runtime.logs import tail_line
+from grader.sandbox.budgets import plan
 from grader.sandbox.check import run_check
 from grader.sandbox.events import EventStream
 from grader.sandbox.guard import guarded
@@ -130,8 +131,9 @@ def untouched_stub(problem: Problem, impl: str) -> CheckResult | None:
 def grade(
     problem: Problem, impl: str, *, fail_fast: bool = False, root: Path | None = None
 ) -> Grade:
+    budgets = plan(problem, impl, root)  # per-check limits from this machine's calibration
     check = untouched_stub(problem, impl) or run_check(
-        problem, impl, fail_fast=fail_fast, root=root
+        problem, impl, fail_fast=fail_fast, root=root, budgets=budgets
     )
     if check.verdict != "passed":
         return Grade(check, {"status": "skipped", "message": f"not benchmarked: {check.verdict}"})

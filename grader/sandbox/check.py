@@ -9,6 +9,7 @@ import tempfile
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from grader.problem.impls import resolve
 from grader.problem.spec import Problem
@@ -20,6 +21,9 @@ from grader.sandbox.process import SANDBOX_DIR, Finished, run_process
 from grader.sandbox.verdict import Check, CheckResult, rank
 from grader.store import data_dir
 
+if TYPE_CHECKING:
+    from grader.sandbox.budgets import Budgets
+
 
 def run_check(
     problem: Problem,
@@ -29,20 +33,20 @@ def run_check(
     fail_fast: bool = False,
     thorough: bool = False,
     root: Path | None = None,
-    budgets: dict[str, float] | None = None,
+    budgets: Budgets | None = None,
     on_event: Callable[[dict], None] | None = None,
     only: str | None = None,
 ) -> CheckResult:
     """`dojo check`: the problem's tests against one implementation. The tests run in a harness
     process that never imports the implementation (it runs in a worker process the harness
-    starts); `budgets` limits each check (by test name) in seconds; `on_event` sees each record
-    as it arrives; `only` runs one check (a test function's name) and no other."""
+    starts); `budgets` (grader/sandbox/budgets.py) limits each check; `on_event` sees each
+    record as it arrives; `only` runs one check (a test function's name) and no other."""
     root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
     except ImplLoadError as e:
         return CheckResult(problem.slug, impl, "error", str(e))
-    timeout = timeout or problem.timeouts["check"]
+    timeout = timeout or (budgets.timeout if budgets else None) or problem.timeouts["check"]
     stream = EventStream(on_event)
     with tempfile.TemporaryDirectory(prefix="dojo-") as tmp, guarded(root, data_dir()) as guard:
         finished = run_process(
@@ -52,11 +56,13 @@ def run_check(
             env={SANDBOX_DIR: tmp},
             pass_fds=stream.child_fds,
             on_start=stream.start,
-            watch=lambda: _over_budget(stream, budgets or {}),
+            watch=lambda: _over_budget(stream, budgets),
         )
         stream.join()
     events = _strip_impl(stream.events, ref.cli_arg)
     verdict, message, checks = decide(events, finished, timeout)
+    if verdict == "timeout" and budgets is not None and not finished.killed_because:
+        message += budgets.overall_note()
     verdict, message = _void_if_tampered(verdict, message, stream, guard)
     notes = list(dict.fromkeys(n for e in events for n in e.get("notes", ())))
     return CheckResult(problem.slug, ref.spec, verdict, message, checks, finished.seconds, notes)
@@ -98,15 +104,14 @@ def _pytest_command(
     ]
 
 
-def _over_budget(stream: EventStream, budgets: dict[str, float]) -> str | None:
+def _over_budget(stream: EventStream, budgets: Budgets | None) -> str | None:
+    """The timeout line once the running check is past its budget; None while it is within."""
     running = stream.running
-    if running is None:
+    if running is None or budgets is None:
         return None
     nodeid, since = running
-    limit = budgets.get(test_name(nodeid))
-    if limit is not None and time.monotonic() - since > limit:
-        return f"{_short(nodeid)} ran over {limit:.0f} s"
-    return None
+    spent = time.monotonic() - since
+    return budgets.over(nodeid, spent) if spent > budgets.limit(nodeid) else None
 
 
 def _strip_impl(events: list[dict], spec: str) -> list[dict]:
@@ -133,10 +138,6 @@ def _void_if_tampered(
     return verdict, message
 
 
-def test_name(nodeid: str) -> str:
-    return _short(nodeid).split("[", 1)[0]
-
-
 def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str, str, list[Check]]:
     """The verdict, its one-line reason, and the per-check table."""
     results = [e for e in events if e.get("event") == "result"]
@@ -144,7 +145,7 @@ def decide(events: list[dict], finished: Finished, timeout: float) -> tuple[str,
     started = [e["nodeid"] for e in events if e.get("event") == "start"]
     running = _short(started[-1]) if started else "start-up"
     if finished.returncode is None and finished.killed_because:
-        return "timeout", f"{finished.killed_because} (a per-check limit)", checks
+        return "timeout", finished.killed_because, checks
     if finished.returncode is None:
         return "timeout", f"did not finish within {timeout:g} s (while running {running})", checks
     if finished.returncode < 0:

@@ -122,6 +122,9 @@ def _schema_problem(record: Any) -> str | None:
     if record["event"] == "result":
         if record["phase"] not in PHASES or record["status"] not in VERDICTS:
             return f"a result record with phase {record['phase']!r}, status {record['status']!r}"
+        seconds = record.get("seconds", 0.0)
+        if not (isinstance(seconds, (int, float)) and 0 <= seconds < 1e7):
+            return "a result record whose seconds are not a duration"
         notes = record.get("notes", [])
         if not (isinstance(notes, list) and all(isinstance(n, str) for n in notes)):
             return "a result record whose notes are not strings"

@@ -20,6 +20,7 @@ from grader.problem.impls import import_file
 from grader.problem.registry import ROOT, all_problems, get_problem
 from grader.problem.scaffold import LANGS
 from grader.problem.stubs import shipped_text
+from grader.sandbox import calibration
 from grader.sandbox.verdict import CheckResult
 
 runner = CliRunner()
@@ -59,8 +60,11 @@ def test_check_json_follows_the_schema_and_exit_code_follows_the_verdict():
     code, data = _json(["check", "rms_norm", "--impl", "solution", "--json", "-x"])
     assert code == 0 and data["verdict"] == "passed"
     assert set(data) >= {"schema", "problem", "impl", "verdict", "checks", "message"}
+    timed, why = calibration.load(get_problem("rms_norm"), ROOT)  # a passing solution calibrates
+    assert timed is not None and timed.impl == "solution:triton", why
     code, data = _json(["check", "rms_norm", "--impl", "wrong:mean_over_block", "--json", "-x"])
     assert code == 1 and data["verdict"] == "failed" and "differ" in data["message"]
+    assert calibration.load(get_problem("rms_norm"), ROOT)[0] == timed  # other impls do not
 
 
 def _root_with_shipped_stub(tmp_path, slug: str):

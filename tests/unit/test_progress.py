@@ -28,3 +28,25 @@ def test_the_live_line_names_the_running_check_and_counts_finished_ones(monkeypa
         time.sleep(1.3)  # the line is redrawn every second
     assert lines[0].startswith("starting the sandbox (0 s) · 0 done")
     assert lines[-1].startswith("test_accepts_any_shape (1 s) · 1 done · 1 s in all · checking")
+
+
+def test_the_live_line_shows_the_running_checks_budget(monkeypatch):
+    lines = []
+
+    class Status:
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def update(self, text):
+            lines.append(text)
+
+    limits = {"p/test_rms_norm.py::test_linear_in_weight[attempt]": 64.0}
+    monkeypatch.setattr(progress.err, "status", lambda text: (lines.append(text), Status())[1])
+    with progress.check_progress("checking rms_norm · budgets: x", limits.__getitem__) as on_event:
+        on_event({"event": "start", "nodeid": "p/test_rms_norm.py::test_linear_in_weight[attempt]"})
+        time.sleep(1.3)
+    assert lines[-1].startswith("test_linear_in_weight (1 of 64 s) · 0 done · 1 s in all")
+    assert lines[-1].endswith("checking rms_norm · budgets: x")
