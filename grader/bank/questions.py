@@ -23,6 +23,7 @@ else:  # pragma: no cover - 3.10 only
 DIFFICULTIES = ("easy", "medium", "hard")
 KINDS = ("concept", "numeric", "coding", "design")
 ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
+LINKED_FLOOR = 0.70  # share of questions that must have a checked `code` link
 
 _STRINGS = ("id", "title", "topic", "difficulty", "kind", "prompt", "short")
 _LISTS = (
@@ -30,7 +31,6 @@ _LISTS = (
     "problems",
     "pending_problems",  # slugs being added elsewhere; an error once problems/<slug>/ exists
     "code",
-    "engine_links",  # "engine/<file>.py[::symbol]", checked only once engine/ exists
     "measured",  # "results/<file>.json:<path> = <figure as quoted in the text>"
     "hints",
     "key_points",
@@ -67,7 +67,6 @@ class Question:
     short: str = ""  # the 60-second answer, shown before the deep one
     hints: tuple[str, ...] = ()  # a ladder: each rung gives away a little more
     pending_problems: tuple[str, ...] = ()
-    engine_links: tuple[str, ...] = ()
     measured: tuple[str, ...] = ()
 
 
@@ -261,7 +260,23 @@ def validate(root: Path = ROOT) -> list[str]:
         ]
         errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
         errors += [f"{where}: {msg}" for msg in practice_link_errors(q, root)]
-    return errors + _problem_question_ids(root, ids)
+    return errors + _problem_question_ids(root, ids) + _linked_floor(bank)
+
+
+def linked_share(questions: Iterable[Question]) -> tuple[int, int]:
+    """(questions with at least one checked `code` link, all questions)."""
+    qs = list(questions)
+    return sum(1 for q in qs if q.code), len(qs)
+
+
+def _linked_floor(bank: Bank) -> list[str]:
+    linked, total = linked_share(bank.questions)
+    if not total or linked >= LINKED_FLOOR * total:
+        return []
+    return [
+        f"questions/: {linked} of {total} questions ({linked / total:.0%}) have a code link,"
+        f" at least {LINKED_FLOOR:.0%} must: link the code that shows each question's point"
+    ]
 
 
 def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:

@@ -1,5 +1,5 @@
 """Practice rules of the question bank: a prompt with its givens, a short answer, answered
-follow-ups, hint ladders, engine links, and figures quoted from results/*.json kept current."""
+follow-ups, hint ladders, and figures quoted from results/*.json kept current."""
 
 from __future__ import annotations
 
@@ -13,7 +13,6 @@ TITLE_MAX = 70  # characters: a title names the topic; the prompt carries the gi
 SHORT_WORDS = (8, 90)  # the 60-second answer, in words
 HINTED_KINDS = ("numeric", "design")  # these need a hint ladder of at least two rungs
 FOLLOW_UPS = (1, 4)
-ENGINE_LINK = re.compile(r"engine/[a-z0-9_/]+\.py(::[A-Za-z_][A-Za-z0-9_.]*)?")
 _NUMBER = re.compile(r"\d")
 
 
@@ -22,8 +21,7 @@ def practice_error(meta: dict[str, Any]) -> str | None:
     for rule in (_title_rule, _prompt_rule, _short_rule, _hints_rule, _follow_ups_rule):
         if msg := rule(meta):
             return msg
-    bad = [e for e in meta.get("engine_links", []) if not ENGINE_LINK.fullmatch(e)]
-    return f"engine link '{bad[0]}' must look like engine/<file>.py[::symbol]" if bad else None
+    return None
 
 
 def _title_rule(meta: dict[str, Any]) -> str | None:
@@ -70,6 +68,7 @@ def practice_link_errors(q: Any, root: Path) -> list[str]:
     """Bank-level rules of one question: pending problems that now exist, links to known-wrong
     variants the text does not name, and measured figures that do not match results/."""
     text = "\n".join((q.prompt, q.short, *q.key_points, q.answer, *map(str, q.follow_ups)))
+    notes = "\n".join(link.partition(" -- ")[2] for link in q.code)
     errors = [
         f"pending problem '{s}' now exists: move it to 'problems'"
         for s in q.pending_problems
@@ -77,7 +76,7 @@ def practice_link_errors(q: Any, root: Path) -> list[str]:
     ]
     for link in q.code:
         stem = Path(link.split("::")[0]).stem
-        if stem.startswith("wrong_") and stem not in text:
+        if stem.startswith("wrong_") and stem not in text + notes:
             errors.append(
                 f"code link '{link}' is a known-wrong variant: say so in the text (name {stem})"
             )
