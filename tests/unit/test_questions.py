@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import re
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -505,6 +506,17 @@ def test_cli_validate_passes_on_the_real_bank(bank):
     assert f"ok: {len(bank.questions)} questions" in result.stdout
 
 
+def test_readme_quotes_the_bank_counts_from_the_cli(bank):
+    """README's bank section pastes `dojo questions validate`'s output and the bank's size: a
+    question added (or a link dropped) without updating it fails here, not silently."""
+    readme = (qb.ROOT / "README.md").read_text(encoding="utf-8")
+    result = run("questions", "validate")
+    assert result.exit_code == 0, result.output
+    for line in result.stdout.splitlines():
+        assert line in readme, f"README's bank section lacks the validate line: {line}"
+    assert f"{len(bank.questions)} original questions in {len(bank.areas)} areas" in readme
+
+
 # --- code links -------------------------------------------------------------------------------
 
 
@@ -585,8 +597,11 @@ def test_show_prints_a_link_note_above_its_snippet(bank):
     link, note = codelinks.split_note(next(c for c in q.code if " -- " in c))
     result = run("questions", "show", q.id, columns=400)
     assert result.exit_code == 0, result.output
-    rule = next(i for i, line in enumerate(result.stdout.splitlines()) if link in line)
-    assert result.stdout.splitlines()[rule + 1] == f"note {note}"
+    words = " ".join(result.stdout.split())  # whatever width the console wrapped to
+    at = words.index(f"note {' '.join(note.split())}")
+    rule = words.rindex(link, 0, at)  # the snippet's rule names the link, then the note follows
+    between = words[rule + len(link) : at]
+    assert re.fullmatch(r" \(line \d+\)[ ─]*", between), between
 
 
 def test_show_unknown_id_suggests_a_close_one():
