@@ -1,8 +1,9 @@
 """Code links of the question bank (`path/to/file.py::Class.method`, `file.cu::kernel`):
 checked to exist without importing anything (ast for Python, a regex for CUDA C), and cut out
-as snippets for `dojo questions show`. A symbol shorter than MIN_LINES lines is refused (a
-one-line wrapper or a constant rarely shows the point) unless the link ends in `!`, which says
-the short span is the lesson (a two-line padding formula). A link may carry a note after
+as snippets for `dojo questions show`. A symbol whose body has fewer than MIN_LINES lines of
+code is refused (a one-line wrapper or a constant rarely shows the point; its docstring and
+comments do not count) unless the link ends in `!`, which says the short span is the lesson
+(a two-line padding formula). A link may carry a note after
 ` -- ` (shown above its snippet); a Python symbol that syncs the host inside a loop needs one,
 so code that shows the opposite of a lesson about syncs says so."""
 
@@ -17,7 +18,7 @@ from grader.runtime.paths import ROOT
 
 CODE_ROOTS = ("problems", "reference", "solutions", "engine", "grader")
 C_LIKE = (".cu", ".cuh", ".c", ".cc", ".cpp", ".h", ".hpp")  # symbols found by regex, not ast
-MIN_LINES = 4
+MIN_LINES = 3  # lines of code in the body: docstring, comments and blank lines do not count
 SHORT_OK = "!"
 NOTE = " -- "  # "path::symbol -- what this code shows, or how it differs from the lesson"
 SYNCS = ("item", "tolist", "cpu", "numpy")  # tensor methods that wait for the device
@@ -50,11 +51,11 @@ def check_code_link(entry: str, root: Path = ROOT, min_lines: int = MIN_LINES) -
     if isinstance(found, str):
         return found
     file, span = found
-    lines = span[1] - span[0] + 1
+    lines = code_lines(file, split_link(link)[1], span)
     if lines < min_lines and not link.endswith(SHORT_OK):
         return (
-            f"code link '{link}' shows only {lines} line(s): link the code that makes the point,"
-            f" or end the link in '{SHORT_OK}' if the short span is the point"
+            f"code link '{link}' shows only {lines} line(s) of code: link the code that makes"
+            f" the point, or end the link in '{SHORT_OK}' if the short span is the point"
         )
     sync = None if note or file.suffix in C_LIKE else _sync_in_loop(file, span)
     if sync is not None:
@@ -115,17 +116,41 @@ def find_symbol(file: Path, symbol: str) -> tuple[int, int] | None:
     (`name` or `Class.method`, decorators included); CUDA/C++ by a regex for a definition."""
     if file.suffix in C_LIKE:
         return _c_symbol(_read(file), symbol)
-    tree = _parse(file)
-    body: list[ast.stmt] = tree.body
+    node = _node(file, symbol)
+    if node is None:
+        return None
+    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
+    return first, node.end_lineno or node.lineno
+
+
+def _node(file: Path, symbol: str) -> ast.stmt | None:
+    body: list[ast.stmt] = _parse(file).body
     node: ast.stmt | None = None
     for part in symbol.split("."):
         node = next((n for n in body if part in _names(n)), None)
         if node is None:
             return None
         body = getattr(node, "body", [])
+    return node
+
+
+def code_lines(file: Path, symbol: str, span: tuple[int, int]) -> int:
+    """Lines of code in the symbol's body: not its signature, decorators or docstring, not
+    comments or blank lines (a constant counts its own lines). A one-line wrapper has 1."""
+    if file.suffix in C_LIKE:
+        code = _COMMENT.sub(lambda m: re.sub(r"[^\n]", " ", m.group()), _read(file))
+        text = "\n".join(code.splitlines()[span[0] - 1 : span[1]])
+        body = text[text.find("{") + 1 : text.rfind("}")]
+        return sum(1 for line in body.splitlines() if line.strip())
+    node = _node(file, symbol)
     assert node is not None
-    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return first, node.end_lineno or node.lineno
+    stmts = getattr(node, "body", [node])
+    first = stmts[0] if stmts else None
+    if isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant):
+        stmts = stmts[1:]  # the docstring
+    source = _read(file).splitlines()
+    rows = {i for s in stmts for i in range(s.lineno, (s.end_lineno or s.lineno) + 1)}
+    return sum(1 for i in rows if source[i - 1].strip() and not source[i - 1].strip()[0] == "#")
 
 
 def _names(node: ast.stmt) -> set[str]:

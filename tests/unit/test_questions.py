@@ -218,13 +218,15 @@ def mini_root(tmp_path: Path) -> Path:
     (tmp_path / "reference").mkdir()
     (tmp_path / "reference" / "mod.py").write_text(
         "import functools\n\n\n@functools.cache\ndef f():\n    return 1\n\n\n"
-        "class C:\n    def m(self):\n        return f()\n\n\nX = 3\n"
+        "class C:\n    def m(self):\n        return f()\n\n\nX = 3\n\n\n"
+        'def wrapper(x):\n    """A docstring,\n    two lines long."""\n    # a comment\n\n'
+        "    return f()\n"
     )
     (tmp_path / "solutions").mkdir()
     (tmp_path / "solutions" / "k.cu").write_text(
         "// kern(int) is mentioned in a comment\n__device__ float helper(float v) { return v; }\n"
         'extern "C" __global__ void\nkern(const float* x, float (&r)[4], int n) {\n'
-        "    helper(x[0]);\n    other(n);\n}\n"
+        "    helper(x[0]);\n    // a comment is not code\n    other(n);\n    r[0] = x[1];\n}\n"
     )
     (tmp_path / "problems" / "p1").mkdir(parents=True)
     (tmp_path / "problems" / "p1" / "problem.toml").write_text('questions = ["good"]\n')
@@ -366,6 +368,16 @@ BAD_FILES = [
         "engine-links-retired",
         question_text("engine-links-retired", engine_links=["engine/kv_cache.py"]),
         "unknown key 'engine_links'",
+    ),
+    (
+        "docstring-wrapper",
+        question_text("docstring-wrapper", code=["reference/mod.py::wrapper"]),
+        "shows only 1 line(s) of code",
+    ),
+    (
+        "cu-one-liner",
+        question_text("cu-one-liner", code=["solutions/k.cu::helper"]),
+        "shows only 1 line(s) of code",
     ),
     (
         "sync-in-loop",
@@ -526,7 +538,7 @@ def test_find_symbol_handles_methods_constants_decorators_and_cuda(mini_root):
     assert codelinks.find_symbol(mod, "C.m") == (10, 11)
     assert codelinks.find_symbol(mod, "X") == (14, 14)
     assert codelinks.find_symbol(mod, "C.f") is None
-    assert codelinks.find_symbol(cu, "kern") == (3, 7)  # return type on the line above is included
+    assert codelinks.find_symbol(cu, "kern") == (3, 9)  # return type on the line above is included
     assert codelinks.find_symbol(cu, "helper") == (2, 2)
 
 
