@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from grader.bank.codelinks import check_code_link
-from grader.bank.rules import practice_error, practice_link_errors
+from grader.bank.rules import (  # noqa: F401 - LINKED_FLOOR, linked_share: public here
+    LINKED_FLOOR,
+    linked_floor,
+    linked_share,
+    practice_error,
+    practice_link_errors,
+)
 from grader.runtime.paths import ROOT
 
 if sys.version_info >= (3, 11):
@@ -23,7 +29,6 @@ else:  # pragma: no cover - 3.10 only
 DIFFICULTIES = ("easy", "medium", "hard")
 KINDS = ("concept", "numeric", "coding", "design")
 ID_RE = re.compile(r"[a-z0-9]+(-[a-z0-9]+)*")
-LINKED_FLOOR = 0.70  # share of questions that must have a checked `code` link
 
 _STRINGS = ("id", "title", "topic", "difficulty", "kind", "prompt", "short")
 _LISTS = (
@@ -260,23 +265,7 @@ def validate(root: Path = ROOT) -> list[str]:
         ]
         errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
         errors += [f"{where}: {msg}" for msg in practice_link_errors(q, root)]
-    return errors + _problem_question_ids(root, ids) + _linked_floor(bank)
-
-
-def linked_share(questions: Iterable[Question]) -> tuple[int, int]:
-    """(questions with at least one checked `code` link, all questions)."""
-    qs = list(questions)
-    return sum(1 for q in qs if q.code), len(qs)
-
-
-def _linked_floor(bank: Bank) -> list[str]:
-    linked, total = linked_share(bank.questions)
-    if not total or linked >= LINKED_FLOOR * total:
-        return []
-    return [
-        f"questions/: {linked} of {total} questions ({linked / total:.0%}) have a code link,"
-        f" at least {LINKED_FLOOR:.0%} must: link the code that shows each question's point"
-    ]
+    return errors + _problem_question_ids(root, ids) + linked_floor(bank.questions)
 
 
 def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:

@@ -1,10 +1,12 @@
 """Practice rules of the question bank: a prompt with its givens, a short answer, answered
-follow-ups, hint ladders, and figures quoted from results/*.json kept current."""
+follow-ups, hint ladders, the share of questions linked to code, and figures quoted from
+results/*.json kept current."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,6 +15,7 @@ TITLE_MAX = 70  # characters: a title names the topic; the prompt carries the gi
 SHORT_WORDS = (8, 90)  # the 60-second answer, in words
 HINTED_KINDS = ("numeric", "design")  # these need a hint ladder of at least two rungs
 FOLLOW_UPS = (1, 4)
+LINKED_FLOOR = 0.70  # share of questions that must have a checked `code` link
 _NUMBER = re.compile(r"\d")
 
 
@@ -82,6 +85,23 @@ def practice_link_errors(q: Any, root: Path) -> list[str]:
             )
     errors += [msg for m in q.measured if (msg := check_measured(m, text, root))]
     return errors
+
+
+def linked_share(questions: Iterable[Any]) -> tuple[int, int]:
+    """(questions with at least one checked `code` link, all questions)."""
+    qs = list(questions)
+    return sum(1 for q in qs if q.code), len(qs)
+
+
+def linked_floor(questions: Iterable[Any]) -> list[str]:
+    """One error line when fewer than LINKED_FLOOR of the questions have a code link."""
+    linked, total = linked_share(questions)
+    if not total or linked >= LINKED_FLOOR * total:
+        return []
+    return [
+        f"questions/: {linked} of {total} questions ({linked / total:.0%}) have a code link,"
+        f" at least {LINKED_FLOOR:.0%} must: link the code that shows each question's point"
+    ]
 
 
 # --- measured figures -------------------------------------------------------------------------
