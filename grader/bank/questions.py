@@ -12,7 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from grader.bank.codelinks import check_code_link
-from grader.bank.rules import practice_error, practice_link_errors
+from grader.bank.rules import (  # noqa: F401 - LINKED_FLOOR, linked_share: public here
+    LINKED_FLOOR,
+    linked_floor,
+    linked_share,
+    practice_error,
+    practice_link_errors,
+)
 from grader.runtime.paths import ROOT
 
 if sys.version_info >= (3, 11):
@@ -30,7 +36,6 @@ _LISTS = (
     "problems",
     "pending_problems",  # slugs being added elsewhere; an error once problems/<slug>/ exists
     "code",
-    "engine_links",  # "engine/<file>.py[::symbol]", checked only once engine/ exists
     "measured",  # "results/<file>.json:<path> = <figure as quoted in the text>"
     "hints",
     "key_points",
@@ -67,7 +72,6 @@ class Question:
     short: str = ""  # the 60-second answer, shown before the deep one
     hints: tuple[str, ...] = ()  # a ladder: each rung gives away a little more
     pending_problems: tuple[str, ...] = ()
-    engine_links: tuple[str, ...] = ()
     measured: tuple[str, ...] = ()
 
 
@@ -261,7 +265,7 @@ def validate(root: Path = ROOT) -> list[str]:
         ]
         errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
         errors += [f"{where}: {msg}" for msg in practice_link_errors(q, root)]
-    return errors + _problem_question_ids(root, ids)
+    return errors + _problem_question_ids(root, ids) + linked_floor(bank.questions)
 
 
 def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:

@@ -1,10 +1,12 @@
 """Practice rules of the question bank: a prompt with its givens, a short answer, answered
-follow-ups, hint ladders, engine links, and figures quoted from results/*.json kept current."""
+follow-ups, hint ladders, the share of questions linked to code, and figures quoted from
+results/*.json kept current."""
 
 from __future__ import annotations
 
 import json
 import re
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -13,7 +15,7 @@ TITLE_MAX = 70  # characters: a title names the topic; the prompt carries the gi
 SHORT_WORDS = (8, 90)  # the 60-second answer, in words
 HINTED_KINDS = ("numeric", "design")  # these need a hint ladder of at least two rungs
 FOLLOW_UPS = (1, 4)
-ENGINE_LINK = re.compile(r"engine/[a-z0-9_/]+\.py(::[A-Za-z_][A-Za-z0-9_.]*)?")
+LINKED_FLOOR = 0.70  # share of questions that must have a checked `code` link
 _NUMBER = re.compile(r"\d")
 
 
@@ -22,8 +24,7 @@ def practice_error(meta: dict[str, Any]) -> str | None:
     for rule in (_title_rule, _prompt_rule, _short_rule, _hints_rule, _follow_ups_rule):
         if msg := rule(meta):
             return msg
-    bad = [e for e in meta.get("engine_links", []) if not ENGINE_LINK.fullmatch(e)]
-    return f"engine link '{bad[0]}' must look like engine/<file>.py[::symbol]" if bad else None
+    return None
 
 
 def _title_rule(meta: dict[str, Any]) -> str | None:
@@ -70,6 +71,7 @@ def practice_link_errors(q: Any, root: Path) -> list[str]:
     """Bank-level rules of one question: pending problems that now exist, links to known-wrong
     variants the text does not name, and measured figures that do not match results/."""
     text = "\n".join((q.prompt, q.short, *q.key_points, q.answer, *map(str, q.follow_ups)))
+    notes = "\n".join(link.partition(" -- ")[2] for link in q.code)
     errors = [
         f"pending problem '{s}' now exists: move it to 'problems'"
         for s in q.pending_problems
@@ -77,12 +79,29 @@ def practice_link_errors(q: Any, root: Path) -> list[str]:
     ]
     for link in q.code:
         stem = Path(link.split("::")[0]).stem
-        if stem.startswith("wrong_") and stem not in text:
+        if stem.startswith("wrong_") and stem not in text + notes:
             errors.append(
                 f"code link '{link}' is a known-wrong variant: say so in the text (name {stem})"
             )
     errors += [msg for m in q.measured if (msg := check_measured(m, text, root))]
     return errors
+
+
+def linked_share(questions: Iterable[Any]) -> tuple[int, int]:
+    """(questions with at least one checked `code` link, all questions)."""
+    qs = list(questions)
+    return sum(1 for q in qs if q.code), len(qs)
+
+
+def linked_floor(questions: Iterable[Any]) -> list[str]:
+    """One error line when fewer than LINKED_FLOOR of the questions have a code link."""
+    linked, total = linked_share(questions)
+    if not total or linked >= LINKED_FLOOR * total:
+        return []
+    return [
+        f"questions/: {linked} of {total} questions ({linked / total:.0%}) have a code link,"
+        f" at least {LINKED_FLOOR:.0%} must: link the code that shows each question's point"
+    ]
 
 
 # --- measured figures -------------------------------------------------------------------------

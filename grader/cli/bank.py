@@ -163,13 +163,16 @@ def _reveal_md(q: qb.Question) -> str:
     return "\n\n".join(parts)
 
 
-def _print_code(out: Console, link: str) -> None:
+def _print_code(out: Console, entry: str) -> None:
+    link, note = codelinks.split_note(entry)
     found = codelinks.snippet(link)
     if found is None:
         out.print(f"[bold]code[/] {escape(link)} [red](not found)[/]")
         return
     path, first, source = found
-    out.rule(f"{link} (line {first})")
+    out.rule(escape(f"{link} (line {first})"))
+    if note:
+        out.print(f"[bold]note[/] {escape(note)}")
     lexer = (
         "python" if path.endswith(".py") else "cuda" if path.endswith((".cu", ".cuh")) else "cpp"
     )
@@ -216,9 +219,16 @@ def validate(root: Path = typer.Option(qb.ROOT, help="repository root whose bank
         fail(f"{len(errors)} problem(s) in the question bank", EXIT_FAILED)
     bank = qb.load_bank(root)
     links = sum(len(q.code) for q in bank.questions)
+    linked, total = qb.linked_share(bank.questions)
     out.print(
-        f"ok: {len(bank.questions)} questions in {len({q.topic for q in bank.questions})}"
-        f" topics, {len(bank.areas)} areas, {links} code links checked"
+        f"ok: {total} questions in {len({q.topic for q in bank.questions})}"
+        f" topics, {len(bank.areas)} areas, {links} code links checked",
+        soft_wrap=True,
+    )
+    out.print(
+        f"linked: {linked} of {total} questions ({linked / max(total, 1):.1%}) link to code"
+        f" (the floor is {qb.LINKED_FLOOR:.0%})",
+        soft_wrap=True,
     )
 
 
