@@ -5,11 +5,11 @@ Called like `verify(...)`; `dojo bench spec_decode --peers` checks both and time
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
 from solutions.spec_decode.torch import verify
-
-_compiled = torch.compile(verify, dynamic=False)  # compiled at the first, untimed call
 
 
 def vectorised(
@@ -29,4 +29,11 @@ def compiled_vectorised(
     accept_u: torch.Tensor,
     sample_u: torch.Tensor,
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return _compiled(draft_tokens, draft_probs, target_probs, accept_u, sample_u)
+    return _compiled()(draft_tokens, draft_probs, target_probs, accept_u, sample_u)
+
+
+@functools.cache
+def _compiled():
+    """Dynamo is imported and the code compiled only when this peer runs, at its first call
+    (outside the timed samples): the other peers' workers do not pay for it."""
+    return torch.compile(verify, dynamic=False)
