@@ -17,6 +17,7 @@ NOT_TIMED = {
     "failed": "WRONG, not timed",
     "error": "error, not timed",
     "crashed": "crashed, not timed",
+    "not_attempted": "raised NotImplementedError",
 }
 
 

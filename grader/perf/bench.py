@@ -73,7 +73,10 @@ def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: s
                     raise AssertionError(f"case {case}: {e}") from None
         return {"status": "measured", "cases": rows}
 
-    return {"name": name, **_outcome(timed)}
+    try:
+        return {"name": name, **_outcome(timed)}
+    except Exception as e:  # noqa: BLE001 - a broken peer costs the implementation nothing
+        return {"name": name, "status": "error", "message": f"{type(e).__name__}: {e}"[:2000]}
 
 
 @contextmanager

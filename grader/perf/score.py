@@ -98,7 +98,15 @@ def _case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
     return out
 
 
-PEER_STATUSES = ("measured", "not_installed", "not_here", "failed", "error", "crashed")
+PEER_STATUSES = (
+    "measured",
+    "not_installed",
+    "not_here",
+    "failed",
+    "error",
+    "crashed",
+    "not_attempted",
+)
 
 
 def _peers(problem: Problem, perf: Perf, rows: Any) -> list[dict[str, Any]]:

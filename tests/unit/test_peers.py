@@ -123,6 +123,16 @@ def test_liger_absent_reads_not_installed_and_is_never_started(monkeypatch):
     assert got["status"] == "not_installed" and "pip install" in got["message"]
 
 
+def test_a_peer_that_breaks_the_driver_is_an_error_and_not_the_end_of_the_run(monkeypatch):
+    def broken(*_):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(bench, "_opened", broken)
+    problem = get_problem("spec_decode")
+    got = bench._peer(problem, problem.perf["cpu"], hooks_for(problem), None, "torch")
+    assert got == {"name": "torch", "status": "error", "message": "RuntimeError: boom"}
+
+
 @pytest.mark.parametrize(
     ("table", "error"),
     [
