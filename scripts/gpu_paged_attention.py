@@ -1,5 +1,6 @@
 """paged_attention on a GPU, one process: the solution, a sweep of its launch plan, and torch
-SDPA and FlexAttention as peers, each timed with the grader's clocks and checked against the
+SDPA and FlexAttention as peers (reference/peers/paged_attention.py, the ones `dojo bench
+paged_attention --peers` times), each timed with the grader's clocks and checked against the
 reference, as fractions of the copy bandwidth measured in the same run.
 
 Usage (on a CUDA machine, from the repository root):
@@ -19,13 +20,13 @@ from collections.abc import Callable
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 from grader.harness.compare import assert_close
 from grader.harness.hooks import hooks_for
 from grader.problem.registry import get_problem
 from grader.runtime import timing
 from reference import paged_attention as ref
+from reference.peers.paged_attention import flex_gathered, sdpa_gathered
 from solutions.paged_attention import triton as sol
 
 PROBLEM = get_problem("paged_attention")
@@ -99,48 +100,7 @@ def sweep(bench: Bench) -> list[dict]:
     return rows
 
 
-def dense(a: dict) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    """The pages gathered into padded (B, Hkv, L, D) K and V, L = table width * S, and a
-    (B, 1, 1, L) mask of the keys each sequence owns."""
-    tables = a["block_tables"].long()  # (B, W)
-    B, W = tables.shape
-    S = a["k_cache"].shape[1]
-    k = a["k_cache"][tables].flatten(1, 2).transpose(1, 2)  # (B, W, S, Hkv, D) -> (B, Hkv, L, D)
-    v = a["v_cache"][tables].flatten(1, 2).transpose(1, 2)
-    keep = torch.arange(W * S, device=tables.device)[None, :] < a["seq_lens"][:, None]  # (B, L)
-    return k, v, keep[:, None, None, :]
-
-
-def sdpa_gathered(**a) -> torch.Tensor:
-    k, v, keep = dense(a)
-    q = a["q"][:, :, None, :]  # (B, Hq, 1, D)
-    out = F.scaled_dot_product_attention(q, k, v, attn_mask=keep, scale=a["scale"], enable_gqa=True)
-    return out[:, :, 0]  # (B, Hq, D)
-
-
-def flex_peer() -> Callable:
-    from torch.nn.attention.flex_attention import create_block_mask, flex_attention
-
-    flex = torch.compile(flex_attention, dynamic=False)
-    masks: dict = {}
-
-    def run(**a) -> torch.Tensor:
-        k, v, _ = dense(a)
-        lens = a["seq_lens"]
-        key = (lens.data_ptr(), k.shape)
-        if key not in masks:  # per-step metadata, built once per input like a block table
-            B, _, L, _ = k.shape
-            mask_mod = lambda b, h, q_idx, kv_idx: kv_idx < lens[b]  # noqa: E731
-            masks[key] = create_block_mask(mask_mod, B, None, 1, L, device=k.device)
-        q = a["q"][:, :, None, :]  # (B, Hq, 1, D)
-        out = flex(q, k, v, block_mask=masks[key], scale=a["scale"], enable_gqa=True)
-        return out[:, :, 0]
-
-    return run
-
-
 def run_case(case: dict, copy_bw: float) -> dict:
-    flex = flex_peer()  # its block masks are per case
     gen = torch.Generator(device=DEVICE)
     pool = [ref.make_inputs(case, gen.manual_seed(1000 + i)) for i in range(POOL)]
     expected = [ref.paged_decode_attention(**p) for p in pool]
@@ -154,7 +114,7 @@ def run_case(case: dict, copy_bw: float) -> dict:
         "sweep": sweep(bench),
         "peers": {
             "torch_sdpa_over_gathered_pages": measure(sdpa_gathered, bench),
-            "flex_attention_over_gathered_pages": measure(flex, bench),
+            "flex_attention_over_gathered_pages": measure(flex_gathered, bench),
         },
     }
 

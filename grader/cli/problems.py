@@ -13,7 +13,7 @@ from rich.text import Text
 
 from grader import store
 from grader.bank import questions
-from grader.cli import report
+from grader.cli import peers_view, report
 from grader.cli.calibrate import budgeted_check
 from grader.cli.common import EXIT_FAILED, EXIT_NEEDS_GPU, emit_json, err, fail, out, warn
 from grader.harness.checked import ImplError, NeedsGpu, open_impl, remote
@@ -30,7 +30,9 @@ from grader.problem.spec import SpecError
 from grader.runtime.errors import ImplLoadError, NotAttempted
 from grader.sandbox.verdict import VERDICTS
 
-IMPL_HELP = "attempt | solution[:backend] | reference | wrong:<bug> | null:<kind> | PATH.py"
+IMPL_HELP = (
+    "attempt | solution[:backend] | reference | wrong:<bug> | null:<kind> | peer:<name> | PATH.py"
+)
 
 
 def _problem(ctx: typer.Context, slug: str):
@@ -117,6 +119,7 @@ def show(ctx: typer.Context, slug: str):
         *(f"solution:{b}" for b in solution_backends(p)),
         *(f"wrong:{w}" for w in wrong_variants(p)),
         "null:zeros|copy|fp16",
+        *(f"peer:{name}" for name in p.peers),
     ]
     out.print(Text.assemble(("implementations ", "bold"), " ".join(impls)))
     out.print(
@@ -157,28 +160,46 @@ def check(
 
 def bench(
     ctx: typer.Context,
-    slug: str,
+    slug: str = typer.Argument(None),
+    all_: bool = typer.Option(False, "--all", help="every problem, one after another"),
     impl: str = typer.Option("attempt", help=IMPL_HELP),
+    peers: bool = typer.Option(
+        False, "--peers", help="also check and time what a user would call instead, side by side"
+    ),
     as_json: bool = typer.Option(False, "--json", help="machine-readable output"),
     ncu: bool = typer.Option(False, "--ncu", help="also read hardware counters with ncu"),
     plot: Path = typer.Option(None, help="write fraction vs bars as an SVG chart"),
 ):
     """Performance against the bars, with the baseline measured in the same run."""
-    p = _problem(ctx, slug)
-    _usable_impl(p, impl)
-    with err.status(f"benchmarking {slug} ({impl})…"):
-        b = run_bench(p, impl)
+    if bool(slug) == all_:
+        fail("give one problem slug or --all")
+    if all_ and (ncu or plot is not None):
+        fail("--ncu and --plot take one problem, not --all")
+    problems = _problems(ctx) if all_ else [_problem(ctx, slug)]
+    if not all_:
+        _usable_impl(problems[0], impl)
+    results = [_bench_one(p, impl, peers, ncu, plot) for p in problems]
+    if as_json:
+        emit_json({"schema": 1, "results": results} if all_ else {"schema": 1, **results[0]})
+    for b in [] if as_json else results:
+        report.print_bench(out, b)
+        peers_view.print_peers(out, b)
+        if ncu:
+            out.print(f"ncu: {b['ncu']}")
+    statuses = {b.get("status", "error") for b in results}
+    if all_:  # a problem this machine cannot measure is not a failure of the run
+        raise typer.Exit(1 if statuses - {"measured", "needs_gpu"} else 0)
+    _exit_for("passed" if statuses == {"measured"} else statuses.pop())
+
+
+def _bench_one(p, impl: str, peers: bool, ncu: bool, plot: Path | None) -> dict[str, Any]:
+    with err.status(f"benchmarking {p.slug} ({impl}{' and its peers' if peers else ''})…"):
+        b = run_bench(p, impl, peers=peers)
         if ncu:
             b["ncu"] = profile.ncu_report(p, impl)
     if plot is not None and b.get("status") == "measured":
         plot_mod.write_svg(b, plot)
-    if as_json:
-        emit_json({"schema": 1, **b})
-    else:
-        report.print_bench(out, b)
-        if ncu:
-            out.print(f"ncu: {b['ncu']}")
-    _exit_for("passed" if b.get("status") == "measured" else b.get("status", "error"))
+    return b
 
 
 def grade_cmd(

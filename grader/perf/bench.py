@@ -10,7 +10,9 @@ import argparse
 import importlib
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 from grader.runtime.device import enable_interpreter_if_no_gpu
@@ -22,7 +24,7 @@ import torch  # noqa: E402
 from grader.harness.checked import CheckedImpl, ImplError, open_impl, remote  # noqa: E402
 from grader.harness.hooks import Hooks, hooks_for  # noqa: E402
 from grader.perf.grade import choose_perf  # noqa: E402
-from grader.problem.impls import resolve  # noqa: E402
+from grader.problem.impls import peer_missing, resolve  # noqa: E402
 from grader.problem.registry import get_problem  # noqa: E402
 from grader.problem.spec import Perf, Problem  # noqa: E402
 from grader.runtime import timing  # noqa: E402
@@ -32,7 +34,7 @@ from grader.sandbox.events import sign  # noqa: E402
 SEED = 10_000  # sample i of a case draws its inputs from seed SEED + i: never the tests' seeds
 
 
-def measure(problem: Problem, spec: str) -> dict[str, Any]:
+def measure(problem: Problem, spec: str, peers: bool = False) -> dict[str, Any]:
     perf = choose_perf(problem)
     if perf is None:
         need = "2+ CUDA GPUs" if "multi_gpu" in problem.perf else "a CUDA GPU"
@@ -45,15 +47,49 @@ def measure(problem: Problem, spec: str) -> dict[str, Any]:
         # one thread in both workers: the speedup asked for is the algorithm's, and OpenMP's
         # spinning threads turn a busy laptop's background load into 10x swings
         os.environ["OMP_NUM_THREADS"] = "1"
-    impl = open_impl(problem, resolve(problem, spec, root), root)
-    base = open_impl(problem, resolve(problem, "reference", root), root)
+    with _opened(problem, "reference", root) as base:
+        with _opened(problem, spec, root) as impl:
+            cases = [_case(problem, perf, hooks, impl, base, case) for case in perf.cases]
+            extra = remote(impl.client, ("call", ("bench_extra", perf.device), (), {}), "bench")
+        if peers:  # the same cases, seeds and baselines: side by side in one run
+            head["peers"] = [_peer(problem, perf, hooks, base, name) for name in problem.peers]
+    return {**head, "cases": cases, "extra": extra if isinstance(extra, dict) else {}}
+
+
+def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: str) -> dict:
+    """One declared peer through the implementation's path: loaded in a worker of its own,
+    its first output checked, then timed with every output re-checked. A wrong peer is
+    reported as failed and its times are not kept."""
+    peer, root = problem.peers[name], problem.path.parent.parent
+    if peer_missing(peer):  # absent is "not installed", wherever it would have run
+        return {"name": name, "status": "not_installed", "message": peer_missing(peer)}
+    if perf.device not in peer.devices:
+        why = peer.note or f"measured on {', '.join(peer.devices)} only"
+        return {"name": name, "status": "not_here", "message": f"not on {perf.device}: {why}"}
+
+    def timed() -> dict[str, Any]:
+        rows = []
+        with _opened(problem, f"peer:{name}", root) as impl:
+            for case in perf.cases:
+                try:
+                    rows.append(_case(problem, perf, hooks, impl, base, case))
+                except AssertionError as e:  # which case: a peer may be right on the others
+                    raise AssertionError(f"case {case}: {e}") from None
+        return {"status": "measured", "cases": rows}
+
     try:
-        cases = [_case(problem, perf, hooks, impl, base, case) for case in perf.cases]
-        extra = remote(impl.client, ("call", ("bench_extra", perf.device), (), {}), "bench")
+        return {"name": name, **_outcome(timed)}
+    except Exception as e:  # noqa: BLE001 - a broken peer costs the implementation nothing
+        return {"name": name, "status": "error", "message": f"{type(e).__name__}: {e}"[:2000]}
+
+
+@contextmanager
+def _opened(problem: Problem, spec: str, root: Path) -> Iterator[CheckedImpl]:
+    impl = open_impl(problem, resolve(problem, spec, root), root)
+    try:
+        yield impl
     finally:
         impl.client.close()
-        base.client.close()
-    return {**head, "cases": cases, "extra": extra if isinstance(extra, dict) else {}}
 
 
 def _case(
@@ -162,19 +198,18 @@ def _sample_cpu(client, target: tuple, x: dict, name: str, times: dict) -> Any:
 
 
 def _baseline(perf: Perf, hooks: Hooks, case: dict) -> float:
-    if perf.metric == "bandwidth":
-        return _copy_bw()
-    m, n, k, dtype = hooks.baseline_gemm(case)
-    return timing.cublas_flops(m, n, k, dtype)
+    """Measured once per case and run, so the implementation and its peers share it."""
+    key = "copy" if perf.metric == "bandwidth" else repr(sorted(case.items()))
+    if key not in _BASELINES:
+        if perf.metric == "bandwidth":
+            _BASELINES[key] = timing.copy_bandwidth()
+        else:
+            m, n, k, dtype = hooks.baseline_gemm(case)
+            _BASELINES[key] = timing.cublas_flops(m, n, k, dtype)
+    return _BASELINES[key]
 
 
-_COPY: list[float] = []
-
-
-def _copy_bw() -> float:
-    if not _COPY:
-        _COPY.append(timing.copy_bandwidth())
-    return _COPY[0]
+_BASELINES: dict[str, float] = {}  # this driver process's measurements, one run
 
 
 def _device_name(perf: Perf) -> str:
@@ -183,10 +218,15 @@ def _device_name(perf: Perf) -> str:
     return f"{torch.cuda.device_count()}x {torch.cuda.get_device_name()}"
 
 
-def run(slug: str, spec: str) -> dict[str, Any]:
+def run(slug: str, spec: str, peers: bool = False) -> dict[str, Any]:
     problem = get_problem(slug)
+    return _outcome(lambda: measure(problem, spec, peers))
+
+
+def _outcome(fn: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """fn's record, or the verdict on what the implementation did instead."""
     try:
-        return measure(problem, spec)
+        return fn()
     except ImplLoadError as e:
         return {"status": "error", "message": str(e)}
     except NotImplementedError as e:
@@ -203,11 +243,12 @@ def main() -> None:
     parser.add_argument("slug")
     parser.add_argument("spec")
     parser.add_argument("--dojo-report", required=True)
+    parser.add_argument("--peers", action="store_true", help="also time the declared peers")
     args = parser.parse_args()
     out, key = (int(f) for f in args.dojo_report.removeprefix("fd:").split(":"))
     with os.fdopen(key, "rb") as f:
         secret = bytes.fromhex(f.read().decode().strip())
-    result = run(args.slug, args.spec)
+    result = run(args.slug, args.spec, args.peers)
     with os.fdopen(out, "w") as pipe:
         pipe.write(sign(secret, {"event": "bench", "result": result}) + "\n")
 

@@ -29,18 +29,26 @@ TIER_POINTS = {None: 0, "bronze": 20, "silver": 30, "gold": 40}
 
 
 def run_bench(
-    problem: Problem, impl: str, *, timeout: float | None = None, root: Path | None = None
+    problem: Problem,
+    impl: str,
+    *,
+    timeout: float | None = None,
+    root: Path | None = None,
+    peers: bool = False,
 ) -> dict[str, Any]:
-    """`dojo bench`: perf JSON for one implementation. The driver process times it in a worker
-    and sends raw samples, signed, over a pipe; the fractions and tiers are computed here."""
+    """`dojo bench`: perf JSON for one implementation (and its declared peers, each timed and
+    checked the same way). The driver process times it in a worker and sends raw samples,
+    signed, over a pipe; the fractions and tiers are computed here."""
     root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
     except ImplLoadError as e:
         return {"status": "error", "message": str(e)}
-    timeout = timeout or problem.timeouts["bench"]
+    # every peer is one more implementation timed in the run: each gets the problem's budget
+    timeout = timeout or problem.timeouts["bench"] * (1 + (len(problem.peers) if peers else 0))
     stream = EventStream()
     cmd = [sys.executable, "-m", "grader.perf.bench", problem.slug, ref.cli_arg]
+    cmd += ["--peers"] if peers else []
     with (
         tempfile.TemporaryDirectory(prefix="dojo-bench-") as tmp,
         guarded(root, data_dir()) as guard,
@@ -55,10 +63,12 @@ def run_bench(
         )
         stream.join()
     head = {"problem": problem.slug, "impl": ref.spec}
-    return {**head, **_result(problem, stream, finished, guard, timeout)}
+    return {**head, **_result(problem, stream, finished, guard, timeout, peers)}
 
 
-def _result(problem: Problem, stream, finished, guard, timeout: float) -> dict[str, Any]:
+def _result(
+    problem: Problem, stream, finished, guard, timeout: float, peers: bool = False
+) -> dict[str, Any]:
     """The scored result, or why there is none, as {"status", "message"}."""
     records = [e["result"] for e in stream.events if e["event"] == "bench"]
     if guard.tampered:
@@ -67,7 +77,7 @@ def _result(problem: Problem, stream, finished, guard, timeout: float) -> dict[s
         why = f"the bench report was tampered with: {stream.rejected}"
     elif records:
         try:
-            return score(problem, choose_perf(problem), records[-1])
+            return score(problem, choose_perf(problem), records[-1], peers)
         except BadRecord as e:
             why = f"the bench report is malformed: {e}"
         except AssertionError as e:

@@ -20,7 +20,9 @@ class BadRecord(ValueError):
     """The driver's record is not what the parent accepts; str() says how."""
 
 
-def score(problem: Problem, perf: Perf | None, raw: dict[str, Any]) -> dict[str, Any]:
+def score(
+    problem: Problem, perf: Perf | None, raw: dict[str, Any], peers: bool = False
+) -> dict[str, Any]:
     status = raw.get("status")
     if status not in STATUSES:
         raise BadRecord(f"unknown status {status!r}")
@@ -35,8 +37,8 @@ def score(problem: Problem, perf: Perf | None, raw: dict[str, Any]) -> dict[str,
         "baseline": perf.baseline,
         "bars": perf.bars,
     }
-    if perf.metric == "custom":
-        return {**head, **_custom(perf, raw.get("custom"))}
+    if perf.metric == "custom":  # its baseline is the peer (NCCL), measured by the problem
+        return {**head, **_custom(perf, raw.get("custom")), **({"peers": []} if peers else {})}
     cases = [_case(problem, perf, row) for row in _rows(raw.get("cases"), len(perf.cases))]
     worst = min(cases, key=lambda c: c["fraction"])
     result = {**head, "cases": cases, "fraction": worst["fraction"], "tier": worst["tier"]}
@@ -49,6 +51,9 @@ def score(problem: Problem, perf: Perf | None, raw: dict[str, Any]) -> dict[str,
     if extra:
         result["extra"] = extra
     result["tier"] = _cap(result["tier"], cap)
+    if peers:
+        result["peers"] = _peers(problem, perf, raw.get("peers"))
+        result["versus_peers"] = _versus(cases, result["peers"])
     return result
 
 
@@ -112,6 +117,56 @@ def _transfer_charge(transfer: Any, n: int) -> float:
             raise BadRecord(f"transfer_ms.{side} does not have one time per sample")
     excess = (statistics.median(i) - statistics.median(r) for i, r in zip(*sides.values()))
     return sum(max(0.0, e) for e in excess)
+
+
+PEER_STATUSES = (
+    "measured",
+    "not_installed",
+    "not_here",
+    "failed",
+    "error",
+    "crashed",
+    "not_attempted",
+)
+
+
+def _peers(problem: Problem, perf: Perf, rows: Any) -> list[dict[str, Any]]:
+    """Every declared peer, in declaration order, scored like the implementation."""
+    names = [r.get("name") for r in rows] if isinstance(rows, list) else None
+    if names != list(problem.peers) or not all(isinstance(r, dict) for r in rows):
+        raise BadRecord(f"expected the peers {', '.join(problem.peers) or '(none)'}")
+    return [_peer(problem, perf, row) for row in rows]
+
+
+def _peer(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
+    peer = problem.peers[row["name"]]
+    head = {"name": peer.name, "label": peer.label, "status": row.get("status")}
+    if head["status"] not in PEER_STATUSES:
+        raise BadRecord(f"peer {peer.name}: unknown status {head['status']!r}")
+    if head["status"] != "measured":
+        return {**head, "message": str(row.get("message", ""))[:2000]}
+    rows = _rows(row.get("cases"), len(perf.cases))
+    if [r.get("case") for r in rows] != list(perf.cases):
+        raise BadRecord(f"peer {peer.name}: cases other than [perf.{perf.device}] cases")
+    try:
+        cases = [_case(problem, perf, r) for r in rows]
+    except AssertionError as e:  # faster than the roofline: its timed region missed work
+        return {**head, "status": "failed", "message": str(e)}
+    worst = min(cases, key=lambda c: c["fraction"])
+    return {**head, "cases": cases, "fraction": worst["fraction"], "tier": worst["tier"]}
+
+
+def _versus(cases: list[dict], peers: list[dict]) -> list[dict[str, Any]]:
+    """Per case: the best measured peer, and the implementation's fraction over its."""
+    out = []
+    for i, case in enumerate(cases):
+        timed = [(p["cases"][i]["fraction"], p["name"]) for p in peers if p["status"] == "measured"]
+        best = max(timed, default=None)
+        row = {"case": case["case"], "best_peer": best and best[1]}
+        if best:
+            row.update(best_fraction=best[0], ratio=case["fraction"] / best[0])
+        out.append(row)
+    return out
 
 
 def _samples(xs: Any, name: str) -> list[float]:

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from grader.problem.nulls import NULL_KINDS, null_module
-from grader.problem.spec import Problem
+from grader.problem.spec import Peer, Problem
 from grader.runtime.device import best_device
 from grader.runtime.errors import ImplLoadError
 from grader.runtime.paths import ROOT
@@ -25,7 +25,7 @@ class ImplRef:
     """What `--impl` named: a label for reports, the file (None for generated nulls), a backend."""
 
     spec: str
-    kind: str  # attempt | solution | reference | wrong | null | path
+    kind: str  # attempt | solution | reference | wrong | null | peer | path
     path: Path | None
     backend: str  # triton | cuda | torch | python
 
@@ -91,10 +91,35 @@ def resolve(problem: Problem, spec: str, root: Path = ROOT) -> ImplRef:
         return ImplRef(spec, kind, path, problem.language)
     if kind == "null" and arg in NULL_KINDS:
         return ImplRef(spec, kind, None, "torch")
+    if kind == "peer" and arg:
+        return _peer_ref(problem, spec, arg, root)
     raise ImplLoadError(
         f"--impl '{spec}' not understood: use attempt, solution[:backend], "
-        f"reference, wrong:<bug>, null:{'|'.join(NULL_KINDS)} or a path to a .py"
+        f"reference, wrong:<bug>, null:{'|'.join(NULL_KINDS)}, peer:<name> or a path to a .py"
     )
+
+
+def _peer_ref(problem: Problem, spec: str, name: str, root: Path) -> ImplRef:
+    if name not in problem.peers:
+        known = ", ".join(f"peer:{p}" for p in problem.peers) or "none"
+        raise ImplLoadError(f"--impl {spec}: {problem.slug} declares no such peer ({known})")
+    missing = peer_missing(problem.peers[name])
+    if missing:
+        raise ImplLoadError(f"--impl {spec}: {missing}")
+    path = _exists(root / "reference" / "peers" / f"{problem.slug}.py", spec)
+    return ImplRef(spec, "peer", path, "torch")
+
+
+def peer_missing(peer: Peer) -> str:
+    """Why a peer cannot load here ('liger_kernel is not installed ...'), or ''."""
+    for module in peer.requires:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            return f"{module} is not installed (an optional extra: pip install it to compare)"
+    return ""
 
 
 def _device_solution(problem: Problem) -> str | None:
@@ -114,6 +139,8 @@ def load(problem: Problem, ref: ImplRef) -> types.ModuleType:
     """Import the implementation and check that it defines every entry function."""
     if ref.kind == "null":
         return null_module(problem, ref.spec.partition(":")[2])
+    if ref.kind == "peer":
+        return _peer_module(problem, ref)
     module = import_file(ref.path, f"dojo_impl_{problem.slug}_{ref.kind}_{ref.path.stem}")
     missing = [name for name in problem.entry if not callable(getattr(module, name, None))]
     if missing:
@@ -121,6 +148,20 @@ def load(problem: Problem, ref: ImplRef) -> types.ModuleType:
             f"{_short(ref.path)} defines no {' or '.join(missing)}: the grader "
             f"calls {problem.signature}"
         )
+    return module
+
+
+def _peer_module(problem: Problem, ref: ImplRef) -> types.ModuleType:
+    """A module whose bench entry is the peer's function: a peer stands in for the entry that
+    is benchmarked, and only for that one."""
+    peer = problem.peers[ref.spec.partition(":")[2]]
+    source = import_file(ref.path, f"dojo_peers_{problem.slug}")
+    fn = getattr(source, peer.function, None)
+    if not callable(fn):
+        raise ImplLoadError(f"{_short(ref.path)} defines no {peer.function} (peers.{peer.name})")
+    module = types.ModuleType(f"dojo_peer_{problem.slug}_{peer.name}")
+    for perf in problem.perf.values():
+        setattr(module, perf.entry, fn)
     return module
 
 

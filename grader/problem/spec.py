@@ -53,6 +53,26 @@ class Perf:
 
 
 @dataclass(frozen=True, slots=True)
+class Peer:
+    """[peers.<name>]: what a user would call instead of writing the kernel (the torch op,
+    torch.compile of the reference, a library's kernel), a function of reference/peers/<slug>.py
+    called like the bench entry; `dojo bench --peers` checks and times it beside yours."""
+
+    name: str
+    label: str  # as a learner knows it: "torch.compile(reference)"
+    function: str
+    requires: tuple[str, ...] = ()  # modules it imports; one missing: "not installed"
+    devices: tuple[str, ...] = NEEDS  # perf sections it runs in; elsewhere `note` says why not
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.name.replace("_", "").isalnum() or not self.function.isidentifier():
+            raise ValueError(f"peer '{self.name}': names are letters, digits and _")
+        if not set(self.devices) <= set(NEEDS):
+            raise ValueError(f"peer '{self.name}': devices must be among {', '.join(NEEDS)}")
+
+
+@dataclass(frozen=True, slots=True)
 class StaticRule:
     """A rule checked on the attempt's PTX: required and forbidden instruction substrings."""
 
@@ -91,6 +111,7 @@ class Problem:
     untrusted_in_interpreter: tuple[str, ...] = ()
     interpreter_note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    peers: dict[str, Peer] = field(default_factory=dict)
 
     @property
     def toml_path(self) -> Path:
@@ -128,6 +149,7 @@ _TOP = {
     "static": list,
     "interpreter": dict,
     "params": dict,
+    "peers": dict,
 }
 _REQUIRED = (
     "title",
@@ -188,6 +210,7 @@ def load_problem(toml_path: Path) -> Problem:
         untrusted_in_interpreter=tuple(interp.get("untrusted_dtypes", ())),
         interpreter_note=interp.get("note", ""),
         params=raw.get("params", {}),
+        peers={name: _peer(where, name, sec) for name, sec in raw.get("peers", {}).items()},
     )
 
 
@@ -283,6 +306,26 @@ def _perf(where: str, device: str, sec: Any) -> Perf:
         budget_s=float(sec.get("budget_s", 10.0)),
         solution=sec.get("solution"),
     )
+
+
+_PEER_KEYS = {"label": str, "function": str, "requires": list, "devices": list, "note": str}
+
+
+def _peer(where: str, name: str, sec: Any) -> Peer:
+    if not isinstance(sec, dict):
+        raise SpecError(f"{where}: [peers.{name}] must be a table")
+    _check_keys(where, f"peers.{name}.", sec, _PEER_KEYS, ("label", "function"))
+    try:
+        return Peer(
+            name=name,
+            label=sec["label"],
+            function=sec["function"],
+            requires=tuple(sec.get("requires", ())),
+            devices=tuple(sec.get("devices", NEEDS)),
+            note=sec.get("note", ""),
+        )
+    except ValueError as e:
+        raise SpecError(f"{where}: {e}") from None
 
 
 def _static(where: str, i: int, rule: Any) -> StaticRule:

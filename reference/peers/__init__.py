@@ -1,0 +1,1 @@
+"""What a user would call instead of writing each kernel: the peers `dojo bench --peers` shows."""
