@@ -348,7 +348,13 @@ def test_run_bench_asks_the_driver_for_peers_and_scores_its_signed_record(monkey
     case = problem.perf["cpu"].cases[0]
 
     def row(ms: float) -> dict:
-        return {"case": case, "samples_ms": [ms] * 5, "baseline_samples_ms": [10.0] * 5}
+        moved = [[0.5] * 5, [0.5] * 5]  # staging and fetch, equal on both sides: no charge
+        return {
+            "case": case,
+            "samples_ms": [ms] * 5,
+            "baseline_samples_ms": [10.0] * 5,
+            "transfer_ms": {"impl": moved, "ref": moved},
+        }
 
     raw = {"status": "measured", "device": "cpu", "cases": [row(1.0)], "extra": {}}
     raw["peers"] = [
