@@ -29,11 +29,11 @@ OPS = {
     "softmax": Op("online_softmax", ("softmax",), "sampling probabilities and log-probs"),
     "radix_cache": Op("radix_tree", ("RadixCache",), "prefix cache over KV pages"),
     "paged_attention": Op("paged_attention", ("paged_decode_attention",), "decode attention"),
+    "fp8_quant": Op("fp8_quant", ("quant_fp8", "dequant_fp8"), "FP8 KV cache (per-head scales)"),
+    "spec_decode": Op("spec_decode", ("verify", "verify_greedy"), "speculative decoding"),
 }
 LATER = {  # in the table (ENGINE.md), wired by later parts of the engine
-    "fp8_quant": "FP8 KV cache",
     "moe_dispatch": "MoE layers",
-    "spec_decode": "speculative decoding acceptance",
     "ep_all_to_all": "MoE under expert parallelism",
     "wmma_gemm": "optional fp16 linear layers",
 }
@@ -60,6 +60,10 @@ class Kernels:
     RadixCache: type
     paged_decode_attention: Callable | None  # None: the engine's gather + SDPA path
     bound: dict[str, str]  # op -> what it runs, e.g. "solution:triton", "reference"
+    quant_fp8: Callable | None = None  # (T, H), group -> codes (T, H) e4m3, scales (T, H/group)
+    dequant_fp8: Callable | None = None
+    verify: Callable | None = None  # speculative sampling's accept / resample rule
+    verify_greedy: Callable | None = None
 
 
 def parse_spec(spec: str | dict[str, str]) -> dict[str, str]:
@@ -91,6 +95,10 @@ def load_kernels(spec: str | dict[str, str], device: str) -> Kernels:
         RadixCache=mods["radix_cache"].RadixCache,
         paged_decode_attention=getattr(mods["paged_attention"], "paged_decode_attention", None),
         bound=bound,
+        quant_fp8=mods["fp8_quant"].quant_fp8,
+        dequant_fp8=mods["fp8_quant"].dequant_fp8,
+        verify=mods["spec_decode"].verify,
+        verify_greedy=mods["spec_decode"].verify_greedy,
     )
 
 

@@ -35,9 +35,9 @@ class ModelRunner:
         return AttentionMetadata(slot_mapping, groups[0], groups[1], self.scale)
 
     @torch.inference_mode()
-    def run(self, batch: list[tuple[Sequence, int]]) -> tuple[list[int], list | None]:
-        """Tokens sampled for the sequences of `batch` that reach their end, in batch order,
-        and their log-probs when any of them asked."""
+    def forward(self, batch: list[tuple[Sequence, int]]) -> tuple[torch.Tensor, dict[int, int]]:
+        """Hidden states (T, H) of the batch's chunks, and the row of each sequence's last
+        token in them, by sequence id."""
         ordered = [b for b in batch if b[1] == 1] + [b for b in batch if b[1] != 1]
         n_decode = sum(1 for _, n in batch if n == 1)
         ids, pos, rows, row = [], [], {}, -1
@@ -50,7 +50,13 @@ class ModelRunner:
         meta = self._metadata(ordered, n_decode)
         ids_t = torch.tensor(ids, dtype=torch.int64).to(self.device)  # (T,)
         pos_t = torch.tensor(pos, dtype=torch.int64).to(self.device)  # (T,)
-        hidden = self.model(ids_t, pos_t, self.kv, meta)  # (T, H)
+        return self.model(ids_t, pos_t, self.kv, meta), rows  # (T, H)
+
+    @torch.inference_mode()
+    def run(self, batch: list[tuple[Sequence, int]]) -> tuple[list[int], list | None]:
+        """Tokens sampled for the sequences of `batch` that reach their end, in batch order,
+        and their log-probs when any of them asked."""
+        hidden, rows = self.forward(batch)
         ending = [s for s, n in batch if s.num_computed + n == len(s.tokens)]
         if not ending:
             return [], None

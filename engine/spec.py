@@ -1,0 +1,229 @@
+"""Speculative decoding: a cheap proposer drafts k tokens per decoding sequence, the target
+scores all k+1 positions in one forward (a short prefill chunk after the cached context), and
+the kernel table's spec_decode verify / verify_greedy keeps the accepted drafts plus one token.
+
+Proposers: n-gram prompt lookup (the continuation of the latest earlier occurrence of the
+sequence's last n tokens; its q is one-hot), a draft model of the same vocabulary, or the
+target's own first L layers (the same model over a pool of L layers: its layer loop stops there).
+Rollback: drafts enter seq.tokens only once accepted, num_computed counts accepted tokens only
+and the pages past them are freed, so the radix cache never sees a rejected token.
+Randomness is counter-based like the sampler's: draft tokens and the verify uniforms draw from
+hash(seed ^ salt, output length), so a seeded request reproduces whatever shares its batch.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import torch
+import torch.nn.functional as F
+
+from engine.config import ModelError
+from engine.kv_cache import KVPool, PageTable
+from engine.runner import ModelRunner
+from engine.sampler import exponential_noise
+
+DRAFT_SALT, VERIFY_SALT = 0x5BD1E995, 0x27D4EB2F  # other noise streams than plain sampling
+
+
+class Draft(NamedTuple):
+    model: Any  # None: no draft model (n-gram or no speculation)
+    layers: int = 0  # the draft runs its first `layers` layers
+    kv_elems: int = 0  # K/V elements per token of its pool
+
+    @classmethod
+    def of(cls, model, layers: int) -> Draft:
+        return cls(model, layers, 2 * layers * model.cfg.num_kv_heads * model.cfg.head_dim)
+
+
+def load_draft(spec: dict | None, model, kernels, dtype, device, limit: int) -> Draft:
+    """The draft model of a draft or self-draft (the target itself, fewer layers)."""
+    L, layers = model.cfg.num_layers, (spec or {}).get("layers")
+    if not spec or "ngram" in spec:
+        return Draft(None)
+    if layers is not None and layers >= L:
+        raise ModelError(f"speculative layers={layers} must be below the model's {L} layers")
+    if layers is not None:
+        return Draft.of(model, layers)
+    from engine.models.loader import load_model
+
+    draft, cfg = load_model(Path(spec["draft"]).expanduser(), kernels, dtype, device, limit)
+    if cfg.vocab_size != model.cfg.vocab_size:
+        raise ModelError(f"the draft's vocabulary ({cfg.vocab_size}) is not the model's")
+    return Draft.of(draft, cfg.num_layers)
+
+
+def ngram_lookup(toks: list[int], n: int, k: int) -> list[int]:
+    """Up to k tokens after the latest earlier occurrence of the longest tail (n tokens down
+    to 1) that has k tokens after it, or else after the latest occurrence."""
+    for size in range(min(n, len(toks) - 1), 0, -1):
+        tail, found = toks[-size:], None
+        for i in range(len(toks) - size - 1, -1, -1):
+            if toks[i : i + size] == tail:
+                found = found or toks[i + size : i + size + k]
+                if i + size + k <= len(toks):
+                    return toks[i + size : i + size + k]
+        if found:
+            return found
+    return []
+
+
+class _Row:
+    """A sequence as a runner sees it: for the draft, its tokens plus drafts so far; for the
+    verifying forward, the target's tokens plus all drafts (the sequence itself untouched)."""
+
+    def __init__(self, sid: int, tokens=(), num_computed: int = 0, pages=None) -> None:
+        self.id, self.tokens, self.num_computed = sid, list(tokens), num_computed
+        self.pages, self.shared, self.node = [] if pages is None else pages, 0, None
+
+
+class ModelProposer:
+    """Drafts with a model over its own KV pool (pages as many as the target's)."""
+
+    def __init__(self, model, layers: int, pages: int, S: int, dtype, device, sampler) -> None:
+        c = model.cfg
+        self.pool = KVPool(layers, pages, S, c.num_kv_heads, c.head_dim, dtype, device)
+        self.table = PageTable(pages, S, None)
+        self.runner = ModelRunner(model, self.pool, sampler, S, device)
+        self.rows: dict[int, _Row] = {}
+
+    def propose(self, seqs, ks, sampler) -> tuple[list[list[int]], list]:
+        """k_i drafts of each sequence and the draft's distributions (k_i of (V,)); a
+        sequence the draft pool has no pages for gets none (k_i = 0)."""
+        rows = [self.rows.setdefault(s.id, _Row(s.id)) for s in seqs]
+        for i, (seq, row) in enumerate(zip(seqs, rows)):
+            row.tokens = list(seq.tokens)
+            need = len(row.tokens) - row.num_computed + ks[i] - 1  # the last draft is unread
+            if ks[i] and not self.table.allocate(row, need):
+                ks[i] = 0
+        drafts, probs = [[] for _ in seqs], [[] for _ in seqs]
+        for step in range(max(ks, default=0)):
+            live = [j for j, k in enumerate(ks) if k > step]
+            batch = [(rows[j], len(rows[j].tokens) - rows[j].num_computed) for j in live]
+            hidden, last = self.runner.forward(batch)
+            logits = self.runner.model.logits(hidden[[last[rows[j].id] for j in live]])  # (N, V)
+            params = [seqs[j].params for j in live]
+            sampled = any(p.temperature > 0 for p in params)
+            p = sampler.probs(logits, params) if sampled else logits  # (N, V) greedy: unused
+            seeds = [seqs[j].seed ^ DRAFT_SALT for j in live]
+            steps = [len(seqs[j].output) + step for j in live]
+            toks = sampler.race(p, params, seeds, steps, logits.argmax(dim=-1)).tolist()
+            for j, tok, q in zip(live, toks, p):
+                rows[j].num_computed = len(rows[j].tokens)
+                rows[j].tokens.append(tok)
+                drafts[j].append(tok)
+                probs[j].append(q)
+        return drafts, probs
+
+    def rollback(self, seq, kept: int, finished: bool) -> None:
+        """The target kept its first `kept` tokens: the draft's K/V past them is stale."""
+        row = self.rows[seq.id]
+        row.num_computed = min(row.num_computed, kept)
+        self.table.release(self.rows.pop(seq.id)) if finished else self.table.truncate(row)
+
+    def forget(self, running) -> None:
+        """Free the draft pages of sequences no longer running (finished or preempted)."""
+        live = {s.id for s in running}
+        for row in [r for sid, r in self.rows.items() if sid not in live]:
+            self.table.release(row)
+            del self.rows[row.id]
+
+
+class Speculator:
+    def __init__(self, llm, pages: int) -> None:
+        spec, S = llm.config.speculative, llm.config.block_size
+        self.k, self.ngram = spec.get("num_tokens", 4), spec.get("ngram")
+        self.kernels, self.sampler, (model, layers, _) = llm.kernels, llm.runner.sampler, llm.draft
+        dtype, device = llm.config.torch_dtype(), llm.config.torch_device()
+        self.proposer = model and ModelProposer(
+            model, layers, pages, S, dtype, device, self.sampler
+        )
+        self.counts = dict(proposed=0, emitted=0, steps=0, plain_steps=0)
+
+    def stats(self) -> dict:
+        """Drafts proposed and accepted; tokens emitted per verifying step of a sequence."""
+        c, accepted = self.counts, self.counts["emitted"] - self.counts["steps"]
+        rate = accepted / c["proposed"] if c["proposed"] else None
+        per_step = c["emitted"] / c["steps"] if c["steps"] else None
+        return {**c, "accepted": accepted, "acceptance_rate": rate, "tokens_per_step": per_step}
+
+    def step(self, llm, batch) -> list:
+        """One engine step: drafts for the decoding sequences, then a plain run for the rest
+        (prefill chunks and sequences without drafts), then one verifying target forward."""
+        decode = [s for s, n in batch if n == 1 and s.num_computed + 1 == len(s.tokens)]
+        ks = [self._budget(s, llm.max_model_len) for s in decode]
+        if self.proposer:
+            self.proposer.forget(llm.scheduler.running)
+            drafts, probs = self.proposer.propose(decode, ks, self.sampler)
+        else:
+            drafts, probs = [ngram_lookup(s.tokens, self.ngram, k) for s, k in zip(decode, ks)], []
+        spec = [
+            (s, d[:k], q[:k] if q else None)
+            for s, d, q, k in zip(decode, drafts, probs or [None] * len(ks), ks)
+            if d[:k] and llm.pages.allocate(s, len(d[:k]) + 1)
+        ]
+        chosen = {id(s) for s, _, _ in spec}
+        plain = [(s, n) for s, n in batch if id(s) not in chosen]
+        self.counts["plain_steps"] += sum(1 for s in decode if id(s) not in chosen)
+        finished = llm.run_batch(plain) if plain else []
+        return finished + (self._verify(llm, spec) if spec else [])
+
+    def _budget(self, seq, max_model_len: int) -> int:
+        """Drafts this sequence may take: none with log-probs (the plain path gives them)."""
+        if seq.params.logprobs is not None:
+            return 0
+        room = min(seq.params.max_tokens - len(seq.output), max_model_len - len(seq.tokens))
+        return max(min(self.k, room - 1), 0)
+
+    def _verify(self, llm, spec) -> list:
+        """The target scores each sequence's last token and its k drafts (k+1 queries)."""
+        rows = [(_Row(s.id, s.tokens + d, s.num_computed, s.pages), len(d) + 1) for s, d, _ in spec]
+        hidden, last = llm.runner.forward(rows)  # (T, H)
+        idx = [last[s.id] - len(d) + i for s, d, _ in spec for i in range(len(d) + 1)]
+        logits = llm.model.logits(hidden[idx]).split([n for _, n in rows])  # (k+1, V) each
+        results, finished = self._accept(spec, logits), []
+        for s, d, _ in spec:
+            emitted, c = results[id(s)], s.num_computed
+            done = llm.scheduler.extend(s, emitted, c + len(emitted))  # K/V: c + accepted + 1
+            self.counts["proposed"] += len(d)
+            self.counts["emitted"] += len(emitted)
+            self.counts["steps"] += 1
+            if not done and llm._hit_stop(s):
+                llm.scheduler.finish(s, "stop")
+                done = True
+            if self.proposer:
+                self.proposer.rollback(s, c + len(emitted), done)
+            finished += [s] if done else []
+        return finished
+
+    def _accept(self, spec, logits) -> dict[int, list[int]]:
+        """Emitted tokens per sequence, verified in groups of equal draft length and kind."""
+        groups: dict[tuple, list] = {}
+        for (s, d, q), lg in zip(spec, logits):
+            groups.setdefault((len(d), s.params.temperature == 0), []).append((s, d, q, lg))
+        results = {}
+        for (_, greedy), group in groups.items():
+            lg = torch.stack([g[3] for g in group])  # (B, G+1, V)
+            drafts = torch.tensor([g[1] for g in group], device=lg.device)  # (B, G)
+            if greedy:
+                tokens, counts = self.kernels.verify_greedy(drafts, lg)
+            else:
+                tokens, counts = self._sampled(group, drafts, lg)
+            for g, t, n in zip(group, tokens.tolist(), counts.tolist()):
+                results[id(g[0])] = t[:n]
+        return results
+
+    def _sampled(self, group, drafts, lg):
+        B, G1, V = lg.shape
+        params = [g[0].params for g in group for _ in range(G1)]
+        p = self.sampler.probs(lg.reshape(B * G1, V), params).view(B, G1, V)  # (B, G+1, V)
+        if group[0][2] is None:  # n-gram: the draft is certain, q is one-hot
+            q = F.one_hot(drafts, V).to(p.dtype)  # (B, G, V)
+        else:
+            q = torch.stack([torch.stack(g[2]) for g in group])  # (B, G, V)
+        seeds = torch.tensor([g[0].seed ^ VERIFY_SALT for g in group], device=lg.device)
+        steps = torch.tensor([len(g[0].output) for g in group], device=lg.device)
+        u = torch.exp(-exponential_noise(seeds, steps, G1)).clamp(max=1 - 2**-24)  # (B, G+1)
+        accept_u, sample_u = u[:, :-1].contiguous(), u[:, -1].contiguous()  # (B, G), (B,)
+        return self.kernels.verify(drafts, q.float(), p.float(), accept_u, sample_u)
