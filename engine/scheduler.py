@@ -118,14 +118,15 @@ class Scheduler:
 
     def extend(self, seq: Sequence, tokens: list[int], num_computed: int) -> bool:
         """Append a speculative step's tokens up to the first stop; num_computed: tokens whose
-        K/V is in the pool (pages past them are freed). True when the sequence finished."""
+        K/V is in the pool, the last token never counted, as in plain decoding (pages past
+        them are freed). True when the sequence finished."""
         reason = None
         for t in tokens:
             seq.tokens.append(t)
             reason = self._stop_reason(seq)
             if reason:
                 break
-        seq.num_computed = min(num_computed, len(seq.tokens))
+        seq.num_computed = min(num_computed, len(seq.tokens) - 1)
         if reason:
             self.finish(seq, reason)
         else:

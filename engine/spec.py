@@ -116,18 +116,19 @@ class ModelProposer:
                 probs[j].append(q)
         return drafts, probs
 
-    def rollback(self, seq, kept: int, finished: bool) -> None:
-        """The target kept its first `kept` tokens: the draft's K/V past them is stale."""
-        row = self.rows[seq.id]
-        row.num_computed = min(row.num_computed, kept)
-        self.table.release(self.rows.pop(seq.id)) if finished else self.table.truncate(row)
-
-    def forget(self, running) -> None:
-        """Free the draft pages of sequences no longer running (finished or preempted)."""
-        live = {s.id for s in running}
-        for row in [r for sid, r in self.rows.items() if sid not in live]:
-            self.table.release(row)
-            del self.rows[row.id]
+    def sync(self, running) -> None:
+        """Keep each row's K/V only where its tokens agree with its sequence's (drafts the
+        target rejected are stale); free the rows of sequences no longer running."""
+        by_id = {s.id: s for s in running}
+        for row in list(self.rows.values()):
+            seq = by_id.get(row.id)
+            if seq is None:
+                self.table.release(self.rows.pop(row.id))
+                continue
+            pairs = enumerate(zip(row.tokens, seq.tokens))
+            same = next((i for i, (a, b) in pairs if a != b), len(seq.tokens) - 1)
+            row.num_computed = min(row.num_computed, same, len(seq.tokens) - 1)
+            self.table.truncate(row)
 
 
 class Speculator:
@@ -154,7 +155,7 @@ class Speculator:
         decode = [s for s, n in batch if n == 1 and s.num_computed + 1 == len(s.tokens)]
         ks = [self._budget(s, llm.max_model_len) for s in decode]
         if self.proposer:
-            self.proposer.forget(llm.scheduler.running)
+            self.proposer.sync(llm.scheduler.running)
             drafts, probs = self.proposer.propose(decode, ks, self.sampler)
         else:
             drafts, probs = [ngram_lookup(s.tokens, self.ngram, k) for s, k in zip(decode, ks)], []
@@ -167,7 +168,10 @@ class Speculator:
         plain = [(s, n) for s, n in batch if id(s) not in chosen]
         self.counts["plain_steps"] += sum(1 for s in decode if id(s) not in chosen)
         finished = llm.run_batch(plain) if plain else []
-        return finished + (self._verify(llm, spec) if spec else [])
+        finished += self._verify(llm, spec) if spec else []
+        if self.proposer:
+            self.proposer.sync(llm.scheduler.running)
+        return finished
 
     def _budget(self, seq, max_model_len: int) -> int:
         """Drafts this sequence may take: none with log-probs (the plain path gives them)."""
@@ -192,8 +196,6 @@ class Speculator:
             if not done and llm._hit_stop(s):
                 llm.scheduler.finish(s, "stop")
                 done = True
-            if self.proposer:
-                self.proposer.rollback(s, c + len(emitted), done)
             finished += [s] if done else []
         return finished
 
