@@ -149,6 +149,7 @@ class Speculator:
         per_step = c["emitted"] / c["steps"] if c["steps"] else None
         return {**c, "accepted": accepted, "acceptance_rate": rate, "tokens_per_step": per_step}
 
+    @torch.inference_mode()
     def step(self, llm, batch) -> list:
         """One engine step: drafts for the decoding sequences, then a plain run for the rest
         (prefill chunks and sequences without drafts), then one verifying target forward."""

@@ -112,7 +112,7 @@ def _windows(toks: list[int], s: int) -> list[list[int]]:
 # ---- the target distribution at temperature > 0 ----
 
 V = 8  # a tiny vocabulary: 64 (first, second) token cells
-RUNS = 3000
+RUNS = 1500
 PROMPT = [1, 2, 3, 4, 5]  # 5 tokens, pages of 4: later requests hit 1 page, leaving 1 token
 
 
@@ -164,7 +164,7 @@ def joint_counts(path, spec, kernels="auto") -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", ["draft", "ngram"])
 def test_speculative_sampling_keeps_the_target_distribution(tiny_vocab, kind):
-    """Pearson chi-square on the first two tokens of 3000 seeded runs against transformers'
+    """Pearson chi-square on the first two tokens of 1500 seeded runs against transformers'
     exact p(t1, t2). The false-alarm rate of a correct engine is alpha = 1e-3 per proposer
     (the runs are seeded, so the outcome is fixed; a new seed set fails 1 time in 1000)."""
     target, draft = tiny_vocab
