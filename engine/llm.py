@@ -75,9 +75,10 @@ class LLM:
         if cfg.kv_cache_tokens:
             pages = cfg.kv_cache_tokens // S
         else:
-            mc = self.model_config  # a draft model's pool has as many pages, in the model dtype
+            mc, (draft, layers) = self.model_config, self.draft
             size = page_bytes(S, mc.kv_bytes_per_token, mc.head_dim, itemsize, fp8)
-            size += S * self.draft.kv_elems * itemsize
+            if draft is not None:  # the draft's pool: as many pages, its layers, the model dtype
+                size += S * itemsize * draft.cfg.kv_bytes_per_token * layers // draft.cfg.num_layers
             pages = pages_for_memory(size, cfg.torch_device(), cfg.gpu_memory_utilization)
         pages = min(pages, cfg.max_num_seqs * -(-self.max_model_len // S))
         if pages < 1:

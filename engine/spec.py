@@ -1,20 +1,15 @@
-"""Speculative decoding: a cheap proposer drafts k tokens per decoding sequence, the target
-scores all k+1 positions in one forward (a short prefill chunk after the cached context), and
-the kernel table's spec_decode verify / verify_greedy keeps the accepted drafts plus one token.
-
-Proposers: n-gram prompt lookup (the continuation of the latest earlier occurrence of the
-sequence's last n tokens; its q is one-hot), a draft model of the same vocabulary, or the
-target's own first L layers (the same model over a pool of L layers: its layer loop stops there).
-Rollback: drafts enter seq.tokens only once accepted, num_computed counts accepted tokens only
-and the pages past them are freed, so the radix cache never sees a rejected token.
-Randomness is counter-based like the sampler's: draft tokens and the verify uniforms draw from
-hash(seed ^ salt, output length), so a seeded request reproduces whatever shares its batch.
-"""
+"""Speculative decoding: a proposer drafts k tokens per decoding sequence, the target scores
+the k+1 positions in one forward (a short prefill chunk), and spec_decode's verify /
+verify_greedy keep the accepted drafts plus one token. Proposers: n-gram prompt lookup (q is
+one-hot), a draft model of the same vocabulary, or the target's first L layers (the model over
+a pool of L layers). Drafts enter seq.tokens and num_computed only once accepted and the pages
+past them are freed, so the radix cache never sees a rejected token. Draft tokens and verify
+uniforms draw from hash(seed ^ salt, output length), like the sampler's noise."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, NamedTuple
+from types import SimpleNamespace
 
 import torch
 import torch.nn.functional as F
@@ -27,94 +22,76 @@ from engine.sampler import exponential_noise
 DRAFT_SALT, VERIFY_SALT = 0x5BD1E995, 0x27D4EB2F  # other noise streams than plain sampling
 
 
-class Draft(NamedTuple):
-    model: Any  # None: no draft model (n-gram or no speculation)
-    layers: int = 0  # the draft runs its first `layers` layers
-    kv_elems: int = 0  # K/V elements per token of its pool
-
-    @classmethod
-    def of(cls, model, layers: int) -> Draft:
-        return cls(model, layers, 2 * layers * model.cfg.num_kv_heads * model.cfg.head_dim)
-
-
-def load_draft(spec: dict | None, model, kernels, dtype, device, limit: int) -> Draft:
-    """The draft model of a draft or self-draft (the target itself, fewer layers)."""
-    L, layers = model.cfg.num_layers, (spec or {}).get("layers")
-    if not spec or "ngram" in spec:
-        return Draft(None)
+def load_draft(spec: dict | None, model, kernels, dtype, device, limit: int) -> tuple:
+    """(draft model, its layers): a model of the same vocabulary, or the target itself for a
+    self-draft of its first L layers; (None, 0) for n-gram lookup or no speculation."""
+    layers, L = (spec or {}).get("layers"), model.cfg.num_layers
     if layers is not None and layers >= L:
         raise ModelError(f"speculative layers={layers} must be below the model's {L} layers")
-    if layers is not None:
-        return Draft.of(model, layers)
+    if not spec or "draft" not in spec:
+        return (model, layers) if layers else (None, 0)
     from engine.models.loader import load_model
 
     draft, cfg = load_model(Path(spec["draft"]).expanduser(), kernels, dtype, device, limit)
     if cfg.vocab_size != model.cfg.vocab_size:
         raise ModelError(f"the draft's vocabulary ({cfg.vocab_size}) is not the model's")
-    return Draft.of(draft, cfg.num_layers)
+    return draft, cfg.num_layers
 
 
 def ngram_lookup(toks: list[int], n: int, k: int) -> list[int]:
     """Up to k tokens after the latest earlier occurrence of the longest tail (n tokens down
     to 1) that has k tokens after it, or else after the latest occurrence."""
     for size in range(min(n, len(toks) - 1), 0, -1):
-        tail, found = toks[-size:], None
-        for i in range(len(toks) - size - 1, -1, -1):
-            if toks[i : i + size] == tail:
-                found = found or toks[i + size : i + size + k]
-                if i + size + k <= len(toks):
-                    return toks[i + size : i + size + k]
-        if found:
-            return found
+        ends = [i + size for i in range(len(toks) - size) if toks[i : i + size] == toks[-size:]]
+        if ends:
+            at = ([e for e in ends if e + k <= len(toks)] or ends)[-1]
+            return toks[at : at + k]
     return []
 
 
-class _Row:
-    """A sequence as a runner sees it: for the draft, its tokens plus drafts so far; for the
-    verifying forward, the target's tokens plus all drafts (the sequence itself untouched)."""
-
-    def __init__(self, sid: int, tokens=(), num_computed: int = 0, pages=None) -> None:
-        self.id, self.tokens, self.num_computed = sid, list(tokens), num_computed
-        self.pages, self.shared, self.node = [] if pages is None else pages, 0, None
+def _row(sid: int, tokens=(), num_computed: int = 0, pages=()) -> SimpleNamespace:
+    """A sequence as a runner and a page table see it: for the draft, its tokens plus drafts so
+    far; for the verifying forward, the target's tokens plus all drafts (seq untouched)."""
+    return SimpleNamespace(id=sid, tokens=list(tokens), num_computed=num_computed,
+                           pages=list(pages), shared=0, node=None)  # fmt: skip
 
 
 class ModelProposer:
     """Drafts with a model over its own KV pool (pages as many as the target's)."""
 
-    def __init__(self, model, layers: int, pages: int, S: int, dtype, device, sampler) -> None:
-        c = model.cfg
-        self.pool = KVPool(layers, pages, S, c.num_kv_heads, c.head_dim, dtype, device)
+    def __init__(self, model, layers: int, pages: int, llm) -> None:
+        c, S, device = model.cfg, llm.config.block_size, llm.config.torch_device()
+        dt = model.lm_head.weight.dtype
+        self.pool = KVPool(layers, pages, S, c.num_kv_heads, c.head_dim, dt, device)
         self.table = PageTable(pages, S, None)
-        self.runner = ModelRunner(model, self.pool, sampler, S, device)
-        self.rows: dict[int, _Row] = {}
+        self.runner = ModelRunner(model, self.pool, llm.runner.sampler, S, device)
+        self.rows: dict[int, SimpleNamespace] = {}
 
     def propose(self, seqs, ks, sampler) -> tuple[list[list[int]], list]:
         """k_i drafts of each sequence and the draft's distributions (k_i of (V,)); a
         sequence the draft pool has no pages for gets none (k_i = 0)."""
-        rows = [self.rows.setdefault(s.id, _Row(s.id)) for s in seqs]
+        rows = [self.rows.setdefault(s.id, _row(s.id)) for s in seqs]
         for i, (seq, row) in enumerate(zip(seqs, rows)):
             row.tokens = list(seq.tokens)
             need = len(row.tokens) - row.num_computed + ks[i] - 1  # the last draft is unread
             if ks[i] and not self.table.allocate(row, need):
                 ks[i] = 0
-        drafts, probs = [[] for _ in seqs], [[] for _ in seqs]
+        probs = [[] for _ in seqs]  # the draft's distribution at each draft: (V,) each
         for step in range(max(ks, default=0)):
             live = [j for j, k in enumerate(ks) if k > step]
             batch = [(rows[j], len(rows[j].tokens) - rows[j].num_computed) for j in live]
             hidden, last = self.runner.forward(batch)
             logits = self.runner.model.logits(hidden[[last[rows[j].id] for j in live]])  # (N, V)
             params = [seqs[j].params for j in live]
-            sampled = any(p.temperature > 0 for p in params)
-            p = sampler.probs(logits, params) if sampled else logits  # (N, V) greedy: unused
+            p = sampler.probs(logits, params) if any(x.temperature for x in params) else logits
             seeds = [seqs[j].seed ^ DRAFT_SALT for j in live]
             steps = [len(seqs[j].output) + step for j in live]
             toks = sampler.race(p, params, seeds, steps, logits.argmax(dim=-1)).tolist()
             for j, tok, q in zip(live, toks, p):
                 rows[j].num_computed = len(rows[j].tokens)
                 rows[j].tokens.append(tok)
-                drafts[j].append(tok)
                 probs[j].append(q)
-        return drafts, probs
+        return [r.tokens[len(s.tokens) :] for s, r in zip(seqs, rows)], probs
 
     def sync(self, running) -> None:
         """Keep each row's K/V only where its tokens agree with its sequence's (drafts the
@@ -133,21 +110,17 @@ class ModelProposer:
 
 class Speculator:
     def __init__(self, llm, pages: int) -> None:
-        spec, S = llm.config.speculative, llm.config.block_size
+        spec, (model, layers) = llm.config.speculative, llm.draft
         self.k, self.ngram = spec.get("num_tokens", 4), spec.get("ngram")
-        self.kernels, self.sampler, (model, layers, _) = llm.kernels, llm.runner.sampler, llm.draft
-        dtype, device = llm.config.torch_dtype(), llm.config.torch_device()
-        self.proposer = model and ModelProposer(
-            model, layers, pages, S, dtype, device, self.sampler
-        )
+        self.kernels, self.sampler = llm.kernels, llm.runner.sampler
+        self.proposer = model and ModelProposer(model, layers, pages, llm)
         self.counts = dict(proposed=0, emitted=0, steps=0, plain_steps=0)
 
     def stats(self) -> dict:
         """Drafts proposed and accepted; tokens emitted per verifying step of a sequence."""
-        c, accepted = self.counts, self.counts["emitted"] - self.counts["steps"]
-        rate = accepted / c["proposed"] if c["proposed"] else None
-        per_step = c["emitted"] / c["steps"] if c["steps"] else None
-        return {**c, "accepted": accepted, "acceptance_rate": rate, "tokens_per_step": per_step}
+        c = {**self.counts, "accepted": self.counts["emitted"] - self.counts["steps"]}
+        rate = c["accepted"] / c["proposed"] if c["proposed"] else None
+        return {**c, "acceptance_rate": rate, "tokens_per_step": c["emitted"] / max(c["steps"], 1)}
 
     @torch.inference_mode()
     def step(self, llm, batch) -> list:
@@ -155,8 +128,7 @@ class Speculator:
         (prefill chunks and sequences without drafts), then one verifying target forward."""
         decode = [s for s, n in batch if n == 1 and s.num_computed + 1 == len(s.tokens)]
         ks = [self._budget(s, llm.max_model_len) for s in decode]
-        if self.proposer:
-            self.proposer.sync(llm.scheduler.running)
+        if self.proposer:  # its rows were synced at the end of the last step
             drafts, probs = self.proposer.propose(decode, ks, self.sampler)
         else:
             drafts, probs = [ngram_lookup(s.tokens, self.ngram, k) for s, k in zip(decode, ks)], []
@@ -176,28 +148,23 @@ class Speculator:
 
     def _budget(self, seq, max_model_len: int) -> int:
         """Drafts this sequence may take: none with log-probs (the plain path gives them)."""
-        if seq.params.logprobs is not None:
-            return 0
         room = min(seq.params.max_tokens - len(seq.output), max_model_len - len(seq.tokens))
-        return max(min(self.k, room - 1), 0)
+        return 0 if seq.params.logprobs is not None else max(min(self.k, room - 1), 0)
 
     def _verify(self, llm, spec) -> list:
         """The target scores each sequence's last token and its k drafts (k+1 queries)."""
-        rows = [(_Row(s.id, s.tokens + d, s.num_computed, s.pages), len(d) + 1) for s, d, _ in spec]
+        rows = [(_row(s.id, s.tokens + d, s.num_computed, s.pages), len(d) + 1) for s, d, _ in spec]
         hidden, last = llm.runner.forward(rows)  # (T, H)
         idx = [last[s.id] - len(d) + i for s, d, _ in spec for i in range(len(d) + 1)]
         logits = llm.model.logits(hidden[idx]).split([n for _, n in rows])  # (k+1, V) each
         results, finished = self._accept(spec, logits), []
         for s, d, _ in spec:
-            emitted, c = results[id(s)], s.num_computed
-            done = llm.scheduler.extend(s, emitted, c + len(emitted))  # K/V: c + accepted + 1
-            self.counts["proposed"] += len(d)
-            self.counts["emitted"] += len(emitted)
-            self.counts["steps"] += 1
-            if not done and llm._hit_stop(s):
+            emitted, c = results[id(s)], s.num_computed  # K/V below: c + accepted + 1
+            if not llm.scheduler.extend(s, emitted, c + len(emitted)) and llm._hit_stop(s):
                 llm.scheduler.finish(s, "stop")
-                done = True
-            finished += [s] if done else []
+            finished += [s] if s.finish_reason else []
+            for key, add in (("proposed", len(d)), ("emitted", len(emitted)), ("steps", 1)):
+                self.counts[key] += add
         return finished
 
     def _accept(self, spec, logits) -> dict[int, list[int]]:
@@ -209,15 +176,16 @@ class Speculator:
         for (_, greedy), group in groups.items():
             lg = torch.stack([g[3] for g in group])  # (B, G+1, V)
             drafts = torch.tensor([g[1] for g in group], device=lg.device)  # (B, G)
-            if greedy:
-                tokens, counts = self.kernels.verify_greedy(drafts, lg)
-            else:
-                tokens, counts = self._sampled(group, drafts, lg)
+            tokens, counts = (
+                self.kernels.verify_greedy(drafts, lg)
+                if greedy
+                else self._sampled(drafts, lg, group)
+            )
             for g, t, n in zip(group, tokens.tolist(), counts.tolist()):
                 results[id(g[0])] = t[:n]
         return results
 
-    def _sampled(self, group, drafts, lg):
+    def _sampled(self, drafts, lg, group):
         B, G1, V = lg.shape
         params = [g[0].params for g in group for _ in range(G1)]
         p = self.sampler.probs(lg.reshape(B * G1, V), params).view(B, G1, V)  # (B, G+1, V)
