@@ -111,7 +111,7 @@ def test_fp8_doubles_the_pages_for_the_same_memory(tmp_path, monkeypatch):
     bfloat16's 2, so the same memory holds 2 / (1 + 1/32) = 1.94x the pages."""
     path = make_model(tmp_path / "d128", "qwen3", head_dim=128)
     monkeypatch.setattr(kv_cache, "_available_cpu_bytes", lambda: 64 * 2**20)
-    kw = dict(dtype="bfloat16", max_model_len=256, max_num_seqs=4096)
+    kw = dict(dtype="bfloat16", max_model_len=256, max_num_seqs=4096, device="cpu")
     bf16, fp8 = (LLM(str(path), **kw, kv_cache_dtype=d).pages.total for d in ("auto", "fp8"))
     assert fp8 / bf16 >= 1.9, f"fp8 {fp8} pages against bf16 {bf16}"
     assert abs(fp8 / bf16 - 2 / (1 + 4 / 128)) < 0.01

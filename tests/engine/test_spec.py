@@ -58,8 +58,9 @@ def plain(dirs):
     return params, outputs(llm, PROMPTS, params)
 
 
-@pytest.mark.parametrize("kind", ["ngram", "draft", "self_draft"])
-@pytest.mark.parametrize("pool", [None, 48])  # 48 tokens: sequences are preempted
+@pytest.mark.parametrize(  # a pool of 48 tokens preempts sequences (and frees their draft rows)
+    "kind, pool", [("ngram", None), ("draft", None), ("self_draft", 48), ("ngram", 48)]
+)
 def test_greedy_speculation_gives_the_plain_tokens(dirs, plain, kind, pool):
     params, want = plain
     spec = speculative_kinds(dirs[1])[kind]
@@ -112,7 +113,7 @@ def _windows(toks: list[int], s: int) -> list[list[int]]:
 # ---- the target distribution at temperature > 0 ----
 
 V = 8  # a tiny vocabulary: 64 (first, second) token cells
-RUNS = 1500
+RUNS = 1000
 PROMPT = [1, 2, 3, 4, 5]  # 5 tokens, pages of 4: later requests hit 1 page, leaving 1 token
 
 
@@ -164,7 +165,7 @@ def joint_counts(path, spec, kernels="auto") -> torch.Tensor:
 
 @pytest.mark.parametrize("kind", ["draft", "ngram"])
 def test_speculative_sampling_keeps_the_target_distribution(tiny_vocab, kind):
-    """Pearson chi-square on the first two tokens of 1500 seeded runs against transformers'
+    """Pearson chi-square on the first two tokens of 1000 seeded runs against transformers'
     exact p(t1, t2). The false-alarm rate of a correct engine is alpha = 1e-3 per proposer
     (the runs are seeded, so the outcome is fixed; a new seed set fails 1 time in 1000)."""
     target, draft = tiny_vocab
@@ -235,3 +236,14 @@ def check_rollback(llm: LLM) -> None:
         for r in rows:
             assert len(r.pages) == -(-r.num_computed // S)
             assert r.tokens[: r.num_computed] == by_id[r.id].tokens[: r.num_computed]
+
+
+def test_engine_check_runs_spec_decode_under_speculation(dirs):
+    """`dojo engine check` turns n-gram speculation on for spec_decode, so a wrong
+    verify_greedy diverges and a stub is named, instead of passing uncalled."""
+    from engine.check import check_kernels
+
+    for kernels, verdict in (("spec_decode=wrong:greedy_off_by_one", "diverged"),
+                             ("spec_decode=attempt", "not_attempted")):  # fmt: skip
+        (report,) = check_kernels(str(dirs[0]), kernels, max_tokens=6)
+        assert (report.op, report.verdict) == ("spec_decode", verdict), report
