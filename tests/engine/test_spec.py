@@ -238,12 +238,12 @@ def check_rollback(llm: LLM) -> None:
             assert r.tokens[: r.num_computed] == by_id[r.id].tokens[: r.num_computed]
 
 
-def test_engine_check_runs_spec_decode_under_speculation(dirs):
+def test_engine_check_runs_spec_decode_under_speculation(tiny_dirs):
     """`dojo engine check` turns n-gram speculation on for spec_decode, so a wrong
     verify_greedy diverges and a stub is named, instead of passing uncalled."""
     from engine.check import check_kernels
 
     for kernels, verdict in (("spec_decode=wrong:greedy_off_by_one", "diverged"),
                              ("spec_decode=attempt", "not_attempted")):  # fmt: skip
-        (report,) = check_kernels(str(dirs[0]), kernels, max_tokens=6)
+        (report,) = check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=8)
         assert (report.op, report.verdict) == ("spec_decode", verdict), report
