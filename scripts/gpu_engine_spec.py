@@ -81,7 +81,7 @@ def decode(llm, prompt: list[int], new: int) -> tuple[list[int], float]:
     return out, time.perf_counter() - start
 
 
-def spec(root: Path) -> dict:
+def spec(root: Path, save) -> dict:
     """bs=1 greedy: plain, then each proposer; end-to-end seconds for NEW tokens (prefill
     included, the same for all), tokens/s, acceptance and tokens per verifying step."""
     from engine import LLM
@@ -108,6 +108,7 @@ def spec(root: Path) -> dict:
         result[name] = row
         row["kernels"] = llm.kernels.bound
         print(name, {k: row[k] for k in row if k != "kernels"}, flush=True)
+        save(result)  # a run cut short by its timeout still reports what it finished
         del llm
         _free()
     for name in ("draft", "self_draft", "ngram"):
@@ -115,7 +116,7 @@ def spec(root: Path) -> dict:
     return result
 
 
-def fp8(root: Path, budget_gb: float, requests: int) -> dict:
+def fp8(root: Path, budget_gb: float, requests: int, save) -> dict:
     """The same KV memory budget for bf16 and fp8 (gpu_memory_utilization set so that bf16's
     pool is about budget_gb): pages, tokens, peak running sequences and output tokens/s on
     `requests` requests of 1024 prompt + 128 output tokens. bf16 runs twice: with the paged
@@ -165,10 +166,13 @@ def fp8(root: Path, budget_gb: float, requests: int) -> dict:
                 "paged_attention"),
         }  # fmt: skip
         print(name, result[name], flush=True)
+        save(result)
         del llm, counted, outs
         _free()
     for key in ("pool_tokens", "peak_running", "output_tokens_per_s"):
         result[f"fp8_over_bf16_{key}"] = result["fp8"][key] / result["bf16"][key]
+    speed = result["fp8"]["output_tokens_per_s"] / result["bf16_sdpa"]["output_tokens_per_s"]
+    result["fp8_over_bf16_sdpa_output_tokens_per_s"] = speed
     result["note"] = (
         "fp8 decode reads its pages through gather + dequant + SDPA (the paged_attention "
         "kernel takes bf16/fp16 pages only); bf16_sdpa is bf16 on that same path"
@@ -210,10 +214,14 @@ def main() -> None:
         return merge(args.path)
     if args.cmd == "make":
         return make(args.path, args.init)
-    result = (
-        spec(args.path) if args.cmd == "spec" else fp8(args.path, args.budget_gb, args.requests)
-    )
-    args.out.write_text(json.dumps(result, indent=1))
+
+    def save(result: dict) -> None:
+        args.out.write_text(json.dumps(result, indent=1))
+
+    if args.cmd == "spec":
+        save(spec(args.path, save))
+    else:
+        save(fp8(args.path, args.budget_gb, args.requests, save))
 
 
 if __name__ == "__main__":

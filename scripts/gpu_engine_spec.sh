@@ -21,7 +21,7 @@ timeout 100 python3 -m pytest tests/engine/test_spec.py tests/engine/test_fp8_kv
 timeout 60 python3 scripts/gpu_engine_spec.py make "$MODELS" 2>&1 | tail -3
 timeout 90 python3 scripts/gpu_engine_spec.py spec "$MODELS" --out "$OUT/spec.json" 2>&1 \
   | tail -8 | tee "$OUT/spec.log"; merge
-timeout 120 python3 scripts/gpu_engine_spec.py fp8 "$MODELS" --out "$OUT/fp8.json" \
+timeout 150 python3 scripts/gpu_engine_spec.py fp8 "$MODELS" --out "$OUT/fp8.json" \
   --budget-gb 3 --requests 192 2>&1 | tail -8 | tee "$OUT/fp8.log"; merge
 python3 -c "
 import json; r = json.load(open('$OUT/h200_engine_spec.json'))

@@ -240,10 +240,10 @@ def check_rollback(llm: LLM) -> None:
 
 def test_engine_check_runs_spec_decode_under_speculation(tiny_dirs):
     """`dojo engine check` turns n-gram speculation on for spec_decode, so a wrong
-    verify_greedy diverges and a stub is named, instead of passing uncalled."""
+    verify_greedy diverges instead of passing uncalled (a stub's not_attempted comes from
+    the same call path: test_cli_engine's check of the stubs)."""
     from engine.check import check_kernels
 
-    for kernels, verdict in (("spec_decode=wrong:greedy_off_by_one", "diverged"),
-                             ("spec_decode=attempt", "not_attempted")):  # fmt: skip
-        (report,) = check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=8)
-        assert (report.op, report.verdict) == ("spec_decode", verdict), report
+    kernels = "spec_decode=wrong:greedy_off_by_one"
+    (report,) = check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=8)
+    assert (report.op, report.verdict) == ("spec_decode", "diverged"), report
