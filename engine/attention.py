@@ -63,21 +63,39 @@ def make_group(q_lens, ctx_lens, tables, block_size: int, offset: int, device) -
     )
 
 
-def write_kv(k, v, k_cache, v_cache, slot_mapping) -> None:
-    """Store the step's keys and values (T, Hkv, D) at their slots of the (P, S, Hkv, D) pool."""
-    k_cache.view(-1, *k.shape[1:]).index_copy_(0, slot_mapping, k)
-    v_cache.view(-1, *v.shape[1:]).index_copy_(0, slot_mapping, v)
+def write_kv(k, v, k_cache, v_cache, slot_mapping, kernels=None) -> None:
+    """Store the step's keys and values (T, Hkv, D) at their slots of the (P, S, Hkv, D) pool;
+    an fp8 cache is (codes, scales) and gets the kernel table's quant_fp8 of each head."""
+    for x, cache in ((k, k_cache), (v, v_cache)):
+        T, H, D = x.shape
+        if not isinstance(cache, tuple):
+            cache.view(-1, H, D).index_copy_(0, slot_mapping, x)
+            continue
+        codes, scales = kernels.quant_fp8(x.reshape(T * H, D).contiguous(), D)  # (T*H, D), (T*H, 1)
+        cache[0].view(-1, H, D).index_copy_(0, slot_mapping, codes.view(torch.uint8).view(T, H, D))
+        cache[1].view(-1, H, 1).index_copy_(0, slot_mapping, scales.view(T, H, 1))
 
 
-def sdpa_gathered(q, k_cache, v_cache, group: Group, scale: float) -> torch.Tensor:
+def gather_kv(cache, slots: torch.Tensor, dtype, kernels=None) -> torch.Tensor:
+    """The keys (or values) at slots (B, K) -> (B, K, Hkv, D), dequantised when fp8."""
+    if not isinstance(cache, tuple):
+        return cache.view(-1, *cache.shape[2:])[slots]
+    codes, scales = cache  # (P, S, Hkv, D) uint8, (P, S, Hkv, 1) fp32
+    Hkv, D = codes.shape[2:]
+    c = codes.view(-1, Hkv, D)[slots].view(torch.float8_e4m3fn).reshape(-1, D)  # (B*K*Hkv, D)
+    x = kernels.dequant_fp8(c, scales.view(-1, Hkv, 1)[slots].reshape(-1, 1), D)
+    return x.view(*slots.shape, Hkv, D).to(dtype)  # (B, K, Hkv, D)
+
+
+def sdpa_gathered(q, k_cache, v_cache, group: Group, scale: float, kernels=None) -> torch.Tensor:
     """Reference: gather the pages into (B, K) rows and run masked SDPA. q (T, Hq, D) ->
     (R, Hq, D) for the group's real queries, in group order."""
     B, Q = group.tokens.shape
     Hq, D = q.shape[1:]
-    Hkv = k_cache.shape[2]
+    k = gather_kv(k_cache, group.kv_slots, q.dtype, kernels).transpose(1, 2)  # (B, Hkv, K, D)
+    v = gather_kv(v_cache, group.kv_slots, q.dtype, kernels).transpose(1, 2)  # (B, Hkv, K, D)
+    Hkv = k.shape[1]
     g = Hq // Hkv  # query heads sharing one KV head
-    k = k_cache.view(-1, Hkv, D)[group.kv_slots].transpose(1, 2)  # (B, Hkv, K, D)
-    v = v_cache.view(-1, Hkv, D)[group.kv_slots].transpose(1, 2)  # (B, Hkv, K, D)
     # GQA without copying K/V: the g query heads of a KV head become g*Q rows of one head
     qg = q[group.tokens].view(B, Q, Hkv, g, D).permute(0, 2, 3, 1, 4)  # (B, Hkv, g, Q, D)
     mask = group.mask  # (B, 1, Q, K); with one query it broadcasts over the g rows as it is
@@ -93,16 +111,16 @@ def sdpa_gathered(q, k_cache, v_cache, group: Group, scale: float) -> torch.Tens
 def paged_attention(q, k, v, k_cache, v_cache, meta: AttentionMetadata, kernels) -> torch.Tensor:
     """q (T, Hq, D), k/v (T, Hkv, D) of this step -> attention output (T, Hq, D).
     The flat token list holds the decode group's tokens first, then the prefill group's."""
-    write_kv(k, v, k_cache, v_cache, meta.slot_mapping)
+    write_kv(k, v, k_cache, v_cache, meta.slot_mapping, kernels)
     outs = []
     if meta.decode is not None:
         d = meta.decode
         kernel = kernels.paged_decode_attention
-        if kernel is not None and q.is_cuda:
+        if kernel is not None and q.is_cuda and not isinstance(k_cache, tuple):  # fp8: SDPA
             qd = q[d.tokens[:, 0]]  # (B, Hq, D)
             outs.append(kernel(qd, k_cache, v_cache, d.block_tables, d.seq_lens, meta.scale))
         else:
-            outs.append(sdpa_gathered(q, k_cache, v_cache, d, meta.scale))
+            outs.append(sdpa_gathered(q, k_cache, v_cache, d, meta.scale, kernels))
     if meta.prefill is not None:
-        outs.append(sdpa_gathered(q, k_cache, v_cache, meta.prefill, meta.scale))
+        outs.append(sdpa_gathered(q, k_cache, v_cache, meta.prefill, meta.scale, kernels))
     return outs[0] if len(outs) == 1 else torch.cat(outs)  # (T, Hq, D)

@@ -37,6 +37,11 @@ TENSOR_OPS = {
     "softmax": ("softmax",),
     "paged_attention": ("paged_decode_attention",),
     "moe": ("moe_forward",),
+    "fp8_quant": ("quant_fp8", "dequant_fp8"),
+}
+EXERCISE = {  # what makes the engine call the op at all: an fp8 pool, n-gram speculation
+    "fp8_quant": {"kv_cache_dtype": "fp8"},
+    "spec_decode": {"speculative": {"ngram": 2, "num_tokens": 3}},
 }
 
 
@@ -83,7 +88,8 @@ class _Recorder:
 def _generate(model: str, kernels, prompts, max_tokens: int, **kw) -> list[list[int]]:
     """Greedy tokens of the prompt set, three times over (later passes hit the prefix cache)."""
     llm = LLM(model, kernels=kernels, **kw)
-    params = SamplingParams(temperature=0, max_tokens=max_tokens, logprobs=1)  # logprobs: softmax
+    lp = None if kw.get("speculative") else 1  # log-probs run softmax; speculation skips them
+    params = SamplingParams(temperature=0, max_tokens=max_tokens, logprobs=lp)
     runs = [llm.generate(prompts, params, use_tqdm=False) for _ in range(3)]
     return [o.outputs[0].token_ids for run in runs for o in run]
 
@@ -115,10 +121,10 @@ def check_kernels(
         if op == "paged_attention" and device != "cuda":
             reports.append(OpReport(op, choice, "needs_gpu", message="decode kernels run on a GPU"))
             continue
-        run = functools.partial(
-            _generate, model, prompts=prompts, max_tokens=max_tokens, **llm_kwargs
-        )
-        reports.append(_check_op(op, choice, reference, want, run, device, dtype))
+        kw = {**llm_kwargs, **EXERCISE.get(op, {})}
+        run = functools.partial(_generate, model, prompts=prompts, max_tokens=max_tokens, **kw)
+        base = _generate(model, reference, prompts, max_tokens, **kw) if op in EXERCISE else want
+        reports.append(_check_op(op, choice, reference, base, run, device, dtype))
     return reports
 
 

@@ -36,6 +36,8 @@ class EngineConfig:
     kv_cache_tokens: int | None = None  # explicit KV budget in tokens; None: from free memory
     gpu_memory_utilization: float = 0.9
     max_model_len: int | None = None  # None: the model's max_position_embeddings, capped
+    kv_cache_dtype: str = "auto"  # auto: the model's dtype; fp8: e4m3 codes + per-head scales
+    speculative: dict | None = None  # {"draft": path | "ngram": n | "layers": L, "num_tokens": k}
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in DTYPES:
@@ -55,6 +57,10 @@ class EngineConfig:
             )
         if not 0 < self.gpu_memory_utilization <= 1:
             raise ValueError("gpu_memory_utilization must be in (0, 1]")
+        if self.kv_cache_dtype not in ("auto", "fp8"):
+            raise ValueError(f"kv_cache_dtype '{self.kv_cache_dtype}' not supported: auto or fp8")
+        if self.speculative is not None:
+            _check_speculative(self.speculative)
 
     def torch_device(self) -> torch.device:
         if self.device != "auto":
@@ -65,6 +71,22 @@ class EngineConfig:
         if self.dtype != "auto":
             return DTYPES[self.dtype]
         return torch.bfloat16 if self.torch_device().type == "cuda" else torch.float32
+
+
+def _check_speculative(spec: Any) -> None:
+    """{"draft": path} | {"ngram": n} | {"layers": L}, with "num_tokens": k drafts per step."""
+    kinds = [k for k in ("draft", "ngram", "layers") if k in (spec or {})]
+    if not isinstance(spec, dict) or len(kinds) != 1:
+        raise ValueError("speculative needs one of draft=PATH, ngram=N or layers=L")
+    unknown = set(spec) - {kinds[0], "num_tokens"}
+    if unknown:
+        raise ValueError(f"speculative: unknown key {sorted(unknown)[0]!r}")
+    k = spec.get("num_tokens", 4)
+    if not isinstance(k, int) or not 1 <= k <= 16:
+        raise ValueError(f"speculative num_tokens must be in [1, 16], got {k!r}")
+    value = spec[kinds[0]]
+    if kinds[0] != "draft" and (not isinstance(value, int) or value < 1):
+        raise ValueError(f"speculative {kinds[0]} must be an integer >= 1, got {value!r}")
 
 
 @dataclass(frozen=True, slots=True)

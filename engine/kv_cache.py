@@ -17,7 +17,9 @@ import torch
 
 
 class KVPool:
-    """The KV tensors: k[l] and v[l] of layer l are (P, S, Hkv, D)."""
+    """The KV tensors: k[l] and v[l] of layer l are (P, S, Hkv, D). With fp8 they hold e4m3
+    codes (as raw bytes: index_copy_ and gathers of float8 are not implemented everywhere) and
+    k_scale[l] / v_scale[l] (P, S, Hkv, 1) fp32 one scale per token and head (group = D)."""
 
     def __init__(
         self,
@@ -28,14 +30,33 @@ class KVPool:
         head_dim: int,
         dtype: torch.dtype,
         device: torch.device,
+        fp8: bool = False,
     ) -> None:
         shape = (layers, pages, page_size, kv_heads, head_dim)  # (L, P, S, Hkv, D)
         # zeros, not empty: padded keys read slot 0, and 0 * NaN garbage would poison SDPA
-        self.k = torch.zeros(shape, dtype=dtype, device=device)
-        self.v = torch.zeros(shape, dtype=dtype, device=device)
+        self.k = torch.zeros(shape, dtype=torch.uint8 if fp8 else dtype, device=device)
+        self.v = torch.zeros_like(self.k)
+        self.k_scale = self.v_scale = None
+        if fp8:
+            self.k_scale = torch.ones((*shape[:-1], 1), dtype=torch.float32, device=device)
+            self.v_scale = torch.ones_like(self.k_scale)  # (L, P, S, Hkv, 1)
 
-    def layers(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        return list(zip(self.k.unbind(0), self.v.unbind(0)))
+    def layers(self) -> list[tuple]:
+        """Per layer (k, v): tensors, or (codes, scales) pairs for fp8."""
+        if self.k_scale is None:
+            return list(zip(self.k.unbind(0), self.v.unbind(0)))
+        k = zip(self.k.unbind(0), self.k_scale.unbind(0))
+        return list(zip(k, zip(self.v.unbind(0), self.v_scale.unbind(0))))
+
+    def nbytes(self) -> int:
+        scales = 0 if self.k_scale is None else 2 * self.k_scale.nbytes
+        return self.k.nbytes + self.v.nbytes + scales
+
+
+def page_bytes(page_size: int, kv_elems: int, head_dim: int, itemsize: int, fp8: bool) -> int:
+    """Bytes of one page holding kv_elems K/V elements per token: fp8 is one byte per element
+    plus a 4-byte scale per head_dim elements."""
+    return page_size * (kv_elems + 4 * kv_elems // head_dim if fp8 else kv_elems * itemsize)
 
 
 def pages_for_memory(page_bytes: int, device: torch.device, utilization: float) -> int:
@@ -111,6 +132,13 @@ class PageTable:
                 self.tree.dec_lock(req.node)
         self.free.extend(pages[keep:])
         req.pages, req.shared, req.node, req.num_computed = [], 0, None, 0
+
+    def truncate(self, req: Any) -> None:
+        """Free the pages past req's computed tokens: rejected speculative tokens leave nothing
+        behind (and never reach the tree: release inserts computed tokens only)."""
+        keep = max(-(-req.num_computed // self.S), req.shared)
+        self.free.extend(req.pages[keep:])
+        del req.pages[keep:]
 
     def cached(self) -> int:
         return self.tree.total_size() if self.tree is not None else 0

@@ -8,12 +8,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import EngineConfig
-from engine.kv_cache import KVPool, PageTable, pages_for_memory
+from engine.kv_cache import KVPool, PageTable, page_bytes, pages_for_memory
 from engine.models.loader import load_model, load_tokenizer
 from engine.ops import Kernels, load_kernels
 from engine.runner import ModelRunner
 from engine.sampler import Sampler, SamplingParams
 from engine.scheduler import Scheduler, Sequence
+from engine.spec import Speculator, load_draft
 
 DEFAULT_MAX_LEN = 8192  # the context cap when max_model_len is not given
 
@@ -55,8 +56,12 @@ class LLM:
         mc = self.model_config
         self.max_model_len = min(limit, mc.max_position_embeddings)
         self.tokenizer = load_tokenizer(path)
-        S, pages = cfg.block_size, self._num_pages(dtype.itemsize)
-        self.pool = KVPool(mc.num_layers, pages, S, mc.num_kv_heads, mc.head_dim, dtype, device)
+        self.draft = load_draft(cfg.speculative, self.model, self.kernels, dtype, device, limit)
+        fp8 = cfg.kv_cache_dtype == "fp8"
+        S, pages = cfg.block_size, self._num_pages(dtype.itemsize, fp8)
+        self.pool = KVPool(
+            mc.num_layers, pages, S, mc.num_kv_heads, mc.head_dim, dtype, device, fp8
+        )
         radix = self.kernels.RadixCache if cfg.enable_prefix_caching else None
         self.pages = PageTable(pages, S, radix)
         eos = set(mc.eos_token_ids) | self._tokenizer_eos()
@@ -64,16 +69,20 @@ class LLM:
             self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens, self.max_model_len, tuple(eos)
         )
         self.runner = ModelRunner(self.model, self.pool, Sampler(self.kernels.softmax), S, device)
+        self.spec = Speculator(self, pages) if cfg.speculative else None
 
-    def _num_pages(self, itemsize: int) -> int:
+    def _num_pages(self, itemsize: int, fp8: bool) -> int:
         """KV pages: the explicit token budget, or what fits in memory; never more than
         max_num_seqs sequences of max_model_len tokens can use."""
         cfg, S = self.config, self.config.block_size
         if cfg.kv_cache_tokens:
             pages = cfg.kv_cache_tokens // S
         else:
-            page_bytes = S * self.model_config.kv_bytes_per_token * itemsize
-            pages = pages_for_memory(page_bytes, cfg.torch_device(), cfg.gpu_memory_utilization)
+            mc, (draft, layers) = self.model_config, self.draft
+            size = page_bytes(S, mc.kv_bytes_per_token, mc.head_dim, itemsize, fp8)
+            if draft is not None:  # the draft's pool: as many pages, its layers, the model dtype
+                size += S * itemsize * draft.cfg.kv_bytes_per_token * layers // draft.cfg.num_layers
+            pages = pages_for_memory(size, cfg.torch_device(), cfg.gpu_memory_utilization)
         pages = min(pages, cfg.max_num_seqs * -(-self.max_model_len // S))
         if pages < 1:
             raise RequestError("no memory left for the KV cache: pass kv_cache_tokens")
@@ -121,6 +130,9 @@ class LLM:
     def step(self) -> list[Sequence]:
         """Run one batch; returns the sequences that finished in it."""
         batch = self.scheduler.schedule()
+        return self.spec.step(self, batch) if self.spec else self.run_batch(batch)
+
+    def run_batch(self, batch: list[tuple[Sequence, int]]) -> list[Sequence]:
         tokens, lps = self.runner.run(batch)
         ending = [s for s, n in batch if s.num_computed + n == len(s.tokens)]
         for seq, lp in zip(ending, lps or []):

@@ -31,10 +31,10 @@ OPS = {
     "paged_attention": Op("paged_attention", ("paged_decode_attention",), "decode attention"),
     "moe": Op("moe_dispatch", ("route", "moe_forward"), "MoE layers: route, grouped experts"),
     "ep_moe": Op("ep_all_to_all", ("ep_moe",), "MoE layers under expert parallelism"),
+    "fp8_quant": Op("fp8_quant", ("quant_fp8", "dequant_fp8"), "FP8 KV cache (per-head scales)"),
+    "spec_decode": Op("spec_decode", ("verify", "verify_greedy"), "speculative decoding"),
 }
 LATER = {  # in the table (ENGINE.md), wired by later parts of the engine
-    "fp8_quant": "FP8 KV cache",
-    "spec_decode": "speculative decoding acceptance",
     "wmma_gemm": "optional fp16 linear layers",
 }
 NO_HOT_PATH = {
@@ -63,6 +63,10 @@ class Kernels:
     moe_forward: Callable | None
     ep_moe: Callable | None
     bound: dict[str, str]  # op -> what it runs, e.g. "solution:triton", "reference"
+    quant_fp8: Callable | None = None  # (T, H), group -> codes (T, H) e4m3, scales (T, H/group)
+    dequant_fp8: Callable | None = None
+    verify: Callable | None = None  # speculative sampling's accept / resample rule
+    verify_greedy: Callable | None = None
 
 
 def parse_spec(spec: str | dict[str, str]) -> dict[str, str]:
@@ -97,6 +101,10 @@ def load_kernels(spec: str | dict[str, str], device: str) -> Kernels:
         moe_forward=getattr(mods["moe"], "moe_forward", None),
         ep_moe=getattr(mods["ep_moe"], "ep_moe", None),
         bound=bound,
+        quant_fp8=mods["fp8_quant"].quant_fp8,
+        dequant_fp8=mods["fp8_quant"].dequant_fp8,
+        verify=mods["spec_decode"].verify,
+        verify_greedy=mods["spec_decode"].verify_greedy,
     )
 
 

@@ -57,18 +57,22 @@ class ModelRunner:
         pos_t = torch.tensor(pos, dtype=torch.int64).to(self.device)  # (T,)
         return self.model(ids_t, pos_t, self.kv, meta)  # (T, H)
 
-    @torch.inference_mode()
-    def run(self, batch: list[tuple[Sequence, int]]) -> tuple[list[int], list | None]:
-        """Tokens sampled for the sequences of `batch` that reach their end, in batch order,
-        and their log-probs when any of them asked."""
+    def forward_batch(self, batch: list[tuple[Sequence, int]]) -> tuple[torch.Tensor, dict]:
+        """forward over the scheduled (sequence, tokens) pairs: hidden states (T, H), and the
+        row of each sequence's last token in them, by sequence id."""
         ordered = [b for b in batch if b[1] == 1] + [b for b in batch if b[1] != 1]
         chunks = [
             Chunk(s.id, s.num_computed, s.tokens[s.num_computed : s.num_computed + n], s.pages)
             for s, n in ordered
         ]
-        hidden = self.forward(chunks)  # (T, H)
         ends = itertools.accumulate(len(c.tokens) for c in chunks)
-        rows = {c.seq_id: end - 1 for c, end in zip(chunks, ends)}  # each one's last token
+        return self.forward(chunks), {c.seq_id: end - 1 for c, end in zip(chunks, ends)}
+
+    @torch.inference_mode()
+    def run(self, batch: list[tuple[Sequence, int]]) -> tuple[list[int], list | None]:
+        """Tokens sampled for the sequences of `batch` that reach their end, in batch order,
+        and their log-probs when any of them asked."""
+        hidden, rows = self.forward_batch(batch)  # (T, H)
         ending = [s for s, n in batch if s.num_computed + n == len(s.tokens)]
         if not ending:
             return [], None

@@ -92,6 +92,11 @@ class Sampler:
         greedy = logits.argmax(dim=-1)  # (N,)
         if all(p.temperature == 0 for p in params):
             return greedy
+        probs = self.probs(logits, params)  # (N, V)
+        return self.race(probs, params, seeds, steps, greedy)
+
+    def probs(self, logits: torch.Tensor, params: Sequence[SamplingParams]) -> torch.Tensor:
+        """The distribution each row samples from (N, V): temperature, top-k, top-p, softmax."""
         dev, V = logits.device, logits.shape[-1]
         temp = torch.tensor([p.temperature for p in params], device=dev)  # (N,)
         x = logits / temp.clamp_min(1e-6)[:, None]  # (N, V)
@@ -99,7 +104,12 @@ class Sampler:
             top_k = torch.tensor([p.top_k if p.top_k > 0 else V for p in params], device=dev)
             top_p = torch.tensor([p.top_p for p in params], device=dev)
             x = top_k_top_p(x, top_k, top_p)
-        probs = self.softmax(x)  # (N, V)
+        return self.softmax(x)
+
+    def race(self, probs, params, seeds, steps, greedy: torch.Tensor) -> torch.Tensor:
+        """One token per row of probs (N, V) by the exponential race; greedy where temp = 0."""
+        dev, V = probs.device, probs.shape[-1]
+        temp = torch.tensor([p.temperature for p in params], device=dev)  # (N,)
         seed_t = torch.tensor(list(seeds), dtype=torch.int64, device=dev)
         step_t = torch.tensor(list(steps), dtype=torch.int64, device=dev)
         sampled = (probs / exponential_noise(seed_t, step_t, V)).argmax(dim=-1)  # (N,)

@@ -116,6 +116,23 @@ class Scheduler:
                 finished.append(seq)
         return finished
 
+    def extend(self, seq: Sequence, tokens: list[int], num_computed: int) -> bool:
+        """Append a speculative step's tokens up to the first stop; num_computed: tokens whose
+        K/V is in the pool, the last token never counted, as in plain decoding (pages past
+        them are freed). True when the sequence finished."""
+        reason = None
+        for t in tokens:
+            seq.tokens.append(t)
+            reason = self._stop_reason(seq)
+            if reason:
+                break
+        seq.num_computed = min(num_computed, len(seq.tokens) - 1)
+        if reason:
+            self.finish(seq, reason)
+        else:
+            self.pages.truncate(seq)
+        return reason is not None
+
     def _stop_reason(self, seq: Sequence) -> str | None:
         p, last = seq.params, seq.tokens[-1]
         if last in p.stop_token_ids or (not p.ignore_eos and last in self.eos):
