@@ -185,7 +185,7 @@ def check(
     """Your kernels inside a real model, one op at a time, against the references."""
     import dataclasses
 
-    from engine.check import check_kernels, verdict
+    from grader.engine_tools.check import check_kernels, verdict
 
     with _user_errors():
         reports = check_kernels(_model_dir(model), kernels, max_tokens=max_tokens)
@@ -235,7 +235,7 @@ def bench(
     """Throughput on the nano-vllm workload vs HF generate, and bs=1 decode vs the roofline."""
     import torch
 
-    from engine.bench import Workload, run_bench
+    from grader.engine_tools.bench import Workload, run_bench
     from grader.runtime.timing import copy_bandwidth
 
     with _user_errors():

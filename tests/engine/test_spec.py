@@ -242,7 +242,7 @@ def test_engine_check_runs_spec_decode_under_speculation(tiny_dirs):
     """`dojo engine check` turns n-gram speculation on for spec_decode, so a wrong
     verify_greedy diverges instead of passing uncalled (a stub's not_attempted comes from
     the same call path: test_cli_engine's check of the stubs)."""
-    from engine.check import check_kernels
+    from grader.engine_tools.check import check_kernels
 
     kernels = "spec_decode=wrong:greedy_off_by_one"
     (report,) = check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=8)
