@@ -56,7 +56,7 @@ def prefill_logits(llm: LLM, prompt: list[int]) -> torch.Tensor:
     seq = Sequence(list(prompt), SamplingParams())
     seq.id = 10**6
     assert llm.pages.allocate(seq, len(prompt))
-    hidden, _ = llm.runner.forward([(seq, len(prompt))])
+    hidden, _ = llm.runner.forward_batch([(seq, len(prompt))])
     llm.pages.release(seq)
     with torch.inference_mode():
         return llm.model.logits(hidden)
