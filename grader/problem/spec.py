@@ -12,6 +12,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - 3.10 only
     import tomli as tomllib
 
+from grader.problem.rules import Rules, parse_rules
+
 
 class SpecError(ValueError):
     """A problem.toml that does not match the schema; str() is the one line shown to the user."""
@@ -91,6 +93,7 @@ class Problem:
     untrusted_in_interpreter: tuple[str, ...] = ()
     interpreter_note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
+    rules: Rules = Rules()
 
     @property
     def toml_path(self) -> Path:
@@ -128,6 +131,7 @@ _TOP = {
     "static": list,
     "interpreter": dict,
     "params": dict,
+    "rules": dict,
 }
 _REQUIRED = (
     "title",
@@ -188,6 +192,7 @@ def load_problem(toml_path: Path) -> Problem:
         untrusted_in_interpreter=tuple(interp.get("untrusted_dtypes", ())),
         interpreter_note=interp.get("note", ""),
         params=raw.get("params", {}),
+        rules=parse_rules(where, toml_path.parent.name, raw.get("rules", {}), SpecError),
     )
 
 
