@@ -115,7 +115,7 @@ class Worker:
             if op == "time":  # one GPU sample, timed with CUDA events here
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
                 return ("ok", (ms, self.export(_unaliased(out, fn, call_args, kwargs))))
-            with self.watching():
+            with self.watching(args[0][0]):
                 out = fn(*call_args, **kwargs)
             return ("ok", self.export(_unaliased(out, fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
@@ -141,8 +141,11 @@ class Worker:
             params[name] = _param_names(value) if kinds[name] == "function" else []
         return {"kinds": kinds, "params": params}
 
-    def watching(self) -> AbstractContextManager[None]:
-        return self.watch.watching() if self.watch else nullcontext()
+    def watching(self, target: str = "module") -> AbstractContextManager[None]:
+        """The rule watch around the attempt's import and its checked calls; not around the
+        perf hooks (bench_extra times what it runs) nor timed calls."""
+        watched = self.watch is not None and target in ("module", "handle", "helper")
+        return self.watch.watching() if watched else nullcontext()
 
     def target(self, kind: str, name: str = "", *rest: Any) -> tuple[Any, str]:
         """('module', attr) | ('handle', id, attr) | ('helper', file, qualname) |
