@@ -1,11 +1,11 @@
-"""The rules of the exercise, one check every problem runs (the plugin adds it to each
+"""The rules of the exercise, two checks every problem runs (the plugin adds them to each
 problems/<slug>/test_<slug>.py): no call of the op the problem asks you to write, no import of
 the reference or the solutions, no forbidden dtype conversion ([rules] in problem.toml).
 
-Two layers, both judged here in the harness: the attempt's source parsed with `ast` (primary:
-the attempt cannot reach it), then what the worker saw it run (defence in depth: the worker is
-the attempt's own process, see rules_watch). The check runs last in its file, after every other
-check has called the attempt in the same worker."""
+Both are judged here in the harness. `test_follows_the_rules` runs first: the attempt's source
+parsed with `ast` (primary: the attempt cannot reach it). `test_runs_no_forbidden_call` runs
+last, after every other check has called the attempt in the same worker: what the worker saw it
+run (defence in depth: the worker is the attempt's own process, see rules_watch)."""
 
 from __future__ import annotations
 
@@ -21,26 +21,36 @@ from grader.problem.spec import Problem
 from grader.runtime.errors import ImplLoadError
 from grader.runtime.paths import ROOT
 
-RULES_TEST = "test_follows_the_rules"
+STATIC_TEST, DYNAMIC_TEST = "test_follows_the_rules", "test_runs_no_forbidden_call"
 _IMPORT_REASON = "attempts may not import the reference or the shipped solutions"
 
 
-@pytest.mark.static  # a stub passes it: it must not turn `not_attempted` into `failed`
-def test_follows_the_rules(problem: Problem, impl_ref: ImplRef, request: pytest.FixtureRequest):
-    """No forbidden call, import or cast: in the source, then in what the attempt ran."""
-    if impl_ref.kind not in RULED or impl_ref.path is None:
-        pytest.skip(f"the rules are for attempts and solutions, not for the {impl_ref.kind}")
-    allowed = allowed_imports(impl_ref.kind, problem.slug)
-    found = static_violations(problem, impl_ref.path, allowed)
+# Both are marked static: a stub passes them, and must stay `not_attempted`, not `failed`.
+@pytest.mark.static
+def test_follows_the_rules(problem: Problem, impl_ref: ImplRef):
+    """No forbidden call, import or cast in the source (parsed, never imported)."""
+    _require_ruled(impl_ref)
+    found = static_violations(problem, impl_ref.path, allowed_imports(impl_ref.kind, problem.slug))
     if found:
         raise AssertionError(rule_message(problem, found[0], len(found) - 1))
+
+
+@pytest.mark.static
+def test_runs_no_forbidden_call(impl_ref: ImplRef, problem: Problem, request):
+    """No forbidden call or import in what the attempt ran during this file's other checks."""
+    _require_ruled(impl_ref)
     try:
         impl = request.getfixturevalue("impl")
     except pytest.skip.Exception:
-        return  # it cannot run here (CUDA without a GPU): the static layer is all there is
+        pytest.skip("the implementation cannot run here: test_follows_the_rules read its source")
     seen = dynamic_violations(impl.client.request(("rules",)))
     if seen:
         raise AssertionError(rule_message(problem, seen[0], len(seen) - 1))
+
+
+def _require_ruled(impl_ref: ImplRef) -> None:
+    if impl_ref.kind not in RULED or impl_ref.path is None:
+        pytest.skip(f"the rules are for attempts and solutions, not for the {impl_ref.kind}")
 
 
 def static_violations(problem: Problem, path: Path, allowed: tuple[str, ...]) -> list[Violation]:
@@ -80,6 +90,16 @@ def short(path: Path) -> str:
 
 
 def add_to(module: Any) -> None:
-    """Give a problem's test module the rules check (unless it defines its own)."""
-    if not hasattr(module, RULES_TEST):
-        setattr(module, RULES_TEST, test_follows_the_rules)
+    """Give a problem's test module the two rule checks (unless it defines its own)."""
+    for name, check in (
+        (STATIC_TEST, test_follows_the_rules),
+        (DYNAMIC_TEST, test_runs_no_forbidden_call),
+    ):
+        if not hasattr(module, name):
+            setattr(module, name, check)
+
+
+def static_first(items: list[pytest.Item]) -> None:
+    """The source check before everything else (it needs no worker): `dojo check -x` stops an
+    attempt that calls torch.softmax at once. The dynamic one stays last in its file."""
+    items.sort(key=lambda item: getattr(item, "originalname", "") != STATIC_TEST)

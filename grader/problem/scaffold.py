@@ -60,7 +60,7 @@ entry = "{slug}"
 bars = {{ bronze = 0.5, silver = 0.75, gold = 0.9 }}
 cases = [{{ N = 67108864 }}]
 
-# The rules (test_follows_the_rules): list the op this problem asks for in every spelling a
+# The rules (grader/harness/rules.py): list the op this problem asks for in every spelling a
 # candidate could reach for, e.g. ["torch.softmax", "torch.Tensor.softmax"] (CONTRIBUTING.md,
 # "The rules"); the reference and the solutions are always off limits.
 [rules]
