@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+from grader.harness.checked import remote
 from grader.harness.rules_ast import Violation, scan
 from grader.problem.impls import ImplRef
 from grader.problem.rules import ALWAYS_FORBIDDEN_IMPORTS, RULED, allowed_imports
@@ -39,11 +40,8 @@ def test_follows_the_rules(problem: Problem, impl_ref: ImplRef):
 def test_runs_no_forbidden_call(impl_ref: ImplRef, problem: Problem, request):
     """No forbidden call or import in what the attempt ran during this file's other checks."""
     _require_ruled(impl_ref)
-    try:
-        impl = request.getfixturevalue("impl")
-    except pytest.skip.Exception:
-        pytest.skip("the implementation cannot run here: test_follows_the_rules read its source")
-    seen = dynamic_violations(impl.client.request(("rules",)))
+    impl = request.getfixturevalue("impl")  # skips as needs_gpu where it cannot run (CuPy)
+    seen = dynamic_violations(remote(impl.client, ("rules",), "the rule report"))
     if seen:
         raise AssertionError(rule_message(problem, seen[0], len(seen) - 1))
 
@@ -67,8 +65,8 @@ def dynamic_violations(report: Any) -> list[Violation]:
         raise AssertionError("rules: the attempt's process sent no rule report (tampered with?)")
     out = []
     for r in report:
-        keys = ("file", "line", "verb", "name")
-        if not (isinstance(r, dict) and all(isinstance(r.get(k), (str, int)) for k in keys)):
+        kinds = {"file": str, "line": int, "verb": str, "name": str}
+        if not (isinstance(r, dict) and all(type(r.get(k)) is t for k, t in kinds.items())):
             raise AssertionError("rules: the attempt's process sent a malformed rule report")
         out.append(Violation(short(Path(str(r["file"]))), int(r["line"]), r["verb"], r["name"]))
     return out

@@ -203,7 +203,13 @@ def test_the_watch_records_imports_and_casts(tmp_path):
 
 @pytest.mark.parametrize(
     "report",
-    [None, "ok", [{"file": "a.py"}], [{"file": "a.py", "line": [], "verb": "x", "name": "y"}]],
+    [
+        None,
+        "ok",
+        [{"file": "a.py"}],
+        [{"file": "a.py", "line": [], "verb": "calls", "name": "torch.sum"}],
+        [{"file": "a.py", "line": True, "verb": "calls", "name": "torch.sum"}],
+    ],
 )
 def test_a_malformed_report_from_the_worker_is_a_failure(report):
     with pytest.raises(AssertionError, match="rule report"):
