@@ -12,6 +12,8 @@ from hypothesis import HealthCheck, settings
 from grader.harness.checked import ImplError, NeedsGpu, open_impl
 from grader.harness.fixtures import NEEDS_GPU, Runtime
 from grader.harness.hooks import Hooks, hooks_for
+from grader.harness.rules import add_to as add_rules_checks
+from grader.harness.rules import static_first
 from grader.problem.impls import default_impls, resolve
 from grader.problem.registry import _load as _load_problem
 from grader.runtime.cuda import CUDA_FAULT
@@ -99,10 +101,24 @@ def _problem_of(path: Path):
     return _load_problem(toml) if path.parent.parent.name == "problems" and toml.is_file() else None
 
 
+def pytest_collectstart(collector: pytest.Collector) -> None:
+    """Every problem's test file runs the rule checks (grader/harness/rules.py)."""
+    if isinstance(collector, pytest.Module) and _problem_of(Path(collector.path)) is not None:
+        try:
+            module = collector.obj
+        except Exception:  # noqa: BLE001 - collecting it again reports the import error
+            return
+        add_rules_checks(module)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    static_first(items)
+
+
 def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
-    if "impl" not in metafunc.fixturenames:
+    if "impl_spec" not in metafunc.fixturenames:  # impl, impl_ref or runtime
         return
-    problem = _problem_of(Path(metafunc.definition.path))
+    problem = _problem_of(Path(metafunc.module.__file__))  # not the function's: rules.py
     if problem is None:
         return
     chosen = metafunc.config.getoption("impl")

@@ -11,6 +11,7 @@ import socket
 import sys
 import traceback
 from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from multiprocessing.connection import Connection
 from pathlib import Path
 from typing import Any
@@ -22,8 +23,10 @@ enable_interpreter_if_no_gpu()  # before the attempt can import triton
 import torch  # noqa: E402
 
 from grader.harness.hooks import hooks_for  # noqa: E402
+from grader.harness.rules_watch import Watch  # noqa: E402
 from grader.problem.impls import load, one_line, resolve, where_in  # noqa: E402
 from grader.problem.registry import get_problem  # noqa: E402
+from grader.problem.rules import RULED, allowed_imports  # noqa: E402
 from grader.runtime import wire as channel  # noqa: E402
 from grader.runtime.cuda import CUDA_FAULT  # noqa: E402
 from grader.runtime.errors import ImplLoadError, NotAttempted  # noqa: E402
@@ -37,6 +40,7 @@ class Worker:
         self.objects: dict[int, Any] = {}
         self.staged: tuple | None = None  # (fn, args, kwargs) for the next "run"
         self.result: tuple | None = None  # (fn, args, kwargs, output) of the last "run"
+        self.watch: Watch | None = None  # the dynamic rule check, for attempts and solutions
 
     # ---- values crossing the wire -----------------------------------------------------------
 
@@ -100,6 +104,8 @@ class Worker:
         try:
             if op == "load":
                 return ("ok", self.load(*args))
+            if op == "rules":
+                return ("ok", list(self.watch.found) if self.watch else None)
             if op == "release":
                 for key in args[0]:
                     self.objects.pop(key, None)
@@ -116,7 +122,9 @@ class Worker:
             if op == "time":  # one GPU sample, timed with CUDA events here
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
                 return ("ok", (ms, self.export(_unaliased(out, fn, call_args, kwargs))))
-            return ("ok", self.export(_unaliased(fn(*call_args, **kwargs), fn, call_args, kwargs)))
+            with self.watching(args[0][0]):
+                out = fn(*call_args, **kwargs)
+            return ("ok", self.export(_unaliased(out, fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
             return ("raised", self.describe(e, request))
 
@@ -140,7 +148,12 @@ class Worker:
         """Import the implementation; say which entries it defines and their parameter names."""
         problem = self.problem = get_problem(slug, Path(root))
         ref = resolve(problem, spec, Path(root))
-        self.module = load(problem, ref)
+        if ref.kind in RULED:
+            self.watch = Watch(problem.rules, Path(root), allowed_imports(ref.kind, slug))
+        with self.watching():
+            self.module = load(problem, ref)
+        if self.watch:
+            self.watch.refresh()
         self.source = ref.path or Path(f"{slug}_{spec}")
         kinds, params = {}, {}
         for name in (*problem.entry, *problem.optional):
@@ -150,6 +163,12 @@ class Worker:
             )
             params[name] = _param_names(value) if kinds[name] == "function" else []
         return {"kinds": kinds, "params": params}
+
+    def watching(self, target: str = "module") -> AbstractContextManager[None]:
+        """The rule watch around the attempt's import and its checked calls; not around the
+        perf hooks (bench_extra times what it runs) nor timed calls."""
+        watched = self.watch is not None and target in ("module", "handle", "helper")
+        return self.watch.watching() if watched else nullcontext()
 
     def target(self, kind: str, name: str = "", *rest: Any) -> tuple[Any, str]:
         """('module', attr) | ('handle', id, attr) | ('helper', file, qualname) |

@@ -59,6 +59,13 @@ baseline = "copy"
 entry = "{slug}"
 bars = {{ bronze = 0.5, silver = 0.75, gold = 0.9 }}
 cases = [{{ N = 67108864 }}]
+
+# The rules (grader/harness/rules.py): list the op this problem asks for in every spelling a
+# candidate could reach for, e.g. ["torch.softmax", "torch.Tensor.softmax"] (CONTRIBUTING.md,
+# "The rules"); the reference and the solutions are always off limits.
+[rules]
+reason = "{slug} asks you to write it yourself"
+forbidden = []
 """
 
 README = """# {title}

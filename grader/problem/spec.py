@@ -12,6 +12,8 @@ if sys.version_info >= (3, 11):
 else:  # pragma: no cover - 3.10 only
     import tomli as tomllib
 
+from grader.problem.rules import Rules, parse_rules
+
 
 class SpecError(ValueError):
     """A problem.toml that does not match the schema; str() is the one line shown to the user."""
@@ -112,6 +114,7 @@ class Problem:
     interpreter_note: str = ""
     params: dict[str, Any] = field(default_factory=dict)
     peers: dict[str, Peer] = field(default_factory=dict)
+    rules: Rules = Rules()
 
     @property
     def toml_path(self) -> Path:
@@ -150,6 +153,7 @@ _TOP = {
     "interpreter": dict,
     "params": dict,
     "peers": dict,
+    "rules": dict,
 }
 _REQUIRED = (
     "title",
@@ -211,6 +215,7 @@ def load_problem(toml_path: Path) -> Problem:
         interpreter_note=interp.get("note", ""),
         params=raw.get("params", {}),
         peers={name: _peer(where, name, sec) for name, sec in raw.get("peers", {}).items()},
+        rules=parse_rules(where, toml_path.parent.name, raw.get("rules", {}), SpecError),
     )
 
 

@@ -51,6 +51,20 @@ BROKEN = {
         GOOD.replace("bronze = 0.5, silver = 0.75", "bronze = 0.8, silver = 0.75"),
         "bronze <= silver <= gold",
     ),
+    "rules unknown key": (GOOD.replace("[rules]\n", "[rules]\nallow = []\n"), "'rules.allow'"),
+    "rules wrong type": (
+        GOOD.replace("[rules]\n", "[rules]\nimports = 'vllm'\n"),
+        "'rules.imports' must be an array of strings",
+    ),
+    "rules not a name": (
+        GOOD.replace('"torch.rms_norm"', '"torch..rms_norm"'),
+        "[rules]: 'torch..rms_norm' is not a dotted Python name",
+    ),
+    "rules not a string": (GOOD.replace('"torch.rms_norm"', "3"), "'rules.forbidden' must hold"),
+    "rules cast not a float dtype": (
+        GOOD.replace("[rules]\n", "[rules]\ncasts = ['int8']\n"),
+        "'int8' is not a torch float dtype name",
+    ),
     "tolerance missing atol": (
         GOOD.replace("rtol = 2e-5\natol = 1e-6", "rtol = 2e-5"),
         "missing key 'tolerance.float32.atol'",

@@ -4,7 +4,12 @@ cross-check must flag the hidden work."""
 
 import torch
 
-from reference.rms_norm import rms_norm as _ref
+
+def _ref(x, weight, eps=1e-6):
+    """The reference's math written out: an attempt may not import reference/ (the rules)."""
+    xf = x.float()  # (..., H)
+    return weight * (xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)).to(x.dtype)
+
 
 _SIDE: list[torch.cuda.Stream] = []
 

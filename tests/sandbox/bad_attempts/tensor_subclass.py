@@ -2,7 +2,11 @@
 
 import torch
 
-from reference.rms_norm import rms_norm as _ref
+
+def _ref(x, weight, eps=1e-6):
+    """The reference's math written out: an attempt may not import reference/ (the rules)."""
+    xf = x.float()  # (..., H)
+    return weight * (xf * torch.rsqrt(xf.pow(2).mean(dim=-1, keepdim=True) + eps)).to(x.dtype)
 
 
 class Sneaky(torch.Tensor):
