@@ -83,8 +83,10 @@ class EPLLM(LLM):
             r = self.runner
             self.runner = _LeaderRunner(self.ep, r.model, r.pool, r.sampler, r.S, r.device)
 
-    def _num_pages(self, itemsize: int) -> int:
-        return self.ep.agree_min(super()._num_pages(itemsize))  # rank 0's page ids fit them all
+    def _num_pages(self, itemsize: int, fp8: bool) -> int:
+        return self.ep.agree_min(
+            super()._num_pages(itemsize, fp8)
+        )  # rank 0's page ids fit them all
 
     def follow(self) -> None:
         while (chunks := self.ep.broadcast(None)) is not None:
