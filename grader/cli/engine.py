@@ -1,4 +1,4 @@
-"""`dojo engine run|check|bench|kernels`: thin typer commands over engine/. Every user error
+"""`dojo engine run|serve|check|bench|kernels`: thin typer commands over engine/. Every user error
 (bad model directory, unknown kernel, prompt too long, ...) is one line and exit code 2."""
 
 from __future__ import annotations
@@ -201,6 +201,35 @@ def bench(
     b = result["bs1_decode"]
     frac = f", {b['roofline_fraction']:.1%} of the HBM roofline" if "roofline_fraction" in b else ""
     console.print(f"bs=1 decode: {b['tokens_per_s']:.1f} tok/s{frac} on {result['device']}")
+
+
+@engine_app.command("serve")
+def serve(
+    model: str = typer.Argument(None, help=MODEL_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="the address to listen on"),
+    port: int = typer.Option(8000, "--port", help="the port to listen on"),
+    kernels: str = typer.Option("auto", "--kernels", help=KERNELS_HELP),
+    kv_cache_tokens: int = typer.Option(None, "--kv-cache-tokens", help="KV budget in tokens"),
+    max_model_len: int = typer.Option(None, "--max-model-len", help="the context cap"),
+) -> None:
+    """An OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, streaming."""
+    try:
+        from engine.server import listen, make_server
+    except ImportError as e:
+        fail(f"the server needs {e.name or 'FastAPI and uvicorn'}: pip install -e '.[serve]'")
+    try:
+        sock = listen(host, port)
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port} ({e.strerror or e}): pass another --port or --host")
+    llm = _llm(model, kernels, kv_cache_tokens=kv_cache_tokens, max_model_len=max_model_len)
+    server = make_server(llm, log_level="warning")
+    name = server.config.app.state.name
+    out.print(
+        f"serving {escape(name)} on http://{host}:{sock.getsockname()[1]}/v1 "
+        f"({_describe(llm.kernels.bound)}); Ctrl+C stops",
+        soft_wrap=True,
+    )
+    server.run(sockets=[sock])
 
 
 @engine_app.command("kernels")
