@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import json
+import socket
 import sys
 import time
 
@@ -214,22 +215,23 @@ def serve(
 ) -> None:
     """An OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, streaming."""
     try:
-        from engine.server import listen, make_server
+        import uvicorn
+
+        from engine.server import build_app
     except ImportError as e:
         fail(f"the server needs {e.name or 'FastAPI and uvicorn'}: pip install -e '.[serve]'")
     try:
-        sock = listen(host, port)
+        sock = socket.create_server((host, port))
     except OSError as e:
         fail(f"cannot listen on {host}:{port} ({e.strerror or e}): pass another --port or --host")
     llm = _llm(model, kernels, kv_cache_tokens=kv_cache_tokens, max_model_len=max_model_len)
-    server = make_server(llm, log_level="warning")
-    name = server.config.app.state.name
+    app = build_app(llm)
     out.print(
-        f"serving {escape(name)} on http://{host}:{sock.getsockname()[1]}/v1 "
+        f"serving {escape(app.state.name)} on http://{host}:{sock.getsockname()[1]}/v1 "
         f"({_describe(llm.kernels.bound)}); Ctrl+C stops",
         soft_wrap=True,
     )
-    server.run(sockets=[sock])
+    uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=2)).run(sockets=[sock])
 
 
 @engine_app.command("kernels")

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import socket
 import sys
 import threading
 import time
@@ -13,10 +14,11 @@ import time
 import httpx
 import openai
 import pytest
+import uvicorn
 from typer.testing import CliRunner
 
 from engine import LLM, SamplingParams
-from engine.server import listen, make_server
+from engine.server import build_app
 from grader.cli.app import app
 
 KNOBS = dict(block_size=4, dtype="float32", kv_cache_tokens=1024)
@@ -26,9 +28,10 @@ PROMPT = "The capital of France is"
 class Served:
     def __init__(self, llama_dir) -> None:
         self.llm = LLM(str(llama_dir), **KNOBS)
-        self.server = make_server(self.llm, log_level="warning")
+        app = build_app(self.llm)
+        self.server = uvicorn.Server(uvicorn.Config(app, log_level="warning"))
         self.engine, self.model = self.server.config.app.state.engine, llama_dir.name
-        sock = listen("127.0.0.1", 0)
+        sock = socket.create_server(("127.0.0.1", 0))
         self.url = f"http://127.0.0.1:{sock.getsockname()[1]}"
         self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [sock]})
         self.thread.start()
@@ -133,32 +136,61 @@ def test_fifty_concurrent_clients_all_complete_in_shared_batches(served, ref):
     assert health["running"] == health["waiting"] == 0 and served.pages_idle()
 
 
-BAD = {
-    "malformed JSON": (b'{"model": ', 400, "the body is not valid JSON", None),
+X = {"prompt": "x"}
+BAD = {  # name: (body, status, words in the message, param)
+    "malformed JSON": (b'{"model": ', 400, "body: JSON decode error", None),
     "missing prompt": ({}, 400, "prompt: Field required", "prompt"),
-    "unknown model": ({"model": "gpt-17", "prompt": "x"}, 404, "not served here", "model"),
-    "max_tokens too large": ({"prompt": "x", "max_tokens": 600}, 400, "ask for at most", "max_tokens"),
+    "wrong type": ({**X, "temperature": "hot"}, 400, "temperature: Input should be", "temperature"),
+    "unknown model": ({**X, "model": "gpt-17"}, 404, "not served here", "model"),
+    "max_tokens too large": ({**X, "max_tokens": 600}, 400, "ask for at most 511", "max_tokens"),
+    "max_tokens zero": ({**X, "max_tokens": 0}, 400, "greater than or equal to 1", "max_tokens"),
     "prompt too long": ({"prompt": list(range(600))}, 400, "does not fit the context", "prompt"),
-    "bad temperature": ({"prompt": "x", "temperature": -1}, 400, "temperature must be", "temperature"),
-    "bad top_p": ({"prompt": "x", "top_p": 0}, 400, "top_p must be in", "top_p"),
-    "n > 1": ({"prompt": "x", "n": 2}, 400, "one choice per request", "n"),
-    "penalty": ({"prompt": "x", "presence_penalty": 1}, 400, "not supported", "presence_penalty"),
-}  # fmt: skip
+    "bad temperature": ({**X, "temperature": -1}, 400, "temperature must be >= 0", "temperature"),
+    "bad top_p": ({**X, "top_p": 0}, 400, "top_p must be in (0, 1]", "top_p"),
+    "bad top_k": ({**X, "top_k": 0}, 400, "top_k must be -1", "top_k"),
+    "n > 1": ({**X, "n": 2}, 400, "one choice per request", "n"),
+    "penalty": ({**X, "presence_penalty": 1}, 400, "not supported", "presence_penalty"),
+}
+
+
+def _post_raw(served, path: str, body) -> httpx.Response:
+    if isinstance(body, dict):
+        body = json.dumps({"model": served.model, **body}).encode()
+    headers = {"content-type": "application/json"}
+    return httpx.post(served.url + path, content=body, headers=headers, timeout=30)
+
+
+def _assert_error(r: httpx.Response, status: int, words: str, param) -> None:
+    assert r.status_code == status, r.text
+    error = r.json()["error"]
+    assert set(error) == {"message", "type", "param", "code"}
+    assert error["type"] == "invalid_request_error" and error["param"] == param
+    assert words in error["message"] and "\n" not in error["message"], error["message"]
 
 
 @pytest.mark.parametrize("stream", [False, True])
 @pytest.mark.parametrize("case", BAD)
 def test_bad_requests_get_an_openai_error_object(served, case, stream):
     body, status, words, param = BAD[case]
-    if isinstance(body, dict):
-        body = json.dumps({"model": served.model, "stream": stream, **body}).encode()
-    headers = {"content-type": "application/json"}
-    r = httpx.post(served.url + "/v1/completions", content=body, headers=headers, timeout=30)
-    assert r.status_code == status, r.text
-    error = r.json()["error"]
-    assert set(error) == {"message", "type", "param", "code"}
-    assert error["type"] == "invalid_request_error" and error["param"] == param
-    assert words in error["message"] and "\n" not in error["message"]
+    body = {**body, "stream": stream} if isinstance(body, dict) else body
+    _assert_error(_post_raw(served, "/v1/completions", body), status, words, param)
+
+
+CHAT_BAD = {
+    "missing messages": ({}, "messages: Field required", "messages"),
+    "messages not a list": (
+        {"messages": "hi"},
+        "messages: Input should be a valid list",
+        "messages",
+    ),
+    "chat log-probs": ({"messages": [], "logprobs": True}, "logprobs=True is not", "logprobs"),
+}
+
+
+@pytest.mark.parametrize("case", CHAT_BAD)
+def test_bad_chat_requests_get_an_openai_error_object(served, case):
+    body, words, param = CHAT_BAD[case]
+    _assert_error(_post_raw(served, "/v1/chat/completions", body), 400, words, param)
 
 
 def test_the_openai_client_raises_its_own_error_kinds(served):
