@@ -94,6 +94,27 @@ def test_completions_equal_generate_with_and_without_streaming(served, ref):
     assert streamed == pytest.approx([lp for lp, _ in want.logprobs])
 
 
+def test_stop_strings_and_seeds_reach_the_sampler(served, ref):
+    """A stop string cuts streamed and whole text alike; a seeded sample equals generate's."""
+    text = _greedy(ref, PROMPT, 16).text
+    stop = next(text[i : i + 2] for i in range(3, len(text) - 2) if text[i : i + 2].strip())
+    sp = SamplingParams(temperature=0, max_tokens=16, stop=[stop])
+    want = ref.generate([PROMPT], sp, use_tqdm=False)[0].outputs[0]
+    assert want.finish_reason == "stop" and stop not in want.text
+    body = dict(prompt=PROMPT, max_tokens=16, temperature=0, stop=[stop])
+    whole = served.post("/v1/completions", **body).json()["choices"][0]
+    assert (whole["text"], whole["finish_reason"]) == (want.text, "stop")
+    with httpx.stream(
+        "POST", served.url + "/v1/completions", json={"model": served.model, **body, "stream": True}
+    ) as r:
+        chunks = [e["choices"][0] for e in _events(r)[:-1]]
+    assert "".join(c["text"] for c in chunks) == want.text and chunks[-1]["finish_reason"] == "stop"
+    sp = SamplingParams(temperature=0.9, top_k=40, top_p=0.95, seed=7, max_tokens=10)
+    want = ref.generate([PROMPT], sp, use_tqdm=False)[0].outputs[0].text
+    body = dict(prompt=PROMPT, max_tokens=10, temperature=0.9, top_k=40, top_p=0.95, seed=7)
+    assert served.post("/v1/completions", **body).json()["choices"][0]["text"] == want
+
+
 def test_the_openai_client_gets_the_generate_answers(served, ref):
     client = openai.OpenAI(base_url=served.url + "/v1", api_key="unused", max_retries=0)
     messages = [{"role": "user", "content": "Kernel Dojo"}]
