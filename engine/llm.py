@@ -94,14 +94,17 @@ class LLM:
 
     # ---- requests in, tokens out ----
 
-    def encode(self, prompt: str | list[int], chat: bool = False) -> list[int]:
-        if not isinstance(prompt, str):
+    def encode(self, prompt: str | list[int] | list[dict], chat: bool = False) -> list[int]:
+        """Token ids of a text, of token ids, or of chat messages ({"role", "content"} dicts,
+        or a text taken as one user message when chat is set) through the chat template."""
+        messages = prompt if prompt and isinstance(prompt[0], dict) else None
+        if messages is None and not isinstance(prompt, str):
             return [int(t) for t in prompt]
         if self.tokenizer is None:
             raise RequestError(f"{self.config.model} has no tokenizer: pass token ids")
-        if not chat:
+        if messages is None and not chat:
             return self.tokenizer(prompt).input_ids
-        messages = [{"role": "user", "content": prompt}]
+        messages = messages or [{"role": "user", "content": prompt}]
         if getattr(self.tokenizer, "chat_template", None) is None:
             raise RequestError(f"{self.config.model} has no chat template: drop --chat")
         text = self.tokenizer.apply_chat_template(
@@ -126,6 +129,10 @@ class LLM:
         seq = Sequence(ids, params)
         self.scheduler.add(seq)
         return seq
+
+    def abort(self, seq: Sequence) -> None:
+        """Drop a request that is not finished (its client went away); its pages are freed."""
+        self.scheduler.abort(seq)
 
     def step(self) -> list[Sequence]:
         """Run one batch; returns the sequences that finished in it."""

@@ -145,3 +145,11 @@ class Scheduler:
         seq.finish_reason = reason
         self.pages.release(seq)
         self.running.remove(seq)
+
+    def abort(self, seq: Sequence) -> None:
+        """Finish seq with reason "abort" wherever it is; a waiting one holds no pages."""
+        if seq in self.waiting:
+            self.waiting.remove(seq)
+            seq.finish_reason = "abort"
+        elif seq in self.running:
+            self.finish(seq, "abort")

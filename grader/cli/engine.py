@@ -1,4 +1,4 @@
-"""`dojo engine run|check|bench|kernels`: thin typer commands over engine/. Every user error
+"""`dojo engine run|serve|check|bench|kernels`: thin typer commands over engine/. Every user error
 (bad model directory, unknown kernel, prompt too long, ...) is one line and exit code 2."""
 
 from __future__ import annotations
@@ -269,6 +269,36 @@ def bench(
     b = result["bs1_decode"]
     frac = f", {b['roofline_fraction']:.1%} of the HBM roofline" if "roofline_fraction" in b else ""
     console.print(f"bs=1 decode: {b['tokens_per_s']:.1f} tok/s{frac} on {result['device']}")
+
+
+@engine_app.command("serve")
+def serve(
+    model: str = typer.Argument(None, help=MODEL_HELP),
+    host: str = typer.Option("127.0.0.1", "--host", help="the address to listen on"),
+    port: int = typer.Option(8000, "--port", help="the port to listen on"),
+    kernels: str = typer.Option("auto", "--kernels", help=KERNELS_HELP),
+    kv_cache_tokens: int = typer.Option(None, "--kv-cache-tokens", help="KV budget in tokens"),
+    max_model_len: int = typer.Option(None, "--max-model-len", help="the context cap"),
+) -> None:
+    """An OpenAI-compatible HTTP server: /v1/completions, /v1/chat/completions, streaming."""
+    try:
+        import uvicorn
+
+        from engine.server import build_app
+    except ImportError as e:
+        fail(f"the server needs {e.name or 'FastAPI and uvicorn'}: pip install -e '.[serve]'")
+    try:
+        sock = socket.create_server((host, port))
+    except OSError as e:
+        fail(f"cannot listen on {host}:{port} ({e.strerror or e}): pass another --port or --host")
+    llm = _llm(model, kernels, kv_cache_tokens=kv_cache_tokens, max_model_len=max_model_len)
+    app = build_app(llm)
+    out.print(
+        f"serving {escape(app.state.name)} on http://{host}:{sock.getsockname()[1]}/v1 "
+        f"({_describe(llm.kernels.bound)}); Ctrl+C stops",
+        soft_wrap=True,
+    )
+    uvicorn.Server(uvicorn.Config(app, timeout_graceful_shutdown=2)).run(sockets=[sock])
 
 
 @engine_app.command("kernels")

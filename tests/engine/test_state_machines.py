@@ -158,6 +158,17 @@ class SchedulerMachine(RuleBasedStateMachine):
                 sampled.append(fake_next(seq.tokens))
         self.sched.update(batch, sampled)
 
+    @precondition(lambda self: getattr(self, "admitted", None))
+    @rule(data=st.data())
+    def abort(self, data):
+        """A client goes away: waiting or running, the request ends with "abort"; once finished,
+        aborting it changes nothing."""
+        seq = data.draw(st.sampled_from(self.admitted))
+        before = seq.finish_reason
+        self.sched.abort(seq)
+        assert seq.finish_reason == (before or "abort") and not seq.pages
+        assert seq not in self.sched.running and seq not in self.sched.waiting
+
     @invariant()
     def conserved(self):
         if hasattr(self, "sched"):
@@ -177,7 +188,8 @@ class SchedulerMachine(RuleBasedStateMachine):
                 want.append(fake_next(want))
                 if want[-1] == 3 or len(want) - seq.prompt_len == seq.params.max_tokens:
                     break
-            assert seq.tokens == want, f"seq {seq.id}: {seq.tokens} vs unbatched {want}"
+            got = want[: len(seq.tokens)] if seq.finish_reason == "abort" else want
+            assert seq.tokens == got, f"seq {seq.id}: {seq.tokens} vs unbatched {want}"
 
 
 TestPageTable = PageTableMachine.TestCase
