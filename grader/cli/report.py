@@ -157,7 +157,7 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
     for g in grades:
         measured = g.perf.get("status") == "measured"
         note = (
-            g.perf.get("device", "")
+            g.perf.get("device", "") + _spread(g.perf)
             if measured
             else (g.perf.get("message", "") if g.check.verdict == "passed" else g.check.message)
         )
@@ -180,6 +180,15 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
         f"{readiness['at_bronze']:.0%} at bronze or better · "
         f"{readiness['at_gold']:.0%} at gold  ({readiness['problems']} problems)"
     )
+
+
+def _spread(perf: dict[str, Any]) -> str:
+    """For a tier the measurement cannot settle: the interval of the case that crosses a bar."""
+    rows = [c for c in perf.get("cases", []) if c.get("uncertain") and c.get("ci95")]
+    if not rows:
+        return ""
+    lo, hi = rows[0]["ci95"]
+    return f" · uncertain: 95% CI {lo:.3g}-{hi:.3g} crosses a bar"
 
 
 def perf_value(value: float | None) -> str:

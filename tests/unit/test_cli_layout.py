@@ -99,6 +99,21 @@ def test_scoreboard_fits_with_long_notes_and_wide_perf_values():
     assert len({line.index("cpu") for line in rows}) == 1, f"note column moved: {rows}"
 
 
+def test_scoreboard_says_when_a_tier_is_uncertain_and_shows_the_spread():
+    case = {"fraction": 4.7, "ci95": [3.89, 5.89], "uncertain": True}
+    perf = {"status": "measured", "fraction": 4.7, "tier": None, "device": "cpu"}
+    grades = [
+        Grade(CheckResult("spec_decode", "attempt", "passed", "ok"), {**perf, "cases": [case]}),
+        Grade(CheckResult("moe_dispatch", "attempt", "passed", "ok"), {**perf, "cases": []}),
+    ]
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    ready = {"problems": 2, "correct": 1.0, "at_bronze": 0.0, "at_gold": 0.0}
+    report.print_scoreboard(console, grades, ready)
+    text = _fits(console.export_text())
+    assert "uncertain: 95% CI 3.89-5.89 crosses a bar" in text, text
+    assert text.count("uncertain") == 1, text  # a settled tier says nothing more
+
+
 def _stub_root(tmp_path, slugs: list[str]):
     """A checkout of these problems with their stubs as committed (not your attempts)."""
     for slug in slugs:
