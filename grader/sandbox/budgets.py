@@ -74,7 +74,7 @@ class Budgets:
         """The timeout verdict's line for a check that ran past its budget."""
         tid = test_id(nodeid, self.spec)
         timed = self.calibration.tests.get(tid) if self.calibration else None
-        budget = f"budget {self.limit(nodeid):.0f} s"
+        budget = f"budget {_secs(self.limit(nodeid))}"
         if timed is not None:
             why = f"the {self.calibration.impl} takes {_secs(timed.wall)} here ({budget})"
         elif self.calibration is not None:
