@@ -13,7 +13,8 @@ from grader.problem.spec import TIERS, Perf, Problem
 from grader.runtime.timing import ratio_ci, stderr_pct
 
 STATUSES = ("measured", "needs_gpu", "error", "failed", "crashed", "not_attempted", "timeout")
-IMPOSSIBLE = {"bandwidth": 1.15, "tflops": 2.0}  # fractions of the baseline no kernel can reach
+# fractions of the baseline no implementation can reach; custom: the bare collectives it must do
+IMPOSSIBLE = {"bandwidth": 1.15, "tflops": 2.0, "custom": 2.0}
 
 
 class BadRecord(ValueError):
@@ -38,7 +39,8 @@ def score(
         "bars": perf.bars,
     }
     if perf.metric == "custom":  # its baseline is the peer (NCCL), measured by the problem
-        return {**head, **_custom(perf, raw.get("custom")), **({"peers": []} if peers else {})}
+        custom = _custom(problem, perf, raw.get("custom"))
+        return {**head, **custom, **({"peers": []} if peers else {})}
     cases = [_case(problem, perf, row) for row in _rows(raw.get("cases"), len(perf.cases))]
     worst = min(cases, key=lambda c: c["fraction"])
     result = {**head, "cases": cases, "fraction": worst["fraction"], "tier": worst["tier"]}
@@ -67,13 +69,7 @@ def _case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
     xs = _samples(row.get("samples_ms"), "samples_ms")
     ref = importlib.import_module(f"reference.{problem.slug}")
     cost = ref.cost(row["case"]) if isinstance(row.get("case"), dict) else {}
-    out: dict[str, Any] = {
-        "case": row.get("case"),
-        "median_ms": statistics.median(xs),
-        "samples": len(xs),
-        "stderr_pct": round(stderr_pct(xs), 3) if len(xs) > 1 else None,
-        "min_ms": min(xs),
-    }
+    out: dict[str, Any] = {"case": row.get("case"), **_stats(xs)}
     if perf.metric == "speedup":
         ys = _samples(row.get("baseline_samples_ms"), "baseline_samples_ms")
         charge = _transfer_charge(row.get("transfer_ms"), len(xs))
@@ -176,15 +172,50 @@ def _samples(xs: Any, name: str) -> list[float]:
     return xs
 
 
-def _custom(perf: Perf, custom: Any) -> dict[str, Any]:
-    if not isinstance(custom, dict) or not isinstance(custom.get("cases"), list):
+def _custom(problem: Problem, perf: Perf, custom: Any) -> dict[str, Any]:
+    """A problem that times itself (ep_all_to_all: ranks over NCCL) sends raw samples only:
+    the implementation's, its baseline's (the bare collectives of the same volume) and,
+    optionally, a whole layer's. Medians, fractions and tiers are computed here."""
+    if not isinstance(custom, dict):
         raise BadRecord("a custom measurement without cases")
-    for row in custom["cases"]:
-        if not isinstance(row, dict) or not isinstance(row.get("fraction"), float):
-            raise BadRecord("a custom case without a fraction")
-        row["tier"] = perf.tier(row["fraction"])
-    worst = min(custom["cases"], key=lambda r: r["fraction"])
-    return {**custom, "fraction": worst["fraction"], "tier": worst["tier"]}
+    cases = [
+        _custom_case(problem, perf, row) for row in _rows(custom.get("cases"), len(perf.cases))
+    ]
+    worst = min(cases, key=lambda r: r["fraction"])
+    return {"cases": cases, "fraction": worst["fraction"], "tier": worst["tier"]}
+
+
+def _custom_case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
+    xs = _samples(row.get("samples_ms"), "samples_ms")
+    ys = _samples(row.get("baseline_samples_ms"), "baseline_samples_ms")
+    out: dict[str, Any] = {"case": row.get("case"), **_stats(xs)}
+    out.update(baseline_ms=statistics.median(ys), baseline_stderr_pct=_stats(ys)["stderr_pct"])
+    out["fraction"] = out["baseline_ms"] / out["median_ms"]
+    if out["fraction"] > IMPOSSIBLE["custom"]:
+        raise AssertionError(
+            f"impossible result: {out['fraction']:.2f}x the {perf.baseline} baseline, which "
+            "moves the same bytes with bare collectives: the timed work did not all run"
+        )
+    if "layer_samples_ms" in row:
+        zs = _samples(row["layer_samples_ms"], "layer_samples_ms")
+        out.update(
+            layer_ms=statistics.median(zs), comm_share=out["baseline_ms"] / statistics.median(zs)
+        )
+    ref = importlib.import_module(f"reference.{problem.slug}")
+    if isinstance(row.get("case"), dict) and hasattr(ref, "cost"):
+        moved = ref.cost(row["case"])["bytes"]
+        out.update(bytes_per_rank=moved, baseline_GBps_per_rank=moved / (out["baseline_ms"] * 1e6))
+    out["tier"] = perf.tier(out["fraction"])
+    return out
+
+
+def _stats(xs: list[float]) -> dict[str, Any]:
+    return {
+        "median_ms": statistics.median(xs),
+        "samples": len(xs),
+        "stderr_pct": round(stderr_pct(xs), 3) if len(xs) > 1 else None,
+        "min_ms": min(xs),
+    }
 
 
 def _cap(tier: str | None, cap: Any) -> str | None:

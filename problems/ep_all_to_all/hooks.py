@@ -3,7 +3,6 @@ all_to_all_single calls of the same volume, and the communication share of a Swi
 
 from __future__ import annotations
 
-import statistics
 import time
 from collections.abc import Callable
 from typing import Any
@@ -20,7 +19,7 @@ from grader.problem.registry import get_problem
 from grader.problem.spec import Perf
 from grader.runtime.ranks import Ranks
 from grader.runtime.timing import L2_FLUSH_BYTES, stderr_pct
-from reference.ep_all_to_all import SLUG, cost, dispatch_plan, ep_moe, make_inputs
+from reference.ep_all_to_all import SLUG, dispatch_plan, ep_moe, make_inputs
 
 
 class EpAllToAllHooks(Hooks):
@@ -29,23 +28,22 @@ class EpAllToAllHooks(Hooks):
 
 
 def bench_custom(module: Any, perf: Perf) -> dict[str, Any]:
-    """One NCCL rank per GPU. Per case: ep_moe with a trivial expert (x2) against two plain
-    all_to_all_single calls moving the same bytes (fraction = baseline / ep_moe), and the
-    communication share of a layer with SwiGLU experts (all-to-all time / layer time)."""
+    """One NCCL rank per GPU. Per case, the raw times of: ep_moe with a trivial expert (x2), two
+    plain all_to_all_single calls moving the same bytes (the baseline), and ep_moe with SwiGLU
+    experts (the layer). The ranks run the attempt, so they only time; medians, the fraction
+    (baseline / ep_moe) and the communication share are computed by the parent (score.py)."""
     rows = []
     for case in perf.cases:
         with Ranks(case["W"], backend="nccl", timeout_s=240.0) as ranks:
             got = ranks.run(_bench_rank, _locator(module), case, perf.budget_s)[0]
-        fraction = got["baseline_ms"] / got["median_ms"]
-        rows.append({"case": case, **got, "fraction": fraction, "tier": perf.tier(fraction)})
-    worst = min(rows, key=lambda r: r["fraction"])
-    return {"cases": rows, "fraction": worst["fraction"], "tier": worst["tier"]}
+        rows.append({"case": case, **got})
+    return {"cases": rows}
 
 
 def _bench_rank(
     locator: tuple[str, str], case: dict[str, Any], budget_s: float, device: str = "cuda"
-) -> dict[str, Any]:
-    """One rank's measurements (device="cpu" runs the same steps on gloo, for a dry run)."""
+) -> dict[str, list[float]]:
+    """One rank's samples (device="cpu" runs the same steps on gloo, for a dry run)."""
     impl, W, rank = _load_impl(locator), dist.get_world_size(), dist.get_rank()
     inputs = make_inputs(case, torch.Generator(device=device).manual_seed(1000 + rank))
     got = impl.ep_moe(**inputs, expert_fn=_double)
@@ -57,18 +55,14 @@ def _bench_rank(
     )
     first, L = rank * case["E"] // W, case["E"] // W
     experts = SwiGLUExperts(first, L, case["H"], case["F"], got.dtype, device, seed=first)
-    moe = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=_double), budget_s, device)
-    plain = _time_ranks(_plain_all_to_all(inputs, W), budget_s, device)
-    layer = _time_ranks(lambda: impl.ep_moe(**inputs, expert_fn=experts), budget_s, device)
-    moved = cost(case)["bytes"]  # sent by this rank: T*k rows out + T*k rows back
     return {
-        **moe,
-        "baseline_ms": plain["median_ms"],
-        "baseline_stderr_pct": plain["stderr_pct"],
-        "baseline_GBps_per_rank": moved / (plain["median_ms"] * 1e6),
-        "a2a_bytes_per_rank": moved,
-        "layer_ms": layer["median_ms"],
-        "comm_share": plain["median_ms"] / layer["median_ms"],
+        "samples_ms": _time_ranks(
+            lambda: impl.ep_moe(**inputs, expert_fn=_double), budget_s, device
+        ),
+        "baseline_samples_ms": _time_ranks(_plain_all_to_all(inputs, W), budget_s, device),
+        "layer_samples_ms": _time_ranks(
+            lambda: impl.ep_moe(**inputs, expert_fn=experts), budget_s, device
+        ),
     }
 
 
@@ -117,7 +111,7 @@ def _plain_all_to_all(inputs: dict[str, Any], W: int) -> Callable[[], None]:
 
 def _time_ranks(
     call: Callable[[], Any], budget_s: float, device: str, min_n: int = 10, max_n: int = 200
-) -> dict[str, Any]:
+) -> list[float]:
     """Each sample starts after a barrier with every GPU idle and counts the slowest rank
     (all_reduce MAX): a layer is as slow as its slowest rank. The stop rule reads only
     all-reduced numbers, so every rank takes the same number of samples."""
@@ -136,12 +130,7 @@ def _time_ranks(
         slowest = torch.tensor([_sample_ms(call, on_gpu)], device=device)
         dist.all_reduce(slowest, op=dist.ReduceOp.MAX)
         xs.append(float(slowest))
-    return {
-        "median_ms": statistics.median(xs),
-        "samples": len(xs),
-        "stderr_pct": round(stderr_pct(xs), 3),
-        "min_ms": min(xs),
-    }
+    return xs
 
 
 def _sample_ms(call: Callable[[], Any], on_gpu: bool) -> float:

@@ -1,0 +1,75 @@
+"""ep_all_to_all's benchmark, whose ranks run the attempt: they send raw times only, and the
+parent computes medians, the fraction of NCCL and the tier (grader/perf/score.py). The same
+steps run here on two gloo ranks; forged or implausible records become verdicts."""
+
+from __future__ import annotations
+
+import pytest
+
+from grader.perf.score import BadRecord, score
+from grader.problem.registry import get_problem
+from grader.runtime.paths import ROOT
+from grader.runtime.ranks import Ranks
+
+SOLUTION = str(ROOT / "solutions" / "ep_all_to_all" / "torch.py")
+CASE = {"W": 2, "T": 64, "H": 32, "E": 4, "k": 2, "F": 64, "routing": "uniform"}
+CASE |= {"dtype": "float32"}
+SERIES = ("samples_ms", "baseline_samples_ms", "layer_samples_ms")
+
+
+def _bench_step(case: dict) -> dict:
+    from problems.ep_all_to_all.hooks import _bench_rank
+
+    return _bench_rank(("path", SOLUTION), case, 0.05, "cpu")
+
+
+def _perf():
+    return get_problem("ep_all_to_all").perf["multi_gpu"]
+
+
+def _score(rows: list[dict]) -> dict:
+    raw = {"status": "measured", "device": "test", "custom": {"cases": rows}}
+    return score(get_problem("ep_all_to_all"), _perf(), raw)
+
+
+def _rows(**row) -> list[dict]:
+    return [{"case": case, **row} for case in _perf().cases]
+
+
+def test_two_gloo_ranks_send_raw_times_that_the_parent_scores():
+    with Ranks(2, timeout_s=120) as ranks:
+        got = ranks.run(_bench_step, CASE)[0]  # asserts closeness to the reference per rank
+    assert set(got) == set(SERIES)
+    assert all(len(got[k]) >= 3 and min(got[k]) > 0 for k in SERIES), got
+    result = _score(_rows(**got))
+    case = result["cases"][0]
+    assert case["fraction"] == pytest.approx(case["baseline_ms"] / case["median_ms"])
+    assert 0 < case["comm_share"] and case["baseline_GBps_per_rank"] > 0
+    assert result["tier"] == _perf().tier(case["fraction"])
+
+
+def test_the_parent_ignores_a_fraction_and_tier_the_ranks_claim():
+    rows = _rows(samples_ms=[4.0] * 5, baseline_samples_ms=[1.0] * 5)
+    for row in rows:
+        row.update(fraction=0.99, tier="gold", median_ms=0.001)
+    case = _score(rows)["cases"][0]
+    assert case["fraction"] == 0.25 and case["median_ms"] == 4.0 and case["tier"] is None
+
+
+@pytest.mark.parametrize(
+    "row",
+    [
+        {"fraction": 0.9, "tier": "gold"},  # the old record: claims, no samples
+        {"samples_ms": [1.0], "baseline_samples_ms": "fast"},
+        {"samples_ms": [0.0, 1.0], "baseline_samples_ms": [1.0]},
+        {"samples_ms": [1.0], "baseline_samples_ms": [1.0], "layer_samples_ms": [float("inf")]},
+    ],
+)
+def test_a_record_without_plausible_samples_is_rejected(row):
+    with pytest.raises(BadRecord):
+        _score(_rows(**row))
+
+
+def test_faster_than_the_bare_collectives_it_must_run_is_impossible():
+    with pytest.raises(AssertionError, match="impossible result: 4.00x the nccl baseline"):
+        _score(_rows(samples_ms=[0.25] * 5, baseline_samples_ms=[1.0] * 5))
