@@ -2,8 +2,9 @@
 decode rows (one query each) and prefill rows (a chunk of queries after a cached prefix).
 
 The reference path gathers each sequence's pages into a padded (B, K) view and calls SDPA with
-a mask; it runs everywhere. On a GPU, decode goes to the kernel table's paged_decode_attention
-when one is bound (problems/paged_attention), which reads the pages in place.
+a mask; it runs everywhere. Decode goes to the kernel table's paged_decode_attention when one is
+bound (problems/paged_attention; on a GPU by default), which reads the pages in place, and an
+fp8 pool to its paged_decode_attention_fp8, which reads the e4m3 codes and their scales.
 Letters: B sequences in a group, Q queries per sequence (padded), K keys (padded), S page size.
 """
 
@@ -114,11 +115,12 @@ def paged_attention(q, k, v, k_cache, v_cache, meta: AttentionMetadata, kernels)
     write_kv(k, v, k_cache, v_cache, meta.slot_mapping, kernels)
     outs = []
     if meta.decode is not None:
-        d = meta.decode
-        kernel = kernels.paged_decode_attention
-        if kernel is not None and q.is_cuda and not isinstance(k_cache, tuple):  # fp8: SDPA
+        d, fp8 = meta.decode, isinstance(k_cache, tuple)
+        kernel = kernels.paged_decode_attention_fp8 if fp8 else kernels.paged_decode_attention
+        if kernel is not None:  # the pages read in place; fp8: codes (P, S, Hkv, D) and scales
+            pages = (k_cache[0], v_cache[0], k_cache[1], v_cache[1]) if fp8 else (k_cache, v_cache)
             qd = q[d.tokens[:, 0]]  # (B, Hq, D)
-            outs.append(kernel(qd, k_cache, v_cache, d.block_tables, d.seq_lens, meta.scale))
+            outs.append(kernel(qd, *pages, d.block_tables, d.seq_lens, meta.scale))
         else:
             outs.append(sdpa_gathered(q, k_cache, v_cache, d, meta.scale, kernels))
     if meta.prefill is not None:

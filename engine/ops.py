@@ -28,7 +28,11 @@ OPS = {
     "rms_norm": Op("rms_norm", ("rms_norm",), "every norm: input, post-attention, final, q/k"),
     "softmax": Op("online_softmax", ("softmax",), "sampling probabilities and log-probs"),
     "radix_cache": Op("radix_tree", ("RadixCache",), "prefix cache over KV pages"),
-    "paged_attention": Op("paged_attention", ("paged_decode_attention",), "decode attention"),
+    "paged_attention": Op(
+        "paged_attention",
+        ("paged_decode_attention", "paged_decode_attention_fp8"),  # the second: fp8 pages, optional
+        "decode attention",
+    ),
     "moe": Op("moe_dispatch", ("route", "moe_forward"), "MoE layers: route, grouped experts"),
     "ep_moe": Op("ep_all_to_all", ("ep_moe",), "MoE layers under expert parallelism"),
     "fp8_quant": Op("fp8_quant", ("quant_fp8", "dequant_fp8"), "FP8 KV cache (per-head scales)"),
@@ -63,6 +67,7 @@ class Kernels:
     moe_forward: Callable | None
     ep_moe: Callable | None
     bound: dict[str, str]  # op -> what it runs, e.g. "solution:triton", "reference"
+    paged_decode_attention_fp8: Callable | None = None  # None: an fp8 pool takes gather + SDPA
     quant_fp8: Callable | None = None  # (T, H), group -> codes (T, H) e4m3, scales (T, H/group)
     dequant_fp8: Callable | None = None
     verify: Callable | None = None  # speculative sampling's accept / resample rule
@@ -97,6 +102,9 @@ def load_kernels(spec: str | dict[str, str], device: str) -> Kernels:
         softmax=mods["softmax"].softmax,
         RadixCache=mods["radix_cache"].RadixCache,
         paged_decode_attention=getattr(mods["paged_attention"], "paged_decode_attention", None),
+        paged_decode_attention_fp8=getattr(
+            mods["paged_attention"], "paged_decode_attention_fp8", None
+        ),
         route=getattr(mods["moe"], "route", None),
         moe_forward=getattr(mods["moe"], "moe_forward", None),
         ep_moe=getattr(mods["ep_moe"], "ep_moe", None),

@@ -126,6 +126,20 @@ def _token_rows(table_row_ptr, tok, valid, page_stride, slot_stride, S: tl.const
 
 
 @triton.jit
+def _kv_tile(
+    ptr, scales_ptr, rows, d, live, dtype: tl.constexpr, D: tl.constexpr, FP8: tl.constexpr
+):
+    # The (BLOCK_N, D) keys or values at rows. FP8 (the engine's KV cache): e4m3 codes stored as
+    # bytes with one fp32 scale per (slot, head), at rows // D in a contiguous pool; dequantised
+    # as code * scale in fp32 and rounded once to q's dtype, as the engine's gather path does.
+    x = tl.load(ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0)
+    if FP8:
+        scale = tl.load(scales_ptr + rows // D, mask=live, other=0.0)  # (BLOCK_N,)
+        x = (x.to(tl.float8e4nv, bitcast=True).to(tl.float32) * scale[:, None]).to(dtype)
+    return x
+
+
+@triton.jit
 def _weighted_values(p, v):
     # p @ v with p in fp32 (BLOCK_G, BLOCK_N) and v (BLOCK_N, D) in the cache dtype.
     if v.dtype == tl.float32:
@@ -150,11 +164,11 @@ def _online_update(m, den, acc, s, v):
 
 @triton.jit
 def _split_kernel(
-    q_ptr, k_ptr, v_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
+    q_ptr, k_ptr, v_ptr, ks_ptr, vs_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
     scale_log2, HQ, HKV, GROUP, TILES, SPLITS, chunk, table_stride,
     q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
     S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr,
-    DIRECT: tl.constexpr,
+    DIRECT: tl.constexpr, FP8: tl.constexpr,
     SPLIT_BOUNDS: tl.constexpr, QUERY_HEADS: tl.constexpr, TOKEN_ROWS: tl.constexpr,
     ONLINE_UPDATE: tl.constexpr,  # the @triton.jit steps below, constexpr so a variant swaps one
 ):  # fmt: skip
@@ -179,13 +193,13 @@ def _split_kernel(
         live = tok < end
         rows = TOKEN_ROWS(table_row, tok, live, page_stride, slot_stride, S)
         rows += kv_head * head_stride  # (BLOCK_N,) int64
-        k = tl.load(k_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
+        k = _kv_tile(k_ptr, ks_ptr, rows, d, live, q.dtype, D, FP8)  # (BLOCK_N, D)
         if k.dtype == tl.float32:
             s = tl.dot(q, tl.trans(k), input_precision="ieee")
         else:
             s = tl.dot(q, tl.trans(k))  # (BLOCK_G, BLOCK_N) fp32 accumulation
         s = tl.where(live[None, :], s * scale_log2, float("-inf"))
-        v = tl.load(v_ptr + rows[:, None] + d[None, :], mask=live[:, None], other=0.0)
+        v = _kv_tile(v_ptr, vs_ptr, rows, d, live, q.dtype, D, FP8)  # (BLOCK_N, D)
         m, den, acc = ONLINE_UPDATE(m, den, acc, s, v)
     if DIRECT:
         out = out_ptr + q_rows[:, None] + d[None, :]  # out has q's layout
@@ -249,15 +263,21 @@ def attend(
     scale: float,
     helpers: dict | None = None,
     plan: Plan | None = None,
+    scales: tuple[torch.Tensor, torch.Tensor] | None = None,
 ) -> torch.Tensor:
     """paged_decode_attention with the given plan and @triton.jit steps (`helpers`, by name:
-    the variants swap one) for the sweep and the wrong variants."""
+    the variants swap one) for the sweep and the wrong variants; `scales` (k, v) marks uint8
+    caches of e4m3 codes, see paged_decode_attention_fp8."""
     steps = {**HELPERS, **(helpers or {})}
     B, Hq, D = q.shape
     P, S, Hkv, _ = k_cache.shape
     assert k_cache.shape == v_cache.shape and k_cache.stride() == v_cache.stride()
     assert Hq % Hkv == 0 and D in (16, 32, 64, 128, 256) and k_cache.stride(-1) == 1
     assert block_tables.dtype == torch.int32 and seq_lens.dtype == torch.int32
+    if scales is not None:
+        assert k_cache.dtype == torch.uint8 and k_cache.is_contiguous() and v_cache.is_contiguous()
+        assert all(s.shape == (P, S, Hkv, 1) and s.is_contiguous() for s in scales)
+    k_scales, v_scales = scales if scales is not None else (k_cache, v_cache)  # unread if None
     q, block_tables, seq_lens = q.contiguous(), block_tables.contiguous(), seq_lens.contiguous()
     plan = plan or plan_for(q, k_cache, block_tables.shape[1])
     assert plan.chunk % S == 0, "a split must hold whole pages"
@@ -269,11 +289,12 @@ def attend(
     acc = torch.empty((B, Hq, splits, D), dtype=torch.float32, device=q.device)  # sums of p*v
     grid = (B, Hkv * tiles, splits)
     _split_kernel[grid](
-        q, k_cache, v_cache, block_tables, seq_lens, m, den, acc, out,
+        q, k_cache, v_cache, k_scales, v_scales, block_tables, seq_lens, m, den, acc, out,
         scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, plan.chunk, block_tables.stride(0),
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         S=S, D=D, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
-        DIRECT=splits == 1, SPLIT_BOUNDS=steps["_split_bounds"], QUERY_HEADS=steps["_query_heads"],
+        DIRECT=splits == 1, FP8=scales is not None,
+        SPLIT_BOUNDS=steps["_split_bounds"], QUERY_HEADS=steps["_query_heads"],
         TOKEN_ROWS=steps["_token_rows"], ONLINE_UPDATE=steps["_online_update"],
         num_warps=plan.warps, num_stages=plan.stages,
     )  # fmt: skip
@@ -296,3 +317,20 @@ def paged_decode_attention(
     scale: float,
 ) -> torch.Tensor:
     return attend(q, k_cache, v_cache, block_tables, seq_lens, scale)
+
+
+def paged_decode_attention_fp8(
+    q: torch.Tensor,
+    k_codes: torch.Tensor,
+    v_codes: torch.Tensor,
+    k_scales: torch.Tensor,
+    v_scales: torch.Tensor,
+    block_tables: torch.Tensor,
+    seq_lens: torch.Tensor,
+    scale: float,
+) -> torch.Tensor:
+    """Beyond the problem's contract, for the engine's FP8 KV cache (kv_cache_dtype="fp8"):
+    k_codes and v_codes (P, S, Hkv, D) uint8 hold e4m3 codes, k_scales and v_scales
+    (P, S, Hkv, 1) fp32 one scale per cached head vector (the fp8_quant solution's per-group
+    scales with group = D). The pages are read in place as codes: half the bytes of bf16."""
+    return attend(q, k_codes, v_codes, block_tables, seq_lens, scale, scales=(k_scales, v_scales))
