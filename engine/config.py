@@ -38,6 +38,7 @@ class EngineConfig:
     max_model_len: int | None = None  # None: the model's max_position_embeddings, capped
     kv_cache_dtype: str = "auto"  # auto: the model's dtype; fp8: e4m3 codes + per-head scales
     speculative: dict | None = None  # {"draft": path | "ngram": n | "layers": L, "num_tokens": k}
+    enforce_eager: bool = False  # True: no CUDA graphs for decode steps (engine/graphs.py)
 
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in DTYPES:

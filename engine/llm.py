@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from engine.config import EngineConfig
+from engine.graphs import CudaGraph, DecodeGraphs
 from engine.kv_cache import KVPool, PageTable, page_bytes, pages_for_memory
 from engine.models.loader import load_model, load_tokenizer
 from engine.ops import Kernels, load_kernels
@@ -57,10 +58,10 @@ class LLM:
         self.max_model_len = min(limit, mc.max_position_embeddings)
         self.tokenizer = load_tokenizer(path)
         self.draft = load_draft(cfg.speculative, self.model, self.kernels, dtype, device, limit)
-        fp8 = cfg.kv_cache_dtype == "fp8"
+        fp8, graphs = cfg.kv_cache_dtype == "fp8", self._decode_graph_type(device)
         S, pages = cfg.block_size, self._num_pages(dtype.itemsize, fp8)
-        self.pool = KVPool(
-            mc.num_layers, pages, S, mc.num_kv_heads, mc.head_dim, dtype, device, fp8
+        self.pool = KVPool(  # with graphs, one more page: the padding rows' scratch page
+            mc.num_layers, pages + bool(graphs), S, mc.num_kv_heads, mc.head_dim, dtype, device, fp8
         )
         radix = self.kernels.RadixCache if cfg.enable_prefix_caching else None
         self.pages = PageTable(pages, S, radix)
@@ -69,7 +70,22 @@ class LLM:
             self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens, self.max_model_len, tuple(eos)
         )
         self.runner = ModelRunner(self.model, self.pool, Sampler(self.kernels.softmax), S, device)
+        if graphs:
+            self.runner.graphs = DecodeGraphs(
+                self.model, self.runner.kv, self.runner.scale, S, self.max_model_len,
+                cfg.max_num_seqs, pages, device, graphs,
+            )  # fmt: skip
         self.spec = Speculator(self, pages) if cfg.speculative else None
+
+    def _decode_graph_type(self, device) -> type | None:
+        """CudaGraph where decode steps can be captured: a GPU, the paged kernel for this pool
+        (gather + SDPA and MoE routing have data-dependent shapes), one rank, no speculation."""
+        cfg, k = self.config, self.kernels
+        fp8 = cfg.kv_cache_dtype == "fp8"
+        kernel = k.paged_decode_attention_fp8 if fp8 else k.paged_decode_attention
+        eager = cfg.enforce_eager or cfg.speculative or self.ep is not None
+        dense = not self.model_config.num_experts
+        return CudaGraph if device.type == "cuda" and kernel and dense and not eager else None
 
     def _num_pages(self, itemsize: int, fp8: bool) -> int:
         """KV pages: the explicit token budget, or what fits in memory; never more than

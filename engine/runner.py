@@ -30,6 +30,7 @@ class ModelRunner:
         self.model, self.pool, self.sampler = model, pool, sampler
         self.kv, self.S, self.device = pool.layers(), page_size, device
         self.scale = model.cfg.head_dim**-0.5
+        self.graphs = None  # engine.graphs.DecodeGraphs: decode steps replayed as CUDA graphs
 
     def _metadata(self, chunks: list[Chunk], n_decode: int) -> AttentionMetadata:
         S, dev, slots = self.S, self.device, []
@@ -50,6 +51,8 @@ class ModelRunner:
     def forward(self, chunks: list[Chunk]) -> torch.Tensor:
         """Hidden states (T, H) of the chunks' tokens; decode chunks (one token) come first."""
         n_decode = sum(1 for c in chunks if len(c.tokens) == 1)
+        if self.graphs is not None and n_decode == len(chunks) and self.graphs.fits(n_decode):
+            return self.graphs.run(chunks)
         ids = [t for c in chunks for t in c.tokens]
         pos = [p for c in chunks for p in range(c.start, c.start + len(c.tokens))]
         meta = self._metadata(chunks, n_decode)
