@@ -1,28 +1,24 @@
 """`dojo questions list|show|search|validate` and `dojo quiz`: thin typer commands over
-grader.bank; every user error is one line on stderr and a non-zero exit."""
+grader.bank (bank_view.py renders, flashcard.py asks one card); every user error is one line
+on stderr and a non-zero exit."""
 
 from __future__ import annotations
 
 import difflib
 import json
-import os
 import sys
 from collections.abc import Iterable
 from datetime import date
 from pathlib import Path
 
 import typer
-from rich import box
-from rich.console import Console
 from rich.markdown import Markdown
 from rich.markup import escape
-from rich.syntax import Syntax
-from rich.table import Table
 
-from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
 from grader.bank import search as bs
+from grader.cli import bank_view, flashcard
 from grader.cli.common import EXIT_FAILED, err, fail, out, warn
 
 questions_app = typer.Typer(
@@ -67,35 +63,6 @@ def _row(q: qb.Question) -> dict:
     }
 
 
-def _width() -> int | None:
-    """The screen width on a terminal (or when COLUMNS is set); None through a pipe."""
-    return out.width if out.is_terminal or os.environ.get("COLUMNS", "").isdigit() else None
-
-
-def _fit(text: str, room: int) -> str:
-    return text if len(text) <= room else text[: max(room - 1, 0)] + "…"
-
-
-def _print_rows(questions: list[qb.Question], scores: list[float] | None = None) -> None:
-    """One line per question. On a screen: topic headings, then id (whole), level and the title
-    cut with an ellipsis to the width. Through a pipe: fixed space-padded columns (id, topic,
-    level, kind, title) with full titles, one question a line, ready for grep and cut."""
-    width, pad = _width(), max((len(q.id) for q in questions), default=0)
-    tpad = max((len(q.topic) for q in questions), default=0)
-    lead = [f"{s:>5.1f}  " for s in scores] if scores else [""] * len(questions)
-    topic = None
-    for q, first in zip(questions, lead):
-        if width is None:
-            cells = f"{first}{q.id:<{pad}}  {q.topic:<{tpad}}  {q.difficulty:<6}  {q.kind:<7}  "
-            out.print(cells + q.title, markup=False, soft_wrap=True)
-            continue
-        if not scores and q.topic != topic:
-            topic = q.topic
-            out.print(f"[bold]{escape(topic)}[/]")
-        cells = f"{first}  {q.id:<{pad}}  {q.difficulty:<6}  "
-        out.print(cells + _fit(q.title, width - len(cells)), markup=False, soft_wrap=True)
-
-
 @questions_app.command("list")
 def list_cmd(
     topic: str = typer.Option(None, help="only this topic folder"),
@@ -117,7 +84,7 @@ def list_cmd(
         return
     if not found:
         fail("no questions match those filters", EXIT_FAILED)
-    _print_rows(found)
+    bank_view.print_rows(out, found)
     out.print(f"{len(found)} questions", markup=False)
     out.print("next: dojo questions show <id>   ·   dojo quiz --topic <topic>")
 
@@ -132,51 +99,15 @@ def show(qid: str = typer.Argument(..., metavar="ID")):
         fail(str(e))
     out.print(f"[bold]{escape(q.title)}[/]  [dim]{q.id}[/]")
     out.print(escape(f"{q.topic} · {q.difficulty} · {q.kind} · tags: {', '.join(q.tags)}"))
-    out.print(Markdown(_prompt_md(q)))
-    _print_paged(Markdown(_reveal_md(q)))
+    out.print(Markdown(bank_view.prompt_md(q)))
+    bank_view.print_paged(out, Markdown(bank_view.reveal_md(q)))
     for other in q.see_also:
         title = bank.by_id[other].title if other in bank.by_id else "(missing)"
         out.print(f"[bold]see also[/] {other}: {escape(title)}")
     for link in q.code:
-        _print_code(out, link)
+        bank_view.print_code(out, link)
     for slug in q.problems:
         out.print(f"[bold]problem[/] {slug}: {escape(_problem_title(slug))}   (dojo show {slug})")
-
-
-def _prompt_md(q: qb.Question) -> str:
-    """The question as asked, with its givens: what to answer before revealing anything."""
-    return "## Question\n\n" + (q.prompt or q.title)
-
-
-def _reveal_md(q: qb.Question) -> str:
-    """The answer in the order a reviewer checks it: the 60-second version, the key points,
-    the deep answer, then the follow-ups with their answers."""
-    parts = []
-    if q.short:
-        parts.append("## Short answer\n\n" + q.short)
-    parts.append("## Key points\n\n" + "\n".join(f"- {k}" for k in q.key_points))
-    parts.append("## Answer\n\n" + q.answer)
-    if q.follow_ups:
-        parts.append(
-            "## Follow-ups\n\n" + "\n\n".join(f"**Q: {f.q}**\n\nA: {f.a}" for f in q.follow_ups)
-        )
-    return "\n\n".join(parts)
-
-
-def _print_code(out: Console, entry: str) -> None:
-    link, note = codelinks.split_note(entry)
-    found = codelinks.snippet(link)
-    if found is None:
-        out.print(f"[bold]code[/] {escape(link)} [red](not found)[/]")
-        return
-    path, first, source = found
-    out.rule(escape(f"{link} (line {first})"))
-    if note:
-        out.print(f"[bold]note[/] {escape(note)}")
-    lexer = (
-        "python" if path.endswith(".py") else "cuda" if path.endswith((".cu", ".cuh")) else "cpp"
-    )
-    out.print(Syntax(source, lexer, line_numbers=True, start_line=first, word_wrap=True))
 
 
 def _problem_title(slug: str) -> str:
@@ -206,7 +137,7 @@ def search(
         return
     if not ranked:
         fail(f"no question matches '{query}' (every word must appear)", EXIT_FAILED)
-    _print_rows([q for _, q in ranked], [s for s, _ in ranked])
+    bank_view.print_rows(out, [q for _, q in ranked], [s for s, _ in ranked])
 
 
 @questions_app.command()
@@ -247,8 +178,8 @@ def quiz(
     pool = qb.select(bank.questions, topic)
     path = qz.progress_path(data_dir)
     if stats:  # read-only: never writes, renames or creates a file
-        return _print_stats(
-            qz.stats(pool, qz.load_cards(path, warn, set_aside=False), date.today()), path
+        return bank_view.print_stats(
+            out, qz.stats(pool, qz.load_cards(path, warn, set_aside=False), date.today()), path
         )
     try:  # before the first card, so no grade is given only to be lost
         qz.check_writable(path)
@@ -264,10 +195,15 @@ def quiz(
         )
         out.print(f"nothing due: the next review is on {upcoming} (dojo quiz --stats)")
         return
+    _review_all(picked, cards, path)
+
+
+def _review_all(picked: list[qb.Question], cards: dict[str, qz.Card], path: Path) -> None:
+    """The picked cards in turn, each grade saved at once, until the last or the user stops."""
     done = 0
     try:
         for i, q in enumerate(picked, 1):
-            grade = _review_one(q, i, len(picked))
+            grade = flashcard.review(q, i, len(picked))
             if grade is None:
                 break
             cards[q.id] = card = qz.review(cards.get(q.id, qz.Card()), grade, date.today())
@@ -285,85 +221,3 @@ def _save(path: Path, cards: dict[str, qz.Card]) -> None:
         qz.save_cards(path, cards)
     except OSError as e:
         fail(f"cannot save quiz progress to {path}: {e.strerror} (choose another --data-dir)")
-
-
-def _review_one(q: qb.Question, i: int, total: int) -> int | None:
-    out.rule(f"{i}/{total} · {q.topic} · {q.difficulty} · {q.kind}")
-    out.print(f"[bold]{escape(q.title)}[/]")
-    out.print(Markdown(_prompt_md(q)))
-    if not _hint_ladder(q):
-        return None
-    _print_paged(Markdown(_reveal_md(q)))
-    scale = ", ".join(f"{g} {what}" for g, what in qz.GRADES.items())
-    while True:
-        reply = _ask("grade 0-5 (? shows the scale, q stops)")
-        if reply.lower() == "q":
-            return None
-        if reply.isdigit() and int(reply) in qz.GRADES:
-            return int(reply)
-        out.print(escape(scale if reply == "?" else f"'{reply}' is not a grade: type 0-5, ? or q"))
-
-
-def _print_paged(renderable: Markdown) -> None:
-    """On a terminal, an answer taller than the screen goes through the pager (so the prompt
-    does not scroll away); through a pipe, or when it fits, it is printed as it is."""
-    if out.is_terminal and len(out.render_lines(renderable, pad=False)) > out.height:
-        with out.pager(styles="R" in os.environ.get("LESS", "")):  # colours only if less -R
-            out.print(renderable)
-    else:
-        out.print(renderable)
-
-
-def _hint_ladder(q: qb.Question) -> bool:
-    """Offer the hints one rung at a time (h) before the reveal (Enter); False when q stops."""
-    shown = 0
-    while True:
-        left = len(q.hints) - shown
-        offer = f"h next hint ({left} left), " if left else ""
-        reply = _ask(f"Enter reveals the answer, {offer}q stops").lower()
-        if reply == "q":
-            return False
-        if reply == "h" and left:
-            shown += 1
-            out.print(Markdown(f"**Hint {shown}/{len(q.hints)}:** {q.hints[shown - 1]}"))
-        elif reply == "h":
-            out.print("no more hints: Enter reveals the answer" if q.hints else "no hints here")
-        else:
-            return True
-
-
-def _ask(text: str) -> str:
-    return typer.prompt(text, default="", show_default=False).strip()
-
-
-_STATS_COLS = {  # short headers so the table fits 80 columns; the legend spells them out
-    "topic": "topic",
-    "questions": "qs",
-    "seen": "seen",
-    "new": "new",
-    "due": "due",
-    "due_7d": "7d",
-    "reviews": "revs",
-    "retention": "recall",
-    "mean_ef": "EF",
-}
-_STATS_LEGEND = (
-    "qs questions · 7d due within 7 days · revs reviews · recall share of reviews graded 3+"
-    " · EF mean easiness"
-)
-
-
-def _print_stats(s: dict, path: Path) -> None:
-    table = Table(title="quiz progress", header_style="bold", box=box.SIMPLE_HEAD)
-    for col, head in _STATS_COLS.items():
-        table.add_column(head, justify="left" if col == "topic" else "right", no_wrap=True)
-    for row in [*s["topics"], s["total"]]:
-        cells = [
-            "-" if row[c] is None else f"{row[c]:.0%}" if c == "retention" else str(row[c])
-            for c in _STATS_COLS
-        ]
-        table.add_row(*cells, style="bold" if row is s["total"] else None)
-    out.print(table)
-    out.print(_STATS_LEGEND, markup=False)
-    t = s["total"]
-    out.print(escape(f"due now: {t['due']} · new: {t['new']} · progress file: {path}"))

@@ -1,9 +1,9 @@
-"""`dojo mock ...`: timed mock interviews, thin typer commands over grader.mock; every action
-is saved before the command returns, and every user error is one line (exit 2)."""
+"""`dojo mock ...`: timed mock interviews, thin typer commands over grader.mock (mock_view.py
+prints, mock_answer.py reads a typed answer, mock_lookup.py finds an item's problem or question);
+every action is saved before the command returns, and every user error is one line (exit 2)."""
 
 from __future__ import annotations
 
-import sys
 import time
 from dataclasses import replace
 from datetime import date
@@ -13,15 +13,15 @@ import typer
 from rich.live import Live
 from rich.text import Text
 
-from grader.bank import questions as qb
 from grader.bank import quiz
+from grader.cli import mock_answer, mock_lookup, mock_view
 from grader.cli.common import emit_json, fail, out, warn
-from grader.mock import assist, clock, deck, history, report, snapshot, status
+from grader.mock import assist, deck, history, report, snapshot, status
 from grader.mock import plan as planner
 from grader.mock import session as ms
 from grader.perf.grade import grade
-from grader.problem.registry import UnknownProblem, all_problems, get_problem
-from grader.problem.spec import SpecError
+from grader.problem.registry import all_problems
+from grader.problem.spec import Problem, SpecError
 from grader.runtime.device import cuda_count
 
 mock_app = typer.Typer(
@@ -66,10 +66,6 @@ def _act(fn, *args, **kw):
         return fn(*args, **kw)
     except ms.MockError as e:
         fail(str(e))
-
-
-def _bank(root: Path) -> list[qb.Question]:
-    return list(qb.load_bank(root).questions)
 
 
 @mock_app.callback()
@@ -128,16 +124,10 @@ def start(
             questions,
             "gpu" if gpu_only else "cpu" if cpu_only else "any",
         )
-        probs, bank = all_problems(ctx.obj), _bank(ctx.obj)
-        hist = history.rows(ms.all_sessions(None, warn))
-        due = deck.due_ids(quiz.progress_path(), date.today(), warn)
-        items = planner.make_plan(probs, bank, opts, cuda_count(), history.weakness(hist), due)
+        items = _plan(ctx.obj, opts)
     except (planner.PlanError, SpecError) as e:
         fail(str(e))
-    out.print(f"plan for {minutes} minutes (seed {seed}{', strict' if strict else ''}):")
-    for n, it in enumerate(items, 1):
-        line = f"{n:>2}. {clock.fmt(it.budget_s):>6}  {it.kind:<7} {it.ref}: {it.title}"
-        out.print(line[:79], markup=False)
+    mock_view.print_plan(out, items, minutes, seed, strict)
     if not yes and not typer.confirm("start the clock?", default=True):
         return out.print("not started.")
     t = now()
@@ -145,6 +135,14 @@ def start(
     ms.save(s)
     out.print(f"the clock is running: session {s.id}. `dojo mock` shows where you are.")
     out.print(status.text(s, t))
+
+
+def _plan(root: Path, opts: planner.Options) -> tuple[planner.Item, ...]:
+    """The session's items, weighted towards past weak areas and the quiz cards now due."""
+    probs, bank = all_problems(root), mock_lookup.questions(root)
+    hist = history.rows(ms.all_sessions(None, warn))
+    due = deck.due_ids(quiz.progress_path(), date.today(), warn)
+    return planner.make_plan(probs, bank, opts, cuda_count(), history.weakness(hist), due)
 
 
 @mock_app.command()
@@ -155,7 +153,7 @@ def submit(
     """Grade the current coding item now, on a snapshot of its files kept in the session."""
     s = _load_current()
     st = _act(ms.expect, s, now(), "coding")
-    problem = _problem(ctx, st.item.ref)
+    problem = mock_lookup.problem(ctx.obj, st.item.ref)
     source = file or problem.path / "attempt.py"
     if not source.is_file():
         fail(f"{source} does not exist: submit the attempt's .py")
@@ -163,42 +161,33 @@ def submit(
     folder = ms.session_path(s.id).parent / rel
     copied, missing = snapshot.take(source, folder, problem.language)
     out.print(f"graded copy: {folder} (submit {len(st.submits) + 1}); grading...")
+    result = _grade_copy(ctx, problem, source, copied, missing)
+    s = _act(ms.record_submit, _load_current(), now(), snapshot=rel, **result)
+    ms.save(s)
+    mock_view.print_submit(out, result)
+
+
+def _grade_copy(
+    ctx: typer.Context, problem: Problem, source: Path, copied: Path, missing: list[str]
+) -> dict:
+    """The verdict of the snapshot; an error verdict, ungraded, when a file it loads is missing."""
     if missing:
         names = ", ".join(missing)
-        result = dict(
+        return dict(
             verdict="error",
             score=0,
             tier=None,
             measured=False,
             message=f"{source.name} loads {names}, which is not next to it: put it there",
         )
-    else:
-        g = grade(problem, str(copied), root=ctx.obj)
-        result = dict(
-            verdict=g.check.verdict,
-            score=g.score,
-            tier=g.tier,
-            measured=g.perf.get("status") == "measured",
-            message=g.check.message,
-        )
-    s = _act(ms.record_submit, _load_current(), now(), snapshot=rel, **result)
-    ms.save(s)
-    score = "-" if result["score"] is None else f"{result['score']}/100"
-    out.print(f"{result['verdict']} · score {score} · {result['message']}")
-
-
-def _problem(ctx: typer.Context, slug: str):
-    try:
-        return get_problem(slug, ctx.obj)
-    except (UnknownProblem, SpecError) as e:
-        fail(str(e))
-
-
-def _question(ctx: typer.Context, qid: str) -> qb.Question:
-    try:
-        return qb.load_bank(ctx.obj).get(qid)
-    except qb.QuestionError as e:
-        fail(str(e))
+    g = grade(problem, str(copied), root=ctx.obj)
+    return dict(
+        verdict=g.check.verdict,
+        score=g.score,
+        tier=g.tier,
+        measured=g.perf.get("status") == "measured",
+        message=g.check.message,
+    )
 
 
 @mock_app.command()
@@ -207,9 +196,9 @@ def hint(ctx: typer.Context):
     s = _load_current()
     st = s.items[s.current]
     if st.item.kind == "coding":
-        ladder = tuple(_problem(ctx, st.item.ref).hints)
+        ladder = tuple(mock_lookup.problem(ctx.obj, st.item.ref).hints)
     else:
-        ladder = tuple(getattr(_question(ctx, st.item.ref), "hints", ()) or ())
+        ladder = tuple(getattr(mock_lookup.question(ctx.obj, st.item.ref), "hints", ()) or ())
     s, k = _act(ms.hint, s, now(), len(ladder))
     ms.save(s)
     out.print(f"hint {k + 1}/{len(ladder)} (costs {report.HINT_COST} points): {ladder[k]}")
@@ -224,56 +213,16 @@ def answer(
     """Answer the current question, then mark which key points the answer covered."""
     s = _load_current()
     st = _act(ms.expect, s, now(), "concept")
-    q = _question(ctx, st.item.ref)
+    q = mock_lookup.question(ctx.obj, st.item.ref)
     out.print(Text(getattr(q, "prompt", None) or q.title, style="bold"))
-    text = _read_answer(editor)
+    text = mock_answer.read_answer(editor)
     points = tuple(q.key_points)
     checks = assist.precheck(text, points)
-    out.print("key points (keyword assist beside each; you decide):")
-    for n, (p, c) in enumerate(zip(points, checks), 1):
-        out.print(f"{n}. [{'words found' if c else 'not found  '}] {p}", markup=False)
-    marks = _marks(hits, len(points))
+    mock_view.print_key_points(out, points, checks)
+    marks = mock_answer.marks(hits, len(points))
     s = _act(ms.record_answer, _load_current(), now(), text, points, marks, checks)
     ms.save(s)
-    out.print(f"recorded: {len(marks)}/{len(points)} key points. Follow-ups to think through:")
-    for f in getattr(q, "follow_ups", ()):
-        out.print(f"- {_follow_up_text(f)}", markup=False)
-    out.print(f"the full answer: dojo questions show {q.id}; `dojo mock next` moves on")
-
-
-def _follow_up_text(f) -> str:
-    """A follow-up as today's plain string, or (after the bank's schema grows answered
-    follow-ups) its question field, whether an object or a table."""
-    if isinstance(f, dict):
-        return str(f.get("question", f.get("q", f)))
-    return str(getattr(f, "question", f))
-
-
-def _read_answer(editor: bool) -> str:
-    if editor:
-        text = typer.edit("\n") or ""
-    else:
-        out.print("type your answer; end it with a line holding only '.'", style="dim")
-        lines = []
-        for line in sys.stdin:
-            if line.rstrip("\n") == ".":
-                break
-            lines.append(line)
-        text = "".join(lines)
-    if not text.strip():
-        fail("the answer is empty: type it, then a line holding only '.'")
-    return text.strip()
-
-
-def _marks(given: str | None, n: int) -> tuple[int, ...]:
-    while True:
-        reply = given if given is not None else typer.prompt("covered (e.g. 1,3 / all / none)")
-        try:
-            return assist.parse_marks(reply, n)
-        except ValueError as e:
-            if given is not None:
-                fail(str(e))
-            out.print(str(e))
+    mock_view.print_recorded(out, q, marks, len(points))
 
 
 @mock_app.command("next")
@@ -303,8 +252,7 @@ def resume():
 def end():
     """Finish the session: missed questions go to the quiz deck, then the report."""
     s = _finish(_load_current())
-    for line in report.lines(report.build(s, now())):
-        out.print(line, markup=False, highlight=False)
+    mock_view.print_report(out, report.build(s, now()))
 
 
 @mock_app.command("report")
@@ -326,8 +274,7 @@ def report_cmd(
         md.write_text(report.markdown(rep))
     if as_json:
         return emit_json(rep)
-    for line in report.lines(rep):
-        out.print(line, markup=False, highlight=False)
+    mock_view.print_report(out, rep)
 
 
 @mock_app.command("history")
@@ -342,10 +289,7 @@ def history_cmd(
         return emit_json({"schema": report.SCHEMA, "sessions": rows, "weakest": weak})
     if not rows:
         return out.print("no finished mock sessions yet: `dojo mock start`")
-    for line in history.table(rows):
-        out.print(line, markup=False)
-    out.print(f"trend: {history.sparkline([r['overall'] for r in rows])}")
-    out.print("weakest: " + ", ".join(f"{k} ({m:.0f}, {n}x)" for k, m, n in weak))
+    mock_view.print_history(out, rows, weak)
     if svg is not None:
         history.write_svg(svg, [r["overall"] for r in rows])
         out.print(f"wrote {svg}")

@@ -6,20 +6,14 @@ from __future__ import annotations
 
 import builtins
 import os
-import signal
 import subprocess
-import sys
-import tempfile
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import timedelta
-from multiprocessing.connection import Connection, Pipe, wait
-from typing import IO, Any
+from multiprocessing.connection import wait
+from typing import Any
 
-from grader.runtime import wire
-from grader.runtime.logs import tail_line
-from grader.runtime.paths import ROOT
+from grader.runtime import rank_proc, wire
 from grader.runtime.rank_worker import barrier
 
 # NVLink multicast (NVLS, symmetric-memory multicast) stays off in every rank we start.
@@ -47,15 +41,6 @@ class RemoteTraceback(Exception):
     """Attached as __cause__ of a re-raised rank exception: the traceback text from the rank."""
 
 
-@dataclass(slots=True)
-class _Proc:
-    rank: int
-    popen: subprocess.Popen
-    conn: Connection
-    lifeline: int  # write end of a pipe the rank watches: closed or parent dead -> the rank exits
-    log: IO[str]
-
-
 class Ranks:
     """W rank processes that stay up between calls, so callers pay the start-up once:
     `with Ranks(4) as ranks: ranks.run(fn, *args)` runs fn(*args) on every rank inside an
@@ -81,7 +66,7 @@ class Ranks:
             raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
         self.world_size, self.backend, self.restart = world_size, backend, restart
         self.timeout_s, self.grace_s, self.start_timeout_s = timeout_s, grace_s, start_timeout_s
-        self._procs: list[_Proc] = []
+        self._procs: list[rank_proc.RankProc] = []
         self._store: Any = None
         self._lost: tuple[type[RankFailure], str] | None = None
         self._serve: dict[str, Callable[..., Any]] = {}
@@ -103,7 +88,7 @@ class Ranks:
         """fn(*args) on every rank; a rank's exception is re-raised here as 'rank R: ...'.
         `what` names the call in error messages (default: fn's name). `serve` answers the
         ranks' `rank_worker.ask_parent(name, *args)` calls here: serve[name](rank, *args)."""
-        target, what = _target(fn), what or fn.__name__
+        target, what = rank_proc.target(fn), what or fn.__name__
         self._serve = serve or {}
         if self._lost is not None:
             cls, message = self._lost
@@ -146,7 +131,7 @@ class Ranks:
         """After an exception that may have left a collective half done: do all ranks still
         pass a barrier together? (An assertion after the collectives needs no such check.)"""
         for p in self._procs:
-            wire.send(p.conn, ("run", _target(barrier), ()))
+            wire.send(p.conn, ("run", rank_proc.target(barrier), ()))
         try:
             replies = self._collect(2 * self.grace_s, "a barrier")
         except RanksTimedOut:
@@ -187,7 +172,7 @@ class Ranks:
         env = {**os.environ, **NCCL_ENV, "PYTHONUNBUFFERED": "1"}
         if self.backend == "gloo":
             env.setdefault("OMP_NUM_THREADS", "1")  # W ranks share the cores
-        self._procs = [_spawn(rank, env) for rank in range(self.world_size)]
+        self._procs = [rank_proc.spawn(rank, env) for rank in range(self.world_size)]
         pg_timeout = 2 * self.timeout_s + self.grace_s  # ours fires first, with a clearer message
         for p in self._procs:
             wire.send(p.conn, (p.rank, self.world_size, self.backend, self._store.port, pg_timeout))
@@ -218,7 +203,7 @@ class Ranks:
             if not ready:
                 break
             for conn in ready:
-                reply = _receive(pending[conn])
+                reply = rank_proc.receive(pending[conn])
                 if reply[0] == "callback":
                     self._answer(pending[conn], reply[1])
                     continue
@@ -235,7 +220,7 @@ class Ranks:
             )
         return replies
 
-    def _answer(self, p: _Proc, request: Any) -> None:
+    def _answer(self, p: rank_proc.RankProc, request: Any) -> None:
         """A rank asked the parent (rank_worker.ask_parent): run the served function here."""
         try:
             name, args = request
@@ -256,61 +241,6 @@ class Ranks:
         self._procs, self._store = [], None
 
 
-def _spawn(rank: int, env: dict[str, str]) -> _Proc:
-    parent_end, child_end = Pipe()
-    watch_r, watch_w = os.pipe()
-    log = tempfile.TemporaryFile("w+")
-    cmd = [
-        sys.executable,
-        "-m",
-        "grader.runtime.rank_worker",
-        str(child_end.fileno()),
-        str(watch_r),
-    ]
-    # Same process group as the caller: a sandbox that kills the caller's group kills the ranks.
-    popen = subprocess.Popen(
-        cmd,
-        cwd=ROOT,
-        env=env,
-        stdin=subprocess.DEVNULL,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-        pass_fds=(child_end.fileno(), watch_r),
-    )
-    child_end.close()
-    os.close(watch_r)
-    return _Proc(rank, popen, parent_end, watch_w, log)
-
-
-def _receive(p: _Proc) -> tuple:
-    """("ok", value) | ("ready", None) | ("error", info) | ("callback", (name, args)) |
-    ("died", how). What a rank sends is untrusted: it crosses the whitelisting unpickler."""
-    try:
-        kind, payload = wire.receive(p.conn)
-    except wire.Unreceivable as e:
-        return ("error", _info(f"it sent {e}"))
-    except (EOFError, OSError):
-        try:
-            code = p.popen.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            code = None
-        how = (
-            f"signal {signal.Signals(-code).name}"
-            if code is not None and code < 0
-            else f"exit status {code}"
-        )
-        p.log.seek(0)
-        last = tail_line(p.log.read()[-4000:])
-        return ("died", how + (f"; its last output: {last}" if last else ""))
-    if kind == "error" and not isinstance(payload, dict):
-        return ("error", _info(f"a malformed error report: {payload!r}"[:300]))
-    return (kind, payload)
-
-
-def _info(summary: str) -> dict[str, Any]:
-    return {"type": "RankFailure", "assertion": False, "traceback": "", "summary": summary}
-
-
 def _rebuild(info: dict, prefix: str, suffix: str) -> BaseException:
     """The rank's exception as a builtin exception of the same type (AssertionError, ValueError,
     ...), message prefixed with the rank; a RankFailure for any other type. Nothing a rank sends
@@ -329,17 +259,3 @@ def _summary(rep: tuple) -> str:
 def _list(ranks: list[int]) -> str:
     """'rank 1' or 'ranks 0, 2'."""
     return ("rank " if len(ranks) == 1 else "ranks ") + ", ".join(map(str, ranks))
-
-
-def _target(fn: Callable) -> tuple[str, str | None, str]:
-    qualname = getattr(fn, "__qualname__", "")
-    if not qualname or "<" in qualname:
-        raise ValueError(
-            f"Ranks.run needs a module-level function, got {fn!r}: ranks import it "
-            "by name, so lambdas and nested functions cannot be sent"
-        )
-    module = sys.modules.get(fn.__module__)
-    return fn.__module__, getattr(module, "__file__", None), qualname
-
-
-# ---- rank side: `python -m grader.runtime.ranks CONN_FD LIFELINE_FD` -----------------------------
