@@ -141,6 +141,7 @@ def run_bench(
         "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
         "dtype": str(dtype).removeprefix("torch."),
         "kernels": llm.kernels.bound,
+        "cuda_graphs": llm.runner.graphs is not None,  # decode steps replayed (engine/graphs.py)
         "workload": {
             "num_requests": workload.num_requests,
             "min_len": workload.min_len,
