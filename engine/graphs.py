@@ -5,7 +5,11 @@ hundred kernel launches of a few microseconds each; one replay launches them all
 
 Rows past B pad the bucket: they write their K/V into a scratch page that no sequence owns and
 attend to its first slot, and their outputs are dropped. Needs the paged decode kernel (the
-gather + SDPA path has data-dependent shapes) and a dense model (MoE routing has them too)."""
+gather + SDPA path has data-dependent shapes) and a dense model (MoE routing has them too).
+
+A bucket is captured the first time a step needs it, into one memory pool shared by all: only
+intermediates and each graph's output live there, replays run one at a time on one stream, and
+a step's output is consumed (logits, sampling) before the next replay may reuse its memory."""
 
 from __future__ import annotations
 
