@@ -70,6 +70,7 @@ class LLM:
         )
         self.runner = ModelRunner(self.model, self.pool, Sampler(self.kernels.softmax), S, device)
         self.spec = Speculator(self, pages) if cfg.speculative else None
+        self.scheduler.lookahead = self.spec.k if self.spec else 0
 
     def _num_pages(self, itemsize: int, fp8: bool) -> int:
         """KV pages: the explicit token budget, or what fits in memory; never more than
