@@ -76,6 +76,7 @@ class LLM:
                 cfg.max_num_seqs, pages, device, graphs,
             )  # fmt: skip
         self.spec = Speculator(self, pages) if cfg.speculative else None
+        self.scheduler.lookahead = self.spec.k if self.spec else 0
 
     def _decode_graph_type(self, device) -> type | None:
         """CudaGraph where decode steps can be captured: a GPU, the paged kernel for this pool

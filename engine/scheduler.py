@@ -1,7 +1,8 @@
 """Continuous batching: each step, running requests first (one token per decode, the next chunk
-of a prefill), then waiting requests in arrival order while the token budget, the sequence cap
-and the KV pages last. When pages run out, the newest running request is preempted: its pages
-are released (full ones into the prefix cache) and it is recomputed later from its tokens.
+of a prefill), then up to k draft tokens per decode under speculation (all within the token
+budget), then waiting requests in arrival order while the token budget, the sequence cap and
+the KV pages last. When pages run out, the newest running request is preempted: its pages are
+released (full ones into the prefix cache) and it is recomputed later from its tokens.
 The oldest request is never the one preempted for a newer one, so every request finishes."""
 
 from __future__ import annotations
@@ -58,6 +59,8 @@ class Scheduler:
         self.preemptions = 0
         self._ids = itertools.count()
         self.cached_tokens = 0  # prompt tokens admitted with their K/V from the prefix cache
+        self.lookahead = 0  # speculation's drafts per decoding sequence (k), set by the LLM
+        self.drafts: dict[int, int] = {}  # this step's: sequence id -> drafts it may verify
 
     def add(self, seq: Sequence) -> None:
         seq.id = next(self._ids)
@@ -82,6 +85,12 @@ class Scheduler:
                 batch.append((seq, n))
                 budget -= n
                 i += 1
+        self.drafts = {}  # every running sequence has its token: then the drafts, in order
+        for seq, n in batch if self.lookahead else ():
+            k = min(self._room(seq), budget)
+            if n == 1 and seq.num_computed + 1 == len(seq.tokens) and k > 0:
+                self.drafts[seq.id] = k
+                budget -= k
         while not preempted and self.waiting and budget > 0 and len(self.running) < self.max_seqs:
             seq = self.waiting[0]
             self.pages.match(seq)
@@ -94,6 +103,12 @@ class Scheduler:
             batch.append((seq, n))
             budget -= n
         return batch
+
+    def _room(self, seq: Sequence) -> int:
+        """Drafts seq may verify: none with log-probs (the plain path gives them), and one
+        token of its room left for the token verify adds."""
+        room = min(seq.params.max_tokens - len(seq.output), self.max_model_len - len(seq.tokens))
+        return 0 if seq.params.logprobs is not None else max(min(self.lookahead, room - 1), 0)
 
     def _preempt(self, seq: Sequence) -> None:
         self.pages.release(seq)

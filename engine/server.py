@@ -13,64 +13,22 @@ from pathlib import Path
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse, StreamingResponse
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi.responses import StreamingResponse
+from starlette.exceptions import HTTPException
 
 from engine.llm import LLM
+from engine.openai_schema import (
+    ApiError,
+    ChatBody,
+    CompletionBody,
+    RequestBody,
+    chat_logprobs,
+    completion_logprobs,
+    http_error,
+    invalid,
+)
 from engine.sampler import SamplingParams
 from engine.scheduler import Sequence
-
-SAMPLING = {"temperature", "top_p", "top_k", "stop", "seed", "ignore_eos"}  # passed as they are
-# asked for, these get a 400 (chat log-probs too: /v1/completions has them)
-UNSUPPORTED = "echo suffix frequency_penalty presence_penalty logit_bias tools logprobs".split()
-
-
-class ApiError(Exception):
-    """A failure shown to the client as OpenAI's error object, with its HTTP status."""
-
-    def __init__(self, status: int, message: str, param: str | None = None, code=None) -> None:
-        super().__init__(message)
-        kind = "invalid_request_error" if status < 500 else "server_error"
-        error = dict(message=message, type=kind, param=param, code=code)
-        self.status, self.body = status, {"error": error}
-
-    def response(self) -> JSONResponse:
-        return JSONResponse(self.body, status_code=self.status)
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="allow")  # extras are looked at for UNSUPPORTED
-    model: str
-    max_tokens: int | None = Field(None, ge=1)  # None: 16 for completions, all room for chat
-    temperature: float = 1.0
-    top_p: float = 1.0
-    top_k: int = -1  # an extension, as in vLLM
-    ignore_eos: bool = False  # an extension, as in vLLM
-    n: int = 1
-    stop: str | list[str] | None = None
-    seed: int | None = None
-    stream: bool = False
-
-    def sampling(self, max_tokens: int | None, logprobs: int | None = None) -> SamplingParams:
-        if self.n != 1:
-            raise ApiError(400, f"n={self.n}: this server gives one choice per request", "n")
-        for key in (k for k in UNSUPPORTED if (self.model_extra or {}).get(k)):
-            raise ApiError(400, f"{key}={self.model_extra[key]!r} is not supported here", key)
-        asked = self.model_dump(include=SAMPLING)
-        try:
-            return SamplingParams(**asked, max_tokens=max_tokens or 1, logprobs=logprobs)
-        except ValueError as e:  # "temperature must be >= 0, got -1": the field comes first
-            raise ApiError(400, str(e), str(e).split()[0]) from None
-
-
-class CompletionBody(_Body):
-    prompt: str | list[int]
-    logprobs: int | None = None
-
-
-class ChatBody(_Body):
-    messages: list[dict]
-    max_completion_tokens: int | None = Field(None, ge=1)
 
 
 @dataclass(eq=False)
@@ -85,7 +43,7 @@ class Job:
     text: str = ""
     tokens: int = 0  # output tokens
     finish_reason: str | None = None
-    logprobs: list = field(default_factory=list)  # per token: (text, logprob, {text: lp})
+    logprobs: list = field(default_factory=list)  # per token: (text, logprob, [(text, lp)])
     cancelled: bool = False  # the client has gone: the engine task aborts it before its next step
 
     async def follow(self, engine: EngineLoop):  # yields per update; leaving early cancels
@@ -104,8 +62,7 @@ class Job:
         said = {"role": "assistant", "content": text} if self.chat else text
         choice = {"index": 0, key: said, "logprobs": None, "finish_reason": self.finish_reason}
         if self.params.logprobs is not None:
-            tokens, values, tops = zip(*lps) if lps else ((), (), ())
-            choice["logprobs"] = dict(tokens=tokens, token_logprobs=values, top_logprobs=tops)
+            choice["logprobs"] = (chat_logprobs if self.chat else completion_logprobs)(lps)
         p, n, done = self.seq.prompt_len, self.tokens, self.finish_reason is not None
         use = dict(prompt_tokens=p, completion_tokens=n, total_tokens=p + n)
         rid = f"{'chatcmpl' if self.chat else 'cmpl'}-{self.seq.id}"
@@ -165,7 +122,7 @@ class EngineLoop:
         for job in [j for j in self.jobs if len(j.seq.output) > j.tokens or j.seq.finish_reason]:
             out = self.llm._output(job.seq, None).outputs[0]
             for t, (v, top) in zip(out.token_ids[job.tokens :], (out.logprobs or [])[job.tokens :]):
-                job.logprobs.append((piece(t), v, {piece(i): w for i, w in top.items()}))
+                job.logprobs.append((piece(t), v, [(piece(i), w) for i, w in top.items()]))
             job.text, job.finish_reason = out.text, out.finish_reason
             job.tokens = len(out.token_ids)
             job.wake.put_nowait(None)
@@ -191,13 +148,6 @@ async def _events(job: Job, follow):
     yield "data: [DONE]\n\n"
 
 
-async def _invalid(request: Request, e: RequestValidationError) -> JSONResponse:
-    first = e.errors()[0]  # a bad JSON body's location is a character offset, not a field
-    where = [str(x) for x in first["loc"][1:]] if first["type"] != "json_invalid" else []
-    why = f"{'.'.join(where) or 'body'}: {first['msg']}"
-    return ApiError(400, why, where[0] if where else None).response()
-
-
 def build_app(llm: LLM, name: str | None = None) -> FastAPI:
     name, engine, started = name or Path(llm.config.model).name, EngineLoop(llm), int(time.time())
 
@@ -210,9 +160,10 @@ def build_app(llm: LLM, name: str | None = None) -> FastAPI:
     app = FastAPI(title="Kernel Dojo engine", lifespan=lifespan)
     app.state.engine, app.state.name = engine, name
     app.add_exception_handler(ApiError, lambda r, e: e.response())
-    app.add_exception_handler(RequestValidationError, _invalid)
+    app.add_exception_handler(RequestValidationError, invalid)
+    app.add_exception_handler(HTTPException, http_error)
 
-    async def answer(request: Request, body: _Body, prompt, chat: bool, max_tokens, logprobs):
+    async def answer(request: Request, body: RequestBody, prompt, chat: bool, max_tokens, logprobs):
         if body.model not in (name, llm.config.model):
             why = f"model '{body.model}' is not served here; GET /v1/models lists '{name}'"
             raise ApiError(404, why, "model", "model_not_found")
@@ -235,7 +186,7 @@ def build_app(llm: LLM, name: str | None = None) -> FastAPI:
     @app.post("/v1/chat/completions")
     async def chat(body: ChatBody, request: Request):
         max_tokens = body.max_completion_tokens or body.max_tokens
-        return await answer(request, body, body.messages, True, max_tokens, None)
+        return await answer(request, body, body.texts(), True, max_tokens, body.top_n())
 
     @app.get("/v1/models")
     async def models():

@@ -127,7 +127,7 @@ class Speculator:
         """One engine step: drafts for the decoding sequences, then a plain run for the rest
         (prefill chunks and sequences without drafts), then one verifying target forward."""
         decode = [s for s, n in batch if n == 1 and s.num_computed + 1 == len(s.tokens)]
-        ks = [self._budget(s, llm.max_model_len) for s in decode]
+        ks = [llm.scheduler.drafts.get(s.id, 0) for s in decode]  # within the token budget
         if self.proposer:  # its rows were synced at the end of the last step
             drafts, probs = self.proposer.propose(decode, ks, self.sampler)
         else:
@@ -145,11 +145,6 @@ class Speculator:
         if self.proposer:
             self.proposer.sync(llm.scheduler.running)
         return finished
-
-    def _budget(self, seq, max_model_len: int) -> int:
-        """Drafts this sequence may take: none with log-probs (the plain path gives them)."""
-        room = min(seq.params.max_tokens - len(seq.output), max_model_len - len(seq.tokens))
-        return 0 if seq.params.logprobs is not None else max(min(self.k, room - 1), 0)
 
     def _verify(self, llm, spec) -> list:
         """The target scores each sequence's last token and its k drafts (k+1 queries)."""

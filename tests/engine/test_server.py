@@ -182,7 +182,7 @@ def _post_raw(served, path: str, body) -> httpx.Response:
 
 
 def _assert_error(r: httpx.Response, status: int, words: str, param) -> None:
-    assert r.status_code == status, r.text
+    assert r.status_code == status and set(r.json()) == {"error"}, r.text
     error = r.json()["error"]
     assert set(error) == {"message", "type", "param", "code"}
     assert error["type"] == "invalid_request_error" and error["param"] == param
@@ -204,7 +204,7 @@ CHAT_BAD = {
         "messages: Input should be a valid list",
         "messages",
     ),
-    "chat log-probs": ({"messages": [], "logprobs": True}, "logprobs=True is not", "logprobs"),
+    "no messages": ({"messages": []}, "messages: List should have at least 1 item", "messages"),
 }
 
 

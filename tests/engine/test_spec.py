@@ -5,9 +5,11 @@ wrong verify), and KV rollback that leaves the pool exactly as plain decoding wo
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
-from hypothesis import given, settings
+from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from engine import LLM, SamplingParams
@@ -76,6 +78,38 @@ def test_greedy_speculation_gives_the_plain_tokens(dirs, plain, kind, pool):
     assert 1 < stats["tokens_per_step"] <= spec["num_tokens"] + 1, stats
     if pool:
         assert llm.scheduler.preemptions > 0, "the small pool never preempted: enlarge PROMPTS"
+
+
+@example(picks=[0, 1, 2, 3, 4], k=4, seqs=4, spare=3, max_tokens=8, kind="ngram")  # tight
+@example(picks=[0, 2, 3], k=3, seqs=3, spare=5, max_tokens=8, kind="self_draft")
+@settings(max_examples=10, deadline=None)
+@given(picks=st.lists(st.integers(0, len(PROMPTS) - 1), min_size=1, max_size=4, unique=True),
+       k=st.integers(1, 5), seqs=st.integers(1, 4), spare=st.integers(0, 16),
+       max_tokens=st.integers(1, 8), kind=st.sampled_from(["ngram", "self_draft"]))  # fmt: skip
+def test_speculation_keeps_to_the_token_budget(
+    dirs, plain, picks, k, seqs, spare, max_tokens, kind
+):
+    """No step runs more target tokens than max_num_batched_tokens, the k+1 a verify scores
+    included, whatever the batch, k and budget; the tokens stay plain decoding's."""
+    params, want = plain
+    budget, spec = seqs + spare, {**speculative_kinds(dirs[1])[kind], "num_tokens": k}
+    knobs = dict(SMALL, max_num_seqs=seqs, max_num_batched_tokens=budget)
+    llm, ran = LLM(str(dirs[0]), **knobs, speculative=spec), [0]
+    forward = llm.runner.forward
+
+    def counted(chunks):  # every target forward: plain chunks and verify rows alike
+        ran[-1] += sum(len(c.tokens) for c in chunks)
+        return forward(chunks)
+
+    llm.runner.forward = counted
+    seqs_ = [llm.add_request(PROMPTS[i], replace(params[i], max_tokens=max_tokens)) for i in picks]
+    while not llm.scheduler.done():
+        llm.step()
+        assert ran[-1] <= budget, f"a step ran {ran[-1]} tokens, over the budget of {budget}"
+        ran.append(0)
+    assert [s.output for s in seqs_] == [want[i][:max_tokens] for i in picks]
+    if spare and max_tokens > 2 and kind == "self_draft":  # a decode step has room for a draft
+        assert llm.spec.stats()["proposed"] > 0, "nothing was drafted: the test shows nothing"
 
 
 def test_wrong_greedy_verify_is_caught(dirs, plain):

@@ -125,10 +125,12 @@ class SchedulerMachine(RuleBasedStateMachine):
         seqs=st.integers(1, 4),
         budget=st.integers(4, 32),
         prefix=st.booleans(),
+        lookahead=st.sampled_from([0, 0, 1, 3]),  # speculation's drafts per decode (k)
     )
-    def setup(self, pages, size, seqs, budget, prefix):
+    def setup(self, pages, size, seqs, budget, prefix, lookahead):
         self.table = PageTable(pages, size, RadixCache if prefix else None)
         self.sched = Scheduler(self.table, seqs, max(budget, seqs), 10_000, eos_token_ids=(3,))
+        self.sched.lookahead = lookahead
         self.S, self.budget, self.max_seqs = size, max(budget, seqs), seqs
         self.admitted, self.slot = [], {}  # slot -> token prefix whose K/V it holds
 
@@ -142,8 +144,9 @@ class SchedulerMachine(RuleBasedStateMachine):
     @precondition(lambda self: hasattr(self, "sched"))
     @rule()
     def step(self):
+        before = {s.id for s in self.sched.running}  # drafts are for these; not new admissions
         batch = self.sched.schedule()
-        assert sum(n for _, n in batch) <= self.budget
+        self._check_drafts(batch, self.sched.drafts, before)
         assert len(self.sched.running) <= self.max_seqs
         assert self.sched.done() or batch, "work is waiting but nothing was scheduled"
         sampled = []
@@ -157,6 +160,21 @@ class SchedulerMachine(RuleBasedStateMachine):
             if c + n == len(seq.tokens):
                 sampled.append(fake_next(seq.tokens))
         self.sched.update(batch, sampled)
+
+    def _check_drafts(self, batch, drafts: dict, before: set) -> None:
+        """The step's tokens, drafts to verify included, fit the budget; drafts go to decodes
+        once every running sequence has its token, and the most each may take (k, and one
+        below its room) unless the budget ran out."""
+        total = sum(n for _, n in batch) + sum(drafts.values())
+        assert total <= self.budget, f"{total} tokens (drafts included) over {self.budget}"
+        got = {s.id: n for s, n in batch}
+        assert not drafts or all(s.id in got for s in self.sched.running), "a draft came first"
+        for s, n in batch:
+            decoding = n == 1 and s.num_computed + 1 == len(s.tokens) and s.id in before
+            room = s.params.max_tokens - len(s.output) - 1
+            most = min(self.sched.lookahead, room) if decoding else 0
+            assert 0 <= drafts.get(s.id, 0) <= max(most, 0), f"seq {s.id}: {drafts}"
+            assert drafts.get(s.id, 0) == max(most, 0) or total == self.budget, "budget left"
 
     @precondition(lambda self: getattr(self, "admitted", None))
     @rule(data=st.data())
