@@ -1,5 +1,6 @@
 """The kernel table: every op the engine calls, bound by name to a solution, the reference, the
-user's attempt or a file, through the grader's --impl grammar. The only grader import in engine/."""
+user's attempt or a file, through the grader's --impl grammar. The only grader import in engine/
+(but engine/__main__.py, the torchrun entry point: it hands over to grader/cli/engine_rank.py)."""
 
 from __future__ import annotations
 
