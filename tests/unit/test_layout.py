@@ -134,3 +134,12 @@ def test_readme_says_what_a_cpu_machine_can_reach():
     assert f"{len(full)} of the {len(PROBLEMS)} problems can score 100 there" in text
     assert f"{len(checked)} cap at 60" in text and f"the {len(gpu_only)} CUDA C problems" in text
     assert all(slug in text for slug in full + checked + gpu_only)
+
+
+def test_engine_stays_within_its_line_budget():
+    """ENGINE.md: engine/ under 2,800 lines in all, tests and the CLI apart (the torchrun
+    entry point's command lives in grader/cli/engine_rank.py)."""
+    files = sorted((ROOT / "engine").rglob("*.py"))
+    lines = {f.relative_to(ROOT): len(f.read_text().splitlines()) for f in files}
+    biggest = ", ".join(f"{f} {n}" for f, n in sorted(lines.items(), key=lambda x: -x[1])[:3])
+    assert sum(lines.values()) <= 2800, f"engine/ has {sum(lines.values())} lines: {biggest}"
