@@ -1,5 +1,6 @@
 """The question bank: questions/<topic>/<id>.md, TOML front matter between +++ lines and a
-Markdown answer; loaded into frozen dataclasses, validated in one line per problem, searched."""
+Markdown answer; loaded into frozen dataclasses, each file's schema checked as it loads (one
+line per problem), filtered. grader/bank/validate.py checks the bank against the repository."""
 
 from __future__ import annotations
 
@@ -11,13 +12,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from grader.bank.codelinks import check_code_link
 from grader.bank.rules import (  # noqa: F401 - LINKED_FLOOR, linked_share: public here
     LINKED_FLOOR,
-    linked_floor,
     linked_share,
     practice_error,
-    practice_link_errors,
 )
 from grader.runtime.paths import ROOT
 
@@ -115,7 +113,7 @@ class Bank:
         return sorted({t for a in self.areas for t in a.topics})
 
 
-def _rel(path: Path, root: Path) -> str:
+def rel_path(path: Path, root: Path) -> str:
     try:
         return str(path.relative_to(root))
     except ValueError:
@@ -138,7 +136,7 @@ def split_front_matter(text: str, where: str) -> tuple[dict[str, Any], str]:
 
 def parse_question(path: Path, root: Path = ROOT) -> Question:
     """One question file; every format or schema problem raises QuestionError naming the file."""
-    where = _rel(path, root)
+    where = rel_path(path, root)
     try:
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as e:
@@ -200,7 +198,7 @@ def _check_schema(where: str, meta: dict[str, Any]) -> None:
 
 def load_areas(root: Path = ROOT) -> tuple[Area, ...]:
     path = root / "questions" / "AREAS.toml"
-    where = _rel(path, root)
+    where = rel_path(path, root)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as e:
@@ -237,53 +235,6 @@ def load_bank(root: Path = ROOT) -> Bank:
             errors.append(str(e))
     questions.sort(key=lambda q: (q.topic, q.id))
     return Bank(tuple(questions), areas, tuple(errors))
-
-
-def validate(root: Path = ROOT) -> list[str]:
-    """Every problem with the bank, one line each: malformed files, duplicate ids, unknown
-    topics, problems, see_also ids and code links, and problem.toml ids not in the bank."""
-    bank = load_bank(root)
-    errors = list(bank.errors)
-    topics, seen = set(bank.topics()), {}
-    for q in bank.questions:
-        where = _rel(q.path, root)
-        if q.id in seen:
-            errors.append(f"{where}: duplicate id '{q.id}' (also {_rel(seen[q.id], root)})")
-        seen.setdefault(q.id, q.path)
-        if bank.areas and q.topic not in topics:
-            errors.append(f"{where}: topic '{q.topic}' is in no area of questions/AREAS.toml")
-    ids = set(seen)
-    for q in bank.questions:
-        where = _rel(q.path, root)
-        errors += [
-            f"{where}: unknown problem '{s}' (no problems/{s}/problem.toml)"
-            for s in q.problems
-            if not (root / "problems" / s / "problem.toml").is_file()
-        ]
-        errors += [
-            f"{where}: see_also '{s}' is not a question id" for s in q.see_also if s not in ids
-        ]
-        errors += [f"{where}: {msg}" for link in q.code if (msg := check_code_link(link, root))]
-        errors += [f"{where}: {msg}" for msg in practice_link_errors(q, root)]
-    return errors + _problem_question_ids(root, ids) + linked_floor(bank.questions)
-
-
-def _problem_question_ids(root: Path, ids: set[str]) -> list[str]:
-    errors = []
-    for toml_path in sorted((root / "problems").glob("*/problem.toml")):
-        try:
-            listed = tomllib.loads(toml_path.read_text(encoding="utf-8")).get("questions", [])
-        except (OSError, tomllib.TOMLDecodeError):
-            continue  # `dojo list` reports a malformed problem.toml; not this bank's concern
-        errors += [
-            f"{_rel(toml_path, root)}: question '{q}' is not in the bank"
-            for q in listed
-            if isinstance(q, str) and q not in ids
-        ]
-    return errors
-
-
-# --- code links: "path::symbol" -------------------------------------------------------------
 
 
 def select(

@@ -18,6 +18,7 @@ from rich.markup import escape
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
 from grader.bank import search as bs
+from grader.bank.validate import validate as validate_bank
 from grader.cli import bank_view, flashcard
 from grader.cli.common import EXIT_FAILED, err, fail, out, warn
 
@@ -143,7 +144,7 @@ def search(
 @questions_app.command()
 def validate(root: Path = typer.Option(qb.ROOT, help="repository root whose bank to check")):
     """Check the bank: front matter, ids, topics, problems, see_also and code links."""
-    errors = qb.validate(root)
+    errors = validate_bank(root)
     for line in errors:
         err.print(line, soft_wrap=True, markup=False)
     if errors:

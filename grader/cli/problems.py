@@ -8,16 +8,13 @@ from pathlib import Path
 from typing import Any
 
 import typer
-from rich.markdown import Markdown
-from rich.text import Text
 
 from grader import store
 from grader.bank import questions
-from grader.cli import peers_view, report
+from grader.cli import peers_view, problem_view, report
+from grader.cli.attempt_notes import attempt_notes
 from grader.cli.calibrate import budgeted_check
 from grader.cli.common import EXIT_FAILED, EXIT_NEEDS_GPU, emit_json, err, fail, out, warn
-from grader.harness.checked import ImplError, NeedsGpu, open_impl, remote
-from grader.harness.hooks import Hooks, hooks_for
 from grader.perf import doctor as doctor_mod
 from grader.perf import plot as plot_mod
 from grader.perf import profile
@@ -27,7 +24,7 @@ from grader.problem.complete import missing_parts
 from grader.problem.impls import resolve, solution_backends, wrong_variants
 from grader.problem.registry import UnknownProblem, all_problems, get_problem
 from grader.problem.spec import SpecError
-from grader.runtime.errors import ImplLoadError, NotAttempted
+from grader.runtime.errors import ImplLoadError
 from grader.sandbox.verdict import VERDICTS
 
 IMPL_HELP = (
@@ -100,17 +97,7 @@ def _last(entries: dict[str, Any]) -> str:
 def show(ctx: typer.Context, slug: str):
     """The statement, signature, perf bars, hints available and linked questions."""
     p = _problem(ctx, slug)
-    readme = p.path / "README.md"
-    out.print(Markdown(readme.read_text()) if readme.exists() else f"# {p.title}")
-    out.rule()
-    out.print(Text.assemble(("signature ", "bold"), p.signature))
-    out.print(
-        f"[bold]entry[/] {', '.join(p.entry)}"
-        + (f" (optional: {', '.join(p.optional)})" if p.optional else "")
-    )
-    for device, perf in p.perf.items():
-        bars = ", ".join(f"{k} {v:g}" for k, v in perf.bars.items())
-        out.print(f"[bold]perf ({device})[/] {perf.metric} vs {perf.baseline}: {bars}")
+    problem_view.print_statement(out, p)
     for line in attempt_notes(p):  # smem_transpose: the attempt's layout report
         out.print(line)
     impls = [
@@ -121,13 +108,7 @@ def show(ctx: typer.Context, slug: str):
         "null:zeros|copy|fp16",
         *(f"peer:{name}" for name in p.peers),
     ]
-    out.print(Text.assemble(("implementations ", "bold"), " ".join(impls)))
-    out.print(
-        f"[bold]hints[/] {len(p.hints)} (`dojo hint {slug}`) · "
-        f"[bold]mock interview[/] {p.mock_minutes} min"
-    )
-    for q in questions.describe_links(p, p.path.parent.parent):
-        out.print(f"[bold]question[/] {q}")
+    problem_view.print_menu(out, p, slug, impls, questions.describe_links(p, p.path.parent.parent))
 
 
 def check(
@@ -291,23 +272,3 @@ def new(
     out.print(f"still needed before it is complete and counts in readiness ({len(todo)}):")
     for item in todo:
         out.print(f"  - {item}", soft_wrap=True)
-
-
-def attempt_notes(p) -> list[str]:
-    """What the problem's hooks say about the attempt (smem_transpose: its layout report),
-    computed in a worker process: the CLI never imports an attempt."""
-    if type(hooks_for(p)).notes is Hooks.notes:
-        return []
-    root = p.path.parent.parent
-    try:
-        impl = open_impl(p, resolve(p, "attempt", root), root)
-    except (ImplLoadError, NotAttempted, NeedsGpu) as e:
-        return [f"your attempt does not load ({e})"] if isinstance(e, ImplLoadError) else []
-    try:
-        lines = remote(impl.client, ("call", ("notes",), (), {}), "notes")
-    except (ImplError, AssertionError, NotAttempted) as e:
-        return [f"your attempt's layout could not be read ({e})"]
-    finally:
-        impl.client.close()
-    ok = isinstance(lines, list) and all(isinstance(x, str) for x in lines)
-    return [f"your attempt: {line[:200]}" for line in lines[:20]] if ok else []

@@ -7,7 +7,8 @@ from collections.abc import Callable
 from functools import cache
 from pathlib import Path
 
-from grader.problem.spec import Problem, SpecError, load_problem
+from grader.problem.load import load_problem
+from grader.problem.spec import Problem, SpecError
 from grader.runtime.paths import ROOT
 
 

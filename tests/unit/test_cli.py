@@ -152,7 +152,7 @@ def test_doctor_json_says_what_this_machine_has():
 def test_new_scaffolds_a_working_example_problem(tmp_path, lang):
     result = runner.invoke(app, ["--root", str(tmp_path), "new", "scale_it", "--lang", lang])
     assert result.exit_code == 0, result.output
-    from grader.problem.spec import load_problem
+    from grader.problem.load import load_problem
 
     problem = load_problem(tmp_path / "problems" / "scale_it" / "problem.toml")
     assert problem.language == lang and problem.entry == ("scale_it",)

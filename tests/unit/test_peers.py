@@ -22,8 +22,9 @@ from grader.perf import bench, grade
 from grader.perf.grade import choose_perf
 from grader.perf.score import BadRecord, score
 from grader.problem.impls import load, peer_missing, resolve
+from grader.problem.load import load_problem
 from grader.problem.registry import ROOT, get_problem
-from grader.problem.spec import SpecError, load_problem
+from grader.problem.spec import SpecError
 from grader.runtime.errors import ImplLoadError
 from grader.sandbox.events import sign
 from grader.sandbox.process import Finished

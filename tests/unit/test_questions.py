@@ -20,6 +20,7 @@ from grader.bank import codelinks
 from grader.bank import questions as qb
 from grader.bank import quiz as qz
 from grader.bank import search as bs
+from grader.bank.validate import validate
 from grader.cli.bank import questions_app, quiz
 
 app = typer.Typer()
@@ -90,7 +91,7 @@ def bank() -> qb.Bank:
 
 
 def test_real_bank_validates():
-    assert qb.validate() == []
+    assert validate() == []
 
 
 def test_bank_has_150_questions_and_four_in_every_area(bank):
@@ -280,7 +281,7 @@ RESULTS = {
 
 
 def test_mini_bank_is_valid(mini_root):
-    assert qb.validate(mini_root) == []
+    assert validate(mini_root) == []
 
 
 BAD_FILES = [
@@ -445,7 +446,7 @@ BAD_FILES = [
 @pytest.mark.parametrize(("stem", "text", "phrase"), BAD_FILES, ids=[b[0] for b in BAD_FILES])
 def test_validator_reports_one_line_naming_file_and_problem(mini_root, stem, text, phrase):
     (mini_root / "questions" / "t" / f"{stem}.md").write_text(text)
-    errors = qb.validate(mini_root)
+    errors = validate(mini_root)
     assert len(errors) == 1, errors
     assert f"questions/t/{stem}.md" in errors[0] and phrase in errors[0], errors[0]
     assert "\n" not in errors[0]
@@ -454,20 +455,20 @@ def test_validator_reports_one_line_naming_file_and_problem(mini_root, stem, tex
 def test_validator_reports_duplicate_ids_across_topics(mini_root):
     (mini_root / "questions" / "u").mkdir()
     (mini_root / "questions" / "u" / "good.md").write_text(question_text("good", topic="u"))
-    (error,) = qb.validate(mini_root)
+    (error,) = validate(mini_root)
     assert "duplicate id 'good'" in error and "questions/" in error
 
 
 def test_validator_reports_topic_outside_every_area(mini_root):
     (mini_root / "questions" / "zzz").mkdir()
     (mini_root / "questions" / "zzz" / "lost.md").write_text(question_text("lost", topic="zzz"))
-    (error,) = qb.validate(mini_root)
+    (error,) = validate(mini_root)
     assert "questions/zzz/lost.md" in error and "in no area" in error
 
 
 def test_validator_reports_problem_toml_ids_missing_from_the_bank(mini_root):
     (mini_root / "problems" / "p1" / "problem.toml").write_text('questions = ["good", "ghost"]\n')
-    (error,) = qb.validate(mini_root)
+    (error,) = validate(mini_root)
     assert error.startswith("problems/p1/problem.toml") and "'ghost'" in error
 
 
@@ -482,7 +483,7 @@ def test_links_with_a_note_or_without_a_loop_sync_pass(mini_root):
         (mini_root / "questions" / "t" / f"ok-{i}.md").write_text(
             question_text(f"ok-{i}", code=[link])
         )
-    assert qb.validate(mini_root) == []
+    assert validate(mini_root) == []
     assert codelinks.split_note("a.py::f -- why it is here") == ("a.py::f", "why it is here")
 
 
@@ -491,14 +492,14 @@ def test_validator_enforces_the_linked_floor(mini_root):
     fourth link brings it to 4 of 6 (67%), still short; a fifth, 5 of 6, passes."""
     for i in range(3):
         (mini_root / "questions" / "t" / f"plain-{i}.md").write_text(question_text(f"plain-{i}"))
-    (error,) = qb.validate(mini_root)
+    (error,) = validate(mini_root)
     assert error.startswith("questions/: 3 of 6 questions (50%) have a code link")
     assert "at least 70%" in error
     for i in range(2):
         (mini_root / "questions" / "t" / f"plain-{i}.md").write_text(
             question_text(f"plain-{i}", code=["solutions/loops.py::batched"])
         )
-        errors = qb.validate(mini_root)
+        errors = validate(mini_root)
         assert len(errors) == (1 if i == 0 else 0), errors
     result = run("questions", "validate", "--root", str(mini_root))
     assert result.exit_code == 0 and "linked: 5 of 6 questions (83.3%)" in result.stdout

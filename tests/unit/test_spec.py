@@ -9,8 +9,9 @@ import pytest
 from typer.testing import CliRunner
 
 from grader.cli.app import app
+from grader.problem.load import load_problem
 from grader.problem.registry import ROOT, all_problems
-from grader.problem.spec import SpecError, load_problem
+from grader.problem.spec import SpecError
 
 GOOD = (ROOT / "problems" / "rms_norm" / "problem.toml").read_text()
 
