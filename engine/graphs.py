@@ -18,6 +18,10 @@ import torch
 from engine.attention import AttentionMetadata, Group
 
 
+class CaptureFailed(RuntimeError):
+    """A decode step could not be recorded: str() is CUDA's reason (an op synced with the host)."""
+
+
 class DecodeGraphs:
     def __init__(self, model, kv, scale: float, page_size: int, max_len: int, max_seqs: int,
                  scratch_page: int, device, graph_type: type) -> None:  # fmt: skip
@@ -84,8 +88,11 @@ class CudaGraph:
         writes the same K/V the replay will), then record it: the output's storage is static."""
         forward()
         torch.cuda.synchronize()
-        with torch.cuda.graph(self.graph, pool=self.mempool):
-            return forward()
+        try:
+            with torch.cuda.graph(self.graph, pool=self.mempool):
+                return forward()
+        except RuntimeError as e:  # .item(), .cpu(), a sync in some op's wrapper: not capturable
+            raise CaptureFailed(str(e).strip().split("\n")[0] or type(e).__name__) from None
 
     def replay(self) -> None:
         self.graph.replay()

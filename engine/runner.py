@@ -5,11 +5,13 @@ sequences whose chunk reached the end of their tokens."""
 from __future__ import annotations
 
 import itertools
+import sys
 from dataclasses import dataclass
 
 import torch
 
 from engine.attention import AttentionMetadata, make_group
+from engine.graphs import CaptureFailed
 from engine.kv_cache import KVPool
 from engine.sampler import Sampler
 from engine.scheduler import Sequence
@@ -52,7 +54,13 @@ class ModelRunner:
         """Hidden states (T, H) of the chunks' tokens; decode chunks (one token) come first."""
         n_decode = sum(1 for c in chunks if len(c.tokens) == 1)
         if self.graphs is not None and n_decode == len(chunks) and self.graphs.fits(n_decode):
-            return self.graphs.run(chunks)
+            try:
+                return self.graphs.run(chunks)
+            except CaptureFailed as e:  # an attempt's kernel may sync with the host: run eagerly
+                print(f"note: decoding without CUDA graphs, a step could not be captured: {e}; "
+                      "host syncs (.item(), .cpu()) in a kernel's wrapper prevent capture",
+                      file=sys.stderr)  # fmt: skip
+                self.graphs = None
         ids = [t for c in chunks for t in c.tokens]
         pos = [p for c in chunks for p in range(c.start, c.start + len(c.tokens))]
         meta = self._metadata(chunks, n_decode)

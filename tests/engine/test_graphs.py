@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from engine import LLM, SamplingParams
-from engine.graphs import CudaGraph, DecodeGraphs
+from engine.graphs import CaptureFailed, CudaGraph, DecodeGraphs
 
 
 class EagerReplay:
@@ -70,6 +70,34 @@ def test_decode_through_graphs_equals_eager_decode(tiny_dirs, monkeypatch, kv_ca
     for a, b in ((eager.pool.k, graphed.pool.k), (eager.pool.v, graphed.pool.v)):
         torch.testing.assert_close(b[:, :scratch].float(), a.float(), rtol=0, atol=1e-5)
         assert b[:, scratch].float().abs().sum() > 0  # the padding rows wrote there
+
+
+class SyncsWithTheHost(EagerReplay):
+    """A stand-in for a capture that CUDA refuses: the warm-up runs, the recording fails."""
+
+    def capture(self, forward) -> torch.Tensor:
+        forward()
+        raise CaptureFailed("operation not permitted when stream is capturing")
+
+
+def test_a_step_that_cannot_be_captured_decodes_eagerly_with_one_note(
+    tiny_dirs, monkeypatch, capfd
+):
+    path = str(tiny_dirs["qwen3"])
+    prompts, params = [[5, 6, 7], [9] * 6], SamplingParams(temperature=0, max_tokens=6)
+    want = [
+        o.outputs[0].token_ids
+        for o in _llm(path, False, monkeypatch).generate(prompts, params, use_tqdm=False)
+    ]
+    monkeypatch.setattr(LLM, "_decode_graph_type", lambda self, device: SyncsWithTheHost)
+    llm = LLM(
+        path, kernels={"paged_attention": "solution"}, dtype="float32", block_size=4, max_num_seqs=6
+    )
+    got = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+    assert got == want and llm.runner.graphs is None
+    err = capfd.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("note: decoding without CUDA graphs"), err
+    assert "operation not permitted when stream is capturing" in err[0]
 
 
 def test_buckets_cover_every_batch_up_to_max_num_seqs():
