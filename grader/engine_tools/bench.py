@@ -96,21 +96,24 @@ def hf_throughput(model_dir: str, work, batch_size: int, dtype, device) -> dict:
 
 
 def decode_bs1(llm: LLM, prompt_len: int, new_tokens: int, copy_bandwidth: float | None) -> dict:
-    """Decode tokens/s of one request (time for N tokens minus time for 1, over N - 1), and the
-    bytes each decode step must read (weights + K/V so far) against the copy bandwidth."""
+    """Decode tokens/s of one request: its new_tokens - 1 decode steps over the time from its
+    first token to its last (each step ends in a host copy of its token, so the clock reads
+    finished work), best of two runs; and the bytes each decode step must read (weights + K/V
+    so far) against the copy bandwidth."""
     rng = random.Random(1)
     vocab = llm.model_config.vocab_size
 
-    def timed(n: int) -> float:
+    def measured(n: int) -> float:
         prompt = [rng.randrange(vocab) for _ in range(prompt_len)]  # fresh: no prefix hit
-        _sync(llm.config.torch_device())
-        start = time.perf_counter()
-        llm.generate([prompt], SamplingParams(temperature=0, ignore_eos=True, max_tokens=n), False)
-        _sync(llm.config.torch_device())
-        return time.perf_counter() - start
+        params = SamplingParams(temperature=0, ignore_eos=True, max_tokens=n)
+        when: dict[int, float] = {}  # tokens so far -> when the step that made them returned
+        for out in llm.stream(prompt, params):
+            when.setdefault(len(out.outputs[0].token_ids), time.perf_counter())
+        first, last = min(when), max(when)
+        return (last - first) / (when[last] - when[first])
 
-    timed(4)  # warm-up
-    rate = (new_tokens - 1) / (timed(new_tokens) - timed(1))
+    measured(4)  # warm-up
+    rate = max(measured(new_tokens), measured(new_tokens))
     mc, size = llm.model_config, llm.config.torch_dtype().itemsize
     weights = sum(p.numel() for p in llm.model.parameters()) * size
     if not mc.tie_word_embeddings:  # the embedding table is looked up, not read whole
@@ -133,6 +136,8 @@ def run_bench(
     **llm_kwargs,
 ) -> dict:
     """Engine, then bs=1 decode, then HF (the engine's KV pool freed first); one dict."""
+    if bs1_tokens < 2:
+        raise ValueError(f"--bs1-tokens {bs1_tokens}: a decode rate needs at least 2 tokens")
     need = max(2 * workload.max_len, BS1_PROMPT + bs1_tokens) + 16
     llm = LLM(model_dir, **{"max_model_len": need, **llm_kwargs})
     device, dtype = llm.config.torch_device(), llm.config.torch_dtype()

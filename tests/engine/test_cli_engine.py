@@ -140,3 +140,9 @@ def test_bench_reports_engine_hf_and_bs1(llama_dir):
     assert data["speedup_vs_hf"] > 0 and data["bs1_decode"]["tokens_per_s"] > 0
     on_gpu = torch.cuda.is_available()  # the roofline needs the GPU's measured copy bandwidth
     assert ("roofline_fraction" in data["bs1_decode"]) == on_gpu
+
+
+def test_bench_refuses_a_bs1_run_too_short_for_a_rate_before_running_anything(llama_dir):
+    result = _engine("bench", "--model", llama_dir, "--bs1-tokens", "1")
+    assert result.exit_code == 2, result.output
+    assert result.stderr.strip() == "error: --bs1-tokens 1: a decode rate needs at least 2 tokens"
