@@ -52,3 +52,23 @@ def hf_greedy(path, prompts: list[list[int]], max_new: int, eos: list[int]) -> l
         stop = next((i for i, t in enumerate(row) if t in eos), len(row) - 1)
         outs.append(row[: stop + 1])
     return outs
+
+
+@pytest.fixture(scope="module")
+def served(llama_dir):
+    """A `dojo engine serve` of the tiny Llama on 127.0.0.1, one per test module."""
+    from tests.engine.test_server import Served
+
+    s = Served(llama_dir)
+    yield s
+    s.server.should_exit = True
+    s.thread.join(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def ref(llama_dir):
+    """The served model's LLM, in process: what the server's answers must equal."""
+    from engine import LLM
+    from tests.engine.test_server import KNOBS
+
+    return LLM(str(llama_dir), **KNOBS)

@@ -49,19 +49,6 @@ class Served:
         return len(pages.free) + pages.evictable() == pages.total
 
 
-@pytest.fixture(scope="module")
-def served(llama_dir):
-    s = Served(llama_dir)
-    yield s
-    s.server.should_exit = True
-    s.thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def ref(llama_dir):
-    return LLM(str(llama_dir), **KNOBS)
-
-
 def _greedy(ref: LLM, prompt, max_tokens: int, logprobs=None):
     sp = SamplingParams(temperature=0, max_tokens=max_tokens, logprobs=logprobs)
     return ref.generate([prompt], sp, use_tqdm=False)[0].outputs[0]

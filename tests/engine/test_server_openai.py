@@ -9,26 +9,12 @@ import openai
 import pytest
 import torch
 
-from engine import LLM
-from tests.engine.test_server import KNOBS, PROMPT, Served, _assert_error, _greedy, _post_raw
+from tests.engine.test_server import PROMPT, _assert_error, _greedy, _post_raw
 
 TOP, STEPS = 3, 6  # top log-probs asked for; tokens generated
 PARTS = [{"type": "text", "text": "Kernel "}, {"type": "text", "text": "Dojo"}]
 CHAT = [{"role": "system", "content": "Be brief."}, {"role": "user", "content": PARTS}]
 AS_TEXT = [CHAT[0], {"role": "user", "content": "Kernel Dojo"}]  # what CHAT means
-
-
-@pytest.fixture(scope="module")
-def served(llama_dir):
-    s = Served(llama_dir)
-    yield s
-    s.server.should_exit = True
-    s.thread.join(timeout=10)
-
-
-@pytest.fixture(scope="module")
-def ref(llama_dir):
-    return LLM(str(llama_dir), **KNOBS)
 
 
 ROUTES = {  # (method, path): (status, words in the message)
