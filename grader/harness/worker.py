@@ -9,7 +9,6 @@ import inspect
 import os
 import socket
 import sys
-import traceback
 from collections.abc import Callable
 from contextlib import AbstractContextManager, nullcontext
 from multiprocessing.connection import Connection
@@ -22,14 +21,13 @@ enable_interpreter_if_no_gpu()  # before the attempt can import triton
 
 import torch  # noqa: E402
 
+from grader.harness.faults import describe  # noqa: E402
 from grader.harness.hooks import hooks_for  # noqa: E402
 from grader.harness.rules_watch import Watch  # noqa: E402
-from grader.problem.impls import load, one_line, resolve, where_in  # noqa: E402
+from grader.problem.impls import load, resolve  # noqa: E402
 from grader.problem.registry import get_problem  # noqa: E402
 from grader.problem.rules import RULED, allowed_imports  # noqa: E402
 from grader.runtime import wire as channel  # noqa: E402
-from grader.runtime.cuda import CUDA_FAULT  # noqa: E402
-from grader.runtime.errors import ImplLoadError, NotAttempted  # noqa: E402
 from grader.runtime.timing import sample_gpu  # noqa: E402
 from grader.runtime.wire import CALLBACK, HANDLE  # noqa: E402
 
@@ -194,23 +192,7 @@ class Worker:
         return hooks.bench_target(self.module, perf), perf.entry
 
     def describe(self, e: BaseException, request: tuple) -> dict[str, Any]:
-        frames = traceback.extract_tb(e.__traceback__)
-        stub = (
-            isinstance(e, NotImplementedError)
-            and bool(frames)
-            and Path(frames[-1].filename).resolve() == self.source.resolve()
-            and (frames[-1].line or "").lstrip().startswith("raise")
-        )
-        return {
-            "type": type(e).__name__,
-            "bases": [c.__name__ for c in type(e).__mro__],
-            "message": compiler_aware_line(e),
-            "where": where_in(e, self.source),
-            "not_attempted": isinstance(e, NotAttempted) or stub,
-            "load_error": isinstance(e, ImplLoadError),
-            "cuda_fault": CUDA_FAULT.search(str(e)) is not None,
-            "text": str(e)[:2000],
-        }
+        return describe(e, self.source)
 
 
 def _unaliased(out: Any, fn: Any, args: tuple, kwargs: dict) -> Any:
@@ -239,29 +221,6 @@ def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
     return (
         sa.data_ptr() < sb.data_ptr() + sb.nbytes() and sb.data_ptr() < sa.data_ptr() + sa.nbytes()
     )
-
-
-def compiler_aware_line(e: BaseException) -> str:
-    """One line, but for a compiler's error the line that says what is wrong: Triton puts the
-    cause after the source excerpt ("at 5:23: ... ^ ... arange's range must be a power of 2"),
-    and for an error inside a @triton.jit helper (Triton 3.6) only in the exception's cause."""
-    if "CompilationError" not in type(e).__name__:
-        return one_line(e)[:500]
-    where = _lines(e)[0] if _lines(e) else ""
-    inner = e
-    while inner.__cause__ is not None:
-        inner = inner.__cause__
-    lines = _lines(inner)
-    if "CompilationError" not in type(inner).__name__:
-        reason = one_line(inner)
-    else:
-        reason = lines[-1] if len(lines) > 1 and lines[-1] != "^" else "(no reason given)"
-        where = lines[0] if inner is not e else where
-    return f"{type(e).__name__}: {where} {reason}"[:500]
-
-
-def _lines(e: BaseException) -> list[str]:
-    return [ln.strip() for ln in str(e).strip().splitlines() if ln.strip()]
 
 
 def _param_names(fn: Any) -> list[str]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from grader.harness.worker import compiler_aware_line
+from grader.harness.faults import compiler_aware_line
 
 
 class CompilationError(Exception):
