@@ -93,7 +93,7 @@ class Worker:
             try:
                 channel.send(self.conn, reply)
             except Exception as e:  # noqa: BLE001 - a value that cannot cross (a meta tensor)
-                info = self.describe(e, request)
+                info = describe(e, self.source)
                 info["message"] = f"returned a value that cannot be sent to the harness: {e}"
                 channel.send(self.conn, ("raised", info))
 
@@ -124,7 +124,7 @@ class Worker:
                 out = fn(*call_args, **kwargs)
             return ("ok", self.export(_unaliased(out, fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
-            return ("raised", self.describe(e, request))
+            return ("raised", describe(e, self.source))
 
     def run(self) -> None:
         """A CPU sample in three requests (stage, run, fetch) so the one the harness times carries
@@ -190,9 +190,6 @@ class Worker:
         if kind == "bench_extra":
             return (lambda: hooks.bench_extra(self.module, perf)), "bench_extra"
         return hooks.bench_target(self.module, perf), perf.entry
-
-    def describe(self, e: BaseException, request: tuple) -> dict[str, Any]:
-        return describe(e, self.source)
 
 
 def _unaliased(out: Any, fn: Any, args: tuple, kwargs: dict) -> Any:
