@@ -98,21 +98,25 @@ def _case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
 
 
 def _transfer_charge(transfer: Any, n: int) -> float:
-    """The implementation's median time to receive its inputs and send its output, beyond the
+    """The implementation's time to receive its inputs and send its output, beyond the
     reference's on the same data: zero for an honest worker, and work moved out of the timed
-    request (computing at staging, or lazily at fetch) is added back onto every sample."""
+    request (computing at staging, or lazily at fetch) is added back onto every sample. Paired
+    by sample (both sides moved the same data back to back) and summed over stage and fetch
+    before the median, so a load spike on either side, in either leg, is one outlier among
+    the pairs, not a charge."""
     if not isinstance(transfer, dict):
         raise BadRecord("a CPU measurement without its transfer times")
-    sides = {}
+    totals = {}
     for side in ("impl", "ref"):
         pair = transfer.get(side)
         if not (isinstance(pair, list) and len(pair) == 2):
             raise BadRecord(f"transfer_ms.{side} is not [stage, fetch]")
-        sides[side] = [_samples(t, f"transfer_ms.{side}") for t in pair]
-        if any(len(t) != n for t in sides[side]):
+        stage, fetch = (_samples(t, f"transfer_ms.{side}") for t in pair)
+        if len(stage) != n or len(fetch) != n:
             raise BadRecord(f"transfer_ms.{side} does not have one time per sample")
-    excess = (statistics.median(i) - statistics.median(r) for i, r in zip(*sides.values()))
-    return sum(max(0.0, e) for e in excess)
+        totals[side] = [s + f for s, f in zip(stage, fetch)]
+    excess = [i - r for i, r in zip(totals["impl"], totals["ref"])]
+    return max(0.0, statistics.median(excess))
 
 
 PEER_STATUSES = (

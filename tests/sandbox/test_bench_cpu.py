@@ -18,7 +18,7 @@ SMALL = {"B": 128, "G": 4, "V": 4096}  # half the bench case: the work dwarfs a 
 
 def _measure(impl: str) -> dict:
     problem = get_problem("spec_decode")
-    perf = dataclasses.replace(problem.perf["cpu"], cases=[SMALL], budget_s=1.0)
+    perf = dataclasses.replace(problem.perf["cpu"], cases=[SMALL], budget_s=4.0)
     problem = dataclasses.replace(problem, perf={"cpu": perf})
     raw = bench.measure(problem, impl)
     assert raw["status"] == "measured", raw
@@ -41,3 +41,31 @@ def test_a_record_without_transfer_times_is_refused():
     row = {"case": SMALL, "samples_ms": [1.0] * 5, "baseline_samples_ms": [2.0] * 5}
     with pytest.raises(score.BadRecord, match="transfer"):
         score.score(problem, problem.perf["cpu"], {"status": "measured", "cases": [row]})
+
+
+def _charge(impl_stage: list[float], ref_stage: list[float]) -> float:
+    problem = get_problem("spec_decode")
+    n = len(impl_stage)
+    fetch = [0.5] * n
+    row = {
+        "case": SMALL,
+        "samples_ms": [1.0] * n,
+        "baseline_samples_ms": [2.0] * n,
+        "transfer_ms": {"impl": [impl_stage, fetch], "ref": [ref_stage, fetch]},
+    }
+    raw = {"status": "measured", "cases": [row]}
+    return score.score(problem, problem.perf["cpu"], raw)["cases"][0]["transfer_charge_ms"]
+
+
+def test_load_spikes_in_a_few_transfers_are_not_charged():
+    # a loaded machine: 2 of 5 of the implementation's stagings took 10 ms longer
+    assert _charge([11.0, 1.0, 11.0, 1.0, 1.0], [1.0, 1.2, 0.9, 1.1, 1.0]) <= 0.2
+
+
+def test_a_transfer_slower_in_most_samples_is_charged_its_median_excess():
+    assert _charge([6.0, 6.0, 1.0, 6.0, 6.0], [1.0] * 5) == 5.0
+
+
+def test_a_load_burst_over_both_sides_is_not_charged():
+    # load over samples 0-2 slowed both sides' staging, but ended before the reference's third
+    assert _charge([3.0, 3.0, 3.0, 1.0, 1.0], [3.0, 3.0, 1.0, 1.0, 1.0]) == 0.0
