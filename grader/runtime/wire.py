@@ -1,11 +1,14 @@
 """The wire between the harness and the processes that run attempts (the worker, the ranks):
 tensors cross as shared memory (CPU) or CUDA IPC handles (GPU). What the worker sends is
 untrusted, so the harness unpickles it with a whitelist: tensors, storages and plain data only,
-never a class or function the attempt could choose."""
+never a class or function the attempt could choose, and a tensor only where its size, strides
+and offset lie inside its storage (the worker writes that metadata: a forged one made the
+harness resize its own shared segment and segfault)."""
 
 from __future__ import annotations
 
 import io
+import math
 import pickle
 from multiprocessing.connection import Connection
 from multiprocessing.reduction import ForkingPickler
@@ -16,6 +19,7 @@ import torch.multiprocessing  # noqa: F401 - registers the tensor reductions wit
 
 HANDLE, CALLBACK = "__dojo_handle__", "__dojo_callback__"  # markers of non-data values
 MAX_MESSAGE = 64 << 20  # tensors travel by handle, so a message is small; this bounds a flood
+MAX_BROADCAST = 1 << 26  # elements a view with zero strides may show beyond its storage's own
 
 _ALLOWED = {
     ("torch.multiprocessing.reductions", "rebuild_tensor"),
@@ -51,8 +55,38 @@ class Unreceivable(Exception):
 class _SafeUnpickler(pickle.Unpickler):
     def find_class(self, module: str, name: str) -> Any:
         if (module, name) in _ALLOWED or (module == "torch" and name in _DTYPES):
-            return super().find_class(module, name)
+            found = super().find_class(module, name)
+            return _fitted(found) if name in ("rebuild_tensor", "rebuild_cuda_tensor") else found
         raise Unreceivable(f"a {module}.{name}, which the harness does not accept")
+
+
+def _fitted(rebuild: Any) -> Any:
+    """rebuild_tensor / rebuild_cuda_tensor, first on an empty view of the storage they name
+    (always safe), then given the claimed size, strides and offset only if they fit in it."""
+
+    def checked(*args: Any) -> Any:
+        if rebuild.__name__ == "rebuild_tensor":
+            cls, storage, (offset, size, stride, grad) = args
+            empty = rebuild(cls, storage, (0, torch.Size([0]), (1,), False))
+        else:
+            cls, size, stride, offset, *rest = args
+            empty, grad = rebuild(cls, torch.Size([0]), (1,), 0, *rest), rest[6]
+        _check_extent(size, stride, offset, empty.untyped_storage().nbytes() // empty.itemsize)
+        return empty.set_(empty.untyped_storage(), offset, size, stride).requires_grad_(grad)
+
+    return checked
+
+
+def _check_extent(size: Any, stride: Any, offset: Any, elements: int) -> None:
+    ints = [offset, *size, *stride]
+    if not all(type(i) is int and i >= 0 for i in ints) or len(size) != len(stride):
+        raise Unreceivable(f"a tensor with size {size}, strides {stride}, offset {offset}")
+    last = offset + sum((n - 1) * s for n, s in zip(size, stride)) if all(size) else offset - 1
+    if last >= elements or math.prod(size) > max(elements, MAX_BROADCAST):
+        raise Unreceivable(
+            f"a tensor of size {tuple(size)} (strides {tuple(stride)}, offset {offset}) "
+            f"that does not fit its storage of {elements} elements"
+        )
 
 
 def send(conn: Connection, message: Any) -> None:

@@ -27,6 +27,7 @@ EXPECTED = {
     "stale_buffer": ("failed", ["overwrote the output of its previous call"]),
     "tensor_subclass": ("failed", ["returned a Sneaky where a torch.Tensor was expected"]),
     "nan_output": ("failed", ["NaN where the reference has none"]),
+    "forges_tensor_metadata": ("failed", ["does not fit its storage"]),
 }
 
 

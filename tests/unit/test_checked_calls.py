@@ -3,6 +3,7 @@ null answers, and the PTX function extractor."""
 
 from __future__ import annotations
 
+import itertools
 import multiprocessing
 import os
 import pickle
@@ -10,8 +11,9 @@ import textwrap
 
 import pytest
 import torch
-from hypothesis import given
+from hypothesis import example, given
 from hypothesis import strategies as st
+from torch.multiprocessing import reductions
 
 from grader.harness.checked import CheckedImpl, ImplError, open_impl
 from grader.harness.compare import assert_close, assert_equal, assert_matches
@@ -101,6 +103,43 @@ def test_what_the_worker_sends_is_unpickled_through_a_whitelist():
     a.send_bytes(evil)
     with pytest.raises(wire.Unreceivable, match="posix.system"):
         wire.receive(b)
+
+
+class _Forged:
+    """Pickles as a tensor on `storage` with the size, strides and offset a worker chose."""
+
+    def __init__(self, storage: torch.Tensor, size: list, stride: list, offset: int):
+        storage.share_memory_()
+        self.rebuild, (self.cls, self.typed, _) = reductions.reduce_tensor(storage)
+        self.meta = (offset, torch.Size(size), tuple(stride), False)
+
+    def __reduce__(self):
+        return self.rebuild, (self.cls, self.typed, self.meta)
+
+
+@given(
+    size=st.lists(st.integers(0, 5), min_size=1, max_size=3),
+    strides=st.lists(st.integers(-1, 9), min_size=3, max_size=3),
+    offset=st.integers(-2, 40),
+    elements=st.integers(1, 40),
+)
+@example(size=[3], strides=[1, 1, 1], offset=2, elements=4)  # one past the end
+@example(size=[3], strides=[1, 1, 1], offset=1, elements=4)  # up to the end exactly
+def test_a_received_tensor_must_lie_inside_its_storage(size, strides, offset, elements):
+    stride = strides[: len(size)]
+    storage = torch.arange(elements)
+    a, b = multiprocessing.Pipe()
+    wire.send(a, ("ok", _Forged(storage, size, stride, offset)))
+    reached = [
+        offset + sum(i * s for i, s in zip(at, stride))
+        for at in itertools.product(*(range(n) for n in size))
+    ]
+    if min(stride + [offset]) < 0 or any(r >= elements for r in reached):
+        with pytest.raises(wire.Unreceivable, match="size"):
+            wire.receive(b)
+    else:  # a view the worker could have made: it arrives with its values
+        got = wire.receive(b)[1]
+        assert got.flatten().tolist() == reached
 
 
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50))
