@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import os
+import secrets
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -41,7 +42,10 @@ CPU_BENCH_ENV = {
     "MALLOC_MMAP_THRESHOLD_": str(1 << 30),
     "MALLOC_TRIM_THRESHOLD_": str(1 << 30),
 }
-SEED = 10_000  # sample i of a case draws its inputs from seed SEED + i: never the tests' seeds
+# Sample i of a case draws its inputs from seed SEED + i, SEED drawn afresh by each run: an
+# implementation that knew the inputs in advance could answer them all before the clock starts.
+# Above 2**32, so never one of the tests' seeds (grader.harness.strategies).
+SEED = (1 << 32) + secrets.randbelow(1 << 40)
 
 
 def measure(problem: Problem, spec: str, peers: bool = False) -> dict[str, Any]:
@@ -140,7 +144,19 @@ class Call:
         self.hooks.compare(out, self.reference(x) if want is None else want, x)
 
     def checked(self, x: dict) -> None:
-        self.verify(x, self.impl(x))
+        self.verify(x, self.impl(own_copy(x)))
+
+
+def own_copy(value: Any) -> Any:
+    """The implementation's own copy of a sample's inputs: what it does to them (in its call, or
+    later, from a thread) can reach neither the reference's inputs nor the ones it is judged on."""
+    if isinstance(value, torch.Tensor):
+        return value.clone()
+    if isinstance(value, (list, tuple)):
+        return type(value)(own_copy(v) for v in value)
+    if isinstance(value, dict):
+        return {k: own_copy(v) for k, v in value.items()}
+    return value
 
 
 def _time_gpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
@@ -151,7 +167,7 @@ def _time_gpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
         x = inputs(len(samples))
         torch.cuda.synchronize()
         t0 = time.perf_counter()
-        ms, out = call.impl(x, "time")
+        ms, out = call.impl(own_copy(x), "time")
         walls.append((time.perf_counter() - t0) * 1e3)
         if not isinstance(ms, float) or not 0 < ms <= walls[-1]:
             raise AssertionError(
@@ -174,13 +190,14 @@ def _time_cpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
     began = time.perf_counter()
     while not timing.done_pair(impl["run"], ref["run"], began, perf.budget_s):
         x = inputs(len(impl["run"]))
-        _share(x)  # into shared memory here, not in whichever worker's staging goes first
+        mine = own_copy(x)
+        _share((x, mine))  # into shared memory here, not in whichever worker's staging goes first
         if len(impl["run"]) % 2 == 0:
-            out = _sample_cpu(call.i.client, call.target, x, call.name, impl)
+            out = _sample_cpu(call.i.client, call.target, mine, call.name, impl)
             want = _sample_cpu(call.b.client, call.target, x, "the reference", ref)
         else:
             want = _sample_cpu(call.b.client, call.target, x, "the reference", ref)
-            out = _sample_cpu(call.i.client, call.target, x, call.name, impl)
+            out = _sample_cpu(call.i.client, call.target, mine, call.name, impl)
         call.verify(x, out, want)
     return {
         "samples_ms": impl["run"],
@@ -201,12 +218,15 @@ def _share(value: Any) -> None:
 
 
 def _sample_cpu(client, target: tuple, x: dict, name: str, times: dict) -> Any:
-    """stage (inputs in), run (timed: a request with no data either way), fetch (output out)."""
+    """stage (inputs in), run (timed: a request with no data either way), fetch (output out,
+    copied out of the shared memory it came in at once: a worker that went on writing it after
+    its reply, from a thread, while the other side's sample ran, would be computing unclocked)."""
     out = None
     for op in ("stage", "run", "fetch"):
         request = (op, target, (), x) if op == "stage" else (op,)
         t0 = time.perf_counter()
         out = remote(client, request, name)
+        out = own_copy(out) if op == "fetch" else out
         times[op].append((time.perf_counter() - t0) * 1e3)
     return out
 

@@ -14,6 +14,7 @@ from grader.problem.registry import get_problem
 
 BAD = Path(__file__).parent / "bad_attempts"
 SMALL = {"B": 128, "G": 4, "V": 4096}  # half the bench case: the work dwarfs a round trip
+TINY = {"B": 4, "G": 2, "V": 64}  # a bench case whose inputs cost nothing to make
 
 
 def _measure(impl: str) -> dict:
@@ -69,3 +70,18 @@ def test_a_transfer_slower_in_most_samples_is_charged_its_median_excess():
 def test_a_load_burst_over_both_sides_is_not_charged():
     # load over samples 0-2 slowed both sides' staging, but ended before the reference's third
     assert _charge([3.0, 3.0, 3.0, 1.0, 1.0], [3.0, 3.0, 1.0, 1.0, 1.0]) == 0.0
+
+
+@pytest.mark.parametrize(
+    "cheat",
+    [
+        "rewrites_shared_inputs",  # rewrites the inputs the reference is about to be given
+        "knows_the_bench_inputs",  # precomputed the answers for the bench's seeds
+    ],
+)
+def test_an_implementation_right_only_on_inputs_it_controls_or_foresaw_fails(cheat):
+    problem = get_problem("spec_decode")
+    perf = dataclasses.replace(problem.perf["cpu"], cases=[TINY], budget_s=2.0)
+    problem = dataclasses.replace(problem, perf={"cpu": perf})
+    raw = bench._outcome(lambda: bench.measure(problem, str(BAD / f"{cheat}.py")))
+    assert raw["status"] == "failed" and "elements differ" in raw["message"], raw
