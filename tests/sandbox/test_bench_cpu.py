@@ -73,15 +73,16 @@ def test_a_load_burst_over_both_sides_is_not_charged():
 
 
 @pytest.mark.parametrize(
-    "cheat",
+    ("cheat", "case"),
     [
-        "rewrites_shared_inputs",  # rewrites the inputs the reference is about to be given
-        "knows_the_bench_inputs",  # precomputed the answers for the bench's seeds
+        ("rewrites_shared_inputs", TINY),  # rewrites the inputs the reference is given next
+        ("knows_the_bench_inputs", TINY),  # precomputed the answers for the bench's seeds
+        ("fills_output_after_fetch", SMALL),  # a thread fills the output after it was sent
     ],
 )
-def test_an_implementation_right_only_on_inputs_it_controls_or_foresaw_fails(cheat):
+def test_an_implementation_right_only_where_it_cheats_fails(cheat, case):
     problem = get_problem("spec_decode")
-    perf = dataclasses.replace(problem.perf["cpu"], cases=[TINY], budget_s=2.0)
+    perf = dataclasses.replace(problem.perf["cpu"], cases=[case], budget_s=2.0)
     problem = dataclasses.replace(problem, perf={"cpu": perf})
     raw = bench._outcome(lambda: bench.measure(problem, str(BAD / f"{cheat}.py")))
     assert raw["status"] == "failed" and "elements differ" in raw["message"], raw
