@@ -5,6 +5,8 @@ in requests of their own. An attempt that moves its work into either gets that t
 from __future__ import annotations
 
 import dataclasses
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -86,3 +88,44 @@ def test_an_implementation_right_only_where_it_cheats_fails(cheat, case):
     problem = dataclasses.replace(problem, perf={"cpu": perf})
     raw = bench._outcome(lambda: bench.measure(problem, str(BAD / f"{cheat}.py")))
     assert raw["status"] == "failed" and "elements differ" in raw["message"], raw
+
+
+def test_work_on_threads_of_its_own_is_charged_its_cpu_time():
+    problem = get_problem("spec_decode")
+    perf = dataclasses.replace(problem.perf["cpu"], cases=[TINY], budget_s=0.5)
+    problem = dataclasses.replace(problem, perf={"cpu": perf})
+    raw = bench.measure(problem, str(BAD / "uses_other_cores.py"))
+    burnt = 2 * 1e3 * 0.03  # two helper threads, 30 ms of CPU each
+    assert min(raw["cases"][0]["samples_ms"]) >= 0.95 * burnt, raw["cases"][0]["samples_ms"]
+
+
+_BURNER = """import sys
+sys.path.insert(0, sys.argv[1])
+import uses_other_cores as cheat
+print("ready", flush=True)
+sys.stdin.readline()
+cheat._burn_in_helpers()
+print("done", flush=True)
+sys.stdin.readline()
+"""
+
+
+def test_cpu_seconds_counts_every_thread_of_another_process():
+    child = subprocess.Popen(
+        [sys.executable, "-c", _BURNER, str(BAD)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert child.stdout.readline() == "ready\n"
+        before = bench.cpu_seconds(child.pid)
+        child.stdin.write("go\n")
+        child.stdin.flush()
+        assert child.stdout.readline() == "done\n"
+        # the main thread only waited: the helpers' CPU time is what this must see
+        assert bench.cpu_seconds(child.pid) - before >= 2 * 0.03
+    finally:
+        child.kill()
+        child.wait()
+    assert bench.cpu_seconds(child.pid) == 0.0  # gone: nothing to charge
