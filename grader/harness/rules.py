@@ -23,7 +23,7 @@ from grader.runtime.errors import ImplLoadError
 from grader.runtime.paths import ROOT
 
 STATIC_TEST, DYNAMIC_TEST = "test_follows_the_rules", "test_runs_no_forbidden_call"
-_IMPORT_REASON = "attempts may not import the reference or the shipped solutions"
+_IMPORT_REASON = "attempts may not import (or read) the reference or the shipped solutions"
 
 
 # Both are marked static: a stub passes them, and must stay `not_attempted`, not `failed`.
@@ -74,7 +74,8 @@ def dynamic_violations(report: Any) -> list[Violation]:
 
 def rule_message(problem: Problem, v: Violation, more: int) -> str:
     """rules: attempt.py:12 calls torch.softmax — online_softmax asks you to write ... (+2 more)"""
-    is_import = v.verb == "imports" and v.name.split(".")[0] in ALWAYS_FORBIDDEN_IMPORTS
+    top = v.name.replace("/", ".").split(".")[0]
+    is_import = v.verb in ("imports", "reads") and top in ALWAYS_FORBIDDEN_IMPORTS
     reason = _IMPORT_REASON if is_import else problem.rules.reason
     tail = f" (+{more} more)" if more else ""
     return f"rules: {v} — {reason}{tail}"

@@ -1,7 +1,8 @@
 """The dynamic rule check, in the worker: while the attempt imports and runs, a TorchFunctionMode
 sees every torch function, Tensor method, property and torch.ops call however it was spelled
-(getattr(torch, "soft" + "max") included), and an __import__ hook sees every import statement;
-forbidden ones made from the attempt's own code are recorded for the harness to judge.
+(getattr(torch, "soft" + "max") included), an __import__ hook sees every import statement, and
+an audit hook sees every file opened (a shipped solution's source read and exec'd is an import
+by other means); forbidden ones made from the attempt's own code are recorded for the harness.
 
 Limits, honestly: the attempt runs in this process and can undo all of it (pop the mode, restore
 __import__, patch this module, or behave differently when it sees the mode), so this layer is
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import os
 import sys
 import sysconfig
 from collections.abc import Iterator
@@ -48,8 +50,9 @@ class Watch:
         self.passthrough = (*_LIBRARIES, __file__, str(root / "reference"))
         self.grader = (str(root / "grader"), str(Path(__file__).parents[1]))
         self.problems = root / "problems"
-        self.found: list[dict[str, Any]] = []
+        self.root, self.found, self.active = root.resolve(), [], False
         self.mode = _Mode(self)
+        sys.addaudithook(self._audit)  # for the process's life: it acts only while active
 
     def refresh(self) -> None:
         """Resolve the forbidden names again: the attempt may have imported more of torch."""
@@ -61,11 +64,28 @@ class Watch:
         real_import, real_import_module = builtins.__import__, importlib.import_module
         builtins.__import__ = self._importer(real_import)
         importlib.import_module = self._importer(real_import_module)
+        self.active = True
         try:
             with self.mode:
                 yield
         finally:
             builtins.__import__, importlib.import_module = real_import, real_import_module
+            self.active = False
+
+    def _audit(self, event: str, args: tuple) -> None:
+        """An `open` of a file under reference/ or solutions/ counts as importing it."""
+        if not (self.active and event == "open" and isinstance(args[0], (str, bytes))):
+            return
+        self.active = False  # what this does below opens nothing, but never recurse
+        try:
+            path = Path(os.path.realpath(os.fsdecode(args[0])))
+            if path.is_relative_to(self.root):
+                name = _module_name(path.relative_to(self.root))
+                parent = any(a.startswith(name + ".") for a in self.allowed)  # its package
+                if forbidden_module(name, self.rules.imports, self.allowed) and not parent:
+                    self.record("reads", path.relative_to(self.root).as_posix())
+        finally:
+            self.active = True
 
     def _importer(self, real: Any) -> Any:
         """`real` (__import__ or importlib.import_module), recording forbidden absolute names."""
@@ -127,6 +147,13 @@ class _Mode(TorchFunctionMode):
         out = func(*args, **(kwargs or {}))
         self.watch.check_cast(func, args, out)
         return out
+
+
+def _module_name(path: Path) -> str:
+    """solutions/x/y.py (or its .pyc, or a .cu beside it) -> solutions.x.y; a package: its name."""
+    parts = [p for p in path.parts[:-1] if p != "__pycache__"]
+    stem = path.name.split(".")[0]
+    return ".".join(parts if stem == "__init__" else [*parts, stem])
 
 
 def _key(func: Any) -> Any:
