@@ -20,6 +20,7 @@ from grader.runtime.cuda import CUDA_FAULT
 from grader.runtime.device import cuda_count, enable_interpreter_if_no_gpu
 from grader.runtime.errors import ImplLoadError, NotAttempted
 from grader.sandbox.events import sign
+from grader.sandbox.process import undumpable
 
 _QUIET = [
     HealthCheck.too_slow,
@@ -73,6 +74,7 @@ class _Report:
         out, _, key = fds.partition(":")
         if kind != "fd" or not (out.isdigit() and key.isdigit()):
             raise pytest.UsageError("--dojo-report takes fd:OUT:KEY, two inherited pipes")
+        undumpable()  # before the key is in memory: the attempt's worker runs as the same user
         with os.fdopen(int(key), "rb") as f:
             self.key = bytes.fromhex(f.read().decode().strip())
         self.pipe = os.fdopen(int(out), "w", buffering=1)

@@ -30,6 +30,7 @@ from grader.problem.rules import RULED, allowed_imports  # noqa: E402
 from grader.runtime import wire as channel  # noqa: E402
 from grader.runtime.timing import sample_gpu  # noqa: E402
 from grader.runtime.wire import CALLBACK, HANDLE  # noqa: E402
+from grader.sandbox.process import undumpable  # noqa: E402
 
 
 class Worker:
@@ -243,6 +244,7 @@ def _import_helper(file: str, qualname: str) -> Callable[..., Any]:
 
 def main(fd: int) -> None:
     conn = Connection(socket.socket(fileno=fd).detach())
+    undumpable()  # the reference's worker, say, is no business of the attempt's beside it
     Worker(conn).serve()
     os._exit(0)  # no atexit handlers of the attempt's
 

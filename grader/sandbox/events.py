@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from grader.sandbox.process import undumpable
 from grader.sandbox.verdict import VERDICTS
 
 MAX_LINE = 256 * 1024
@@ -47,6 +48,7 @@ class EventStream:
     """The parent's end: a pipe for the child, a reader thread, the accepted records."""
 
     def __init__(self, on_event: Callable[[dict], None] | None = None):
+        undumpable()  # the key, and the read end of the records' pipe, stay this process's own
         self.key = secrets.token_bytes(32)
         self.read_fd, self.write_fd = os.pipe()
         self.key_read_fd, key_write = os.pipe()

@@ -20,6 +20,7 @@ from pathlib import Path
 from grader.runtime.paths import ROOT
 
 PR_SET_CHILD_SUBREAPER = 36
+PR_SET_DUMPABLE = 4
 SANDBOX_DIR = "DOJO_SANDBOX_DIR"  # set for a check: its workers' throwaway directories go inside
 
 
@@ -175,6 +176,14 @@ def _parents() -> dict[int, int]:
             continue
         table[int(entry.name)] = int(stat.rsplit(")", 1)[1].split()[1])
     return table
+
+
+def undumpable() -> None:
+    """Close this process to the others of the same user: /proc/<pid>/mem, /proc/<pid>/fd and
+    ptrace need root once it is not dumpable. The grader's processes call it before they hold a
+    signing key, expected outputs or a baseline: an attempt runs as the same user, and could
+    otherwise read the key out of the harness's memory, or rewrite the reference worker's."""
+    _prctl(PR_SET_DUMPABLE, 0)
 
 
 def _prctl(option: int, value: int) -> None:

@@ -2,11 +2,17 @@
 
 from __future__ import annotations
 
+import json
+import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
 from grader.problem.registry import get_problem
+from grader.runtime.paths import ROOT
 from grader.sandbox.check import run_check
 
 BAD = Path(__file__).parent / "bad_attempts"
@@ -65,3 +71,19 @@ def test_verdicts_are_within_the_json_contract():
     assert data["schema"] == 1 and data["verdict"] == "passed"
     assert set(data) >= {"schema", "problem", "impl", "verdict", "checks", "message"}
     assert all(c["status"] in ("passed", "needs_gpu", "skipped") for c in data["checks"])
+
+
+def test_the_harness_is_closed_to_the_attempts_process():
+    """The worker runs as the same user as the harness: /proc/<harness>/mem must be closed to
+    it (reads_the_harness.py answers only if it can read a byte there)."""
+    cmd = [sys.executable, "-m", "grader", "check", "rms_norm", "--json", "--fail-fast"]
+    cmd += ["--impl", str(BAD / "reads_the_harness.py")]
+    if os.geteuid() == 0:  # root may read any process: run as a user does, without the right
+        if not shutil.which("setpriv"):
+            pytest.skip("running as root, and no setpriv to drop CAP_SYS_PTRACE with")
+        cmd = ["setpriv", "--bounding-set=-sys_ptrace", "--inh-caps=-sys_ptrace", *cmd]
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run(cmd, capture_output=True, text=True, timeout=300, cwd=ROOT, env=env)
+    result = json.loads(proc.stdout)
+    assert result["verdict"] == "error", result["message"]
+    assert "Permission denied" in result["message"] and "/mem" in result["message"]
