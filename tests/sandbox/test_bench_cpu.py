@@ -8,10 +8,11 @@ import dataclasses
 import subprocess
 import sys
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 
-from grader.perf import bench, score
+from grader.perf import bench, score, tamper
 from grader.problem.registry import get_problem
 
 BAD = Path(__file__).parent / "bad_attempts"
@@ -119,13 +120,56 @@ def test_cpu_seconds_counts_every_thread_of_another_process():
     )
     try:
         assert child.stdout.readline() == "ready\n"
-        before = bench.cpu_seconds(child.pid)
+        before = tamper.cpu_seconds(child.pid)
         child.stdin.write("go\n")
         child.stdin.flush()
         assert child.stdout.readline() == "done\n"
         # the main thread only waited: the helpers' CPU time is what this must see
-        assert bench.cpu_seconds(child.pid) - before >= 2 * 0.03
+        assert tamper.cpu_seconds(child.pid) - before >= 2 * 0.03
     finally:
         child.kill()
         child.wait()
-    assert bench.cpu_seconds(child.pid) == 0.0  # gone: nothing to charge
+    assert tamper.cpu_seconds(child.pid) == 0.0  # gone: nothing to charge
+
+
+@pytest.mark.parametrize(
+    ("cheat", "words"),
+    [("slows_the_reference", "reniced to 19"), ("stops_the_reference", "stopped (SIGSTOP)")],
+)
+def test_an_implementation_that_slows_the_reference_down_fails(cheat, words):
+    problem = get_problem("spec_decode")
+    perf = dataclasses.replace(problem.perf["cpu"], cases=[TINY], budget_s=2.0)
+    problem = dataclasses.replace(problem, perf={"cpu": perf})
+    raw = bench._outcome(lambda: bench.measure(problem, str(BAD / f"{cheat}.py")))
+    assert raw["status"] == "failed" and words in raw["message"], raw
+
+
+class _Burner:
+    """Stands in for a worker: .proc.pid is a process that burns `ms` of CPU on each request."""
+
+    def __init__(self, ms: float):
+        burn = "import sys, time\nfor _ in sys.stdin:\n    t = time.process_time()\n"
+        burn += f"    while time.process_time() - t < {ms / 1e3}: pass\n    print(flush=True)\n"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", burn], stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True
+        )
+
+    def request(self, message):
+        self.proc.stdin.write("go\n")
+        self.proc.stdin.flush()
+        self.proc.stdout.readline()
+        return ("ok", None)
+
+
+def test_cpu_the_implementation_burns_while_the_reference_runs_is_charged_to_it():
+    spinner, reference = _Burner(40.0), _Burner(0.0)  # its threads spin through the reference's
+    reference.request = lambda message: spinner.request(message)  # turn, here: 40 ms of CPU
+    call = SimpleNamespace(i=SimpleNamespace(client=spinner), b=SimpleNamespace(client=reference))
+    call.target = ("bench_target", "cpu")
+    try:
+        _, busy = bench._reference_sample(call, {}, {"stage": [], "run": [], "fetch": []})
+    finally:
+        for p in (spinner.proc, reference.proc):
+            p.kill()
+            p.wait()
+    assert busy >= 3 * 40 * 0.95  # stage, run and fetch: three requests of the reference's
