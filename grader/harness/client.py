@@ -22,7 +22,7 @@ from grader.problem.impls import ImplRef
 from grader.problem.spec import Problem
 from grader.runtime import wire as channel
 from grader.runtime.device import cuda_count
-from grader.runtime.logs import tail_line
+from grader.runtime.logs import read_tail, tail_line
 from grader.runtime.wire import CALLBACK, HANDLE
 from grader.sandbox.process import SANDBOX_DIR, kill_tree, limits_preexec
 
@@ -154,9 +154,7 @@ class WorkerClient:
             code = self.proc.wait(timeout=5)
         except subprocess.TimeoutExpired:
             return "the implementation's process stopped answering"
-        self.log.flush()
-        self.log.seek(0)
-        last = tail_line(self.log.read()[-8000:])
+        last = tail_line(read_tail(self.log, 8000))
         if code < 0:
             how = f"died with {signal.Signals(-code).name}"
         else:  # sys.exit or os._exit: the process left in the middle of a call

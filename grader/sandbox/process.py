@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from grader.runtime.logs import read_tail
 from grader.runtime.paths import ROOT
 
 PR_SET_CHILD_SUBREAPER = 36
@@ -67,8 +68,7 @@ def run_process(
             rc, why = _wait(proc, start + timeout, watch)
         finally:
             kill_tree(proc)
-        log.seek(0)
-        return Finished(rc, log.read()[-20000:], time.monotonic() - start, why)
+        return Finished(rc, read_tail(log, 20000), time.monotonic() - start, why)
 
 
 def _wait(
@@ -85,11 +85,18 @@ def _wait(
                 return None, why
 
 
+FILE_LIMIT_MB = 1024  # no file an attempt writes, its printed output included, grows past this
+
+
 def limits_preexec(memory_mb: int | None, cpu_s: int | None):
-    """A preexec_fn setting RLIMIT_AS and RLIMIT_CPU (RLIMIT_AS is left alone where CUDA runs:
-    the driver reserves far more address space than memory it uses)."""
+    """A preexec_fn setting RLIMIT_AS, RLIMIT_CPU and RLIMIT_FSIZE (RLIMIT_AS is left alone
+    where CUDA runs: the driver reserves far more address space than memory it uses). A print
+    in a hot loop fails with OSError (EFBIG: Python ignores SIGXFSZ) at FILE_LIMIT_MB instead
+    of filling the disk."""
 
     def apply() -> None:
+        size = FILE_LIMIT_MB << 20
+        resource.setrlimit(resource.RLIMIT_FSIZE, (size, size))
         if memory_mb:
             size = memory_mb << 20
             resource.setrlimit(resource.RLIMIT_AS, (size, size))
