@@ -43,9 +43,9 @@ class EngineConfig:
     def __post_init__(self) -> None:
         if self.dtype != "auto" and self.dtype not in DTYPES:
             raise ValueError(f"dtype '{self.dtype}' not supported: auto, {', '.join(DTYPES)}")
-        for name in ("block_size", "max_num_seqs", "max_num_batched_tokens"):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        for name in ("block_size", "max_num_seqs", "max_num_batched_tokens", "max_model_len"):
+            if (value := getattr(self, name)) is not None and value < 1:
+                raise ValueError(f"{name} must be >= 1, got {value}")
         if self.max_num_batched_tokens < self.max_num_seqs:
             raise ValueError(
                 f"max_num_batched_tokens={self.max_num_batched_tokens} is below max_num_seqs="
@@ -107,9 +107,10 @@ class ModelConfig:
     rope_scaling: dict[str, Any] | None
     max_position_embeddings: int
     tie_word_embeddings: bool
-    qkv_bias: bool  # Qwen2, or Llama with attention_bias
+    qkv_bias: bool  # Qwen2, or attention_bias (Llama, Qwen3)
     qk_norm: bool  # Qwen3: RMSNorm over each head of q and k before RoPE
-    eos_token_ids: tuple[int, ...] = field(default=())
+    eos_token_ids: tuple[int, ...] = field(default=())  # config's and generation_config's
+    o_bias: bool = False  # attention_bias puts a bias on o_proj too (Qwen2's has none)
     num_experts: int = 0  # 0: a dense model
     top_k: int = 0  # experts per token
     moe_intermediate_size: int = 0  # each expert's F
@@ -132,10 +133,10 @@ class ModelConfig:
 
     @classmethod
     def from_dir(cls, path: Path) -> ModelConfig:
-        file = path / "config.json"
+        file, gen = path / "config.json", path / "generation_config.json"
         if not file.is_file():
             raise ModelError(f"{path} has no config.json: pass a Hugging Face model directory")
-        raw = json.loads(file.read_text())
+        raw, gen = read_json(file), read_json(gen) if gen.is_file() else {}
         archs = raw.get("architectures") or [raw.get("model_type", "unknown")]
         names = {**SUPPORTED_ARCHS, **{v: v for v in SUPPORTED_ARCHS.values()}}
         arch = next((names[a] for a in archs if a in names), None)
@@ -151,13 +152,12 @@ class ModelConfig:
         for key in ("mlp_bias", "use_sliding_window"):
             if raw.get(key):
                 raise ModelError(f"{file}: {key}=true is not supported by this engine")
-        return cls._from_raw(arch, raw)
+        return cls._from_raw(arch, raw, gen.get("eos_token_id"))
 
     @classmethod
-    def _from_raw(cls, arch: str, raw: dict[str, Any]) -> ModelConfig:
+    def _from_raw(cls, arch: str, raw: dict[str, Any], gen_eos: Any = None) -> ModelConfig:
         heads = raw["num_attention_heads"]
-        eos = raw.get("eos_token_id")
-        eos = () if eos is None else tuple(eos) if isinstance(eos, list) else (eos,)
+        eos = [e if isinstance(e, list) else [e] for e in (raw.get("eos_token_id"), gen_eos)]
         rope = raw.get("rope_scaling") or raw.get("rope_parameters")
         theta = raw.get("rope_theta") or (rope or {}).get("rope_theta", 10000.0)
         return cls(
@@ -175,10 +175,26 @@ class ModelConfig:
             max_position_embeddings=raw.get("max_position_embeddings", 4096),
             tie_word_embeddings=raw.get("tie_word_embeddings", False),
             qkv_bias=arch == "qwen2" or bool(raw.get("attention_bias", False)),
+            o_bias=arch != "qwen2" and bool(raw.get("attention_bias", False)),
             qk_norm=arch in ("qwen3", "qwen3_moe"),
-            eos_token_ids=eos,
+            eos_token_ids=tuple(dict.fromkeys(i for e in eos for i in e if i is not None)),
             **_moe_fields(arch, raw),
         )
+
+
+def read_json(file: Path) -> dict[str, Any]:
+    try:
+        raw = json.loads(file.read_text())
+    except ValueError as e:
+        raise ModelError(f"{file} is not valid JSON: {e}") from None
+    return raw if isinstance(raw, dict) else {}  # a list: "unsupported architecture ['unknown']"
+
+
+def copy_weight(dst: torch.Tensor, src: torch.Tensor, name: str) -> None:
+    """dst.copy_(src) without broadcasting: a checkpoint tensor of another shape is an error."""
+    if dst.shape != src.shape:
+        raise ModelError(f"weight {name} has shape {[*src.shape]}, expected {[*dst.shape]}")
+    dst.copy_(src)
 
 
 def _moe_fields(arch: str, raw: dict[str, Any]) -> dict[str, Any]:

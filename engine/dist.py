@@ -84,9 +84,7 @@ class EPLLM(LLM):
             self.runner = _LeaderRunner(self.ep, r.model, r.pool, r.sampler, r.S, r.device)
 
     def _num_pages(self, itemsize: int, fp8: bool) -> int:
-        return self.ep.agree_min(
-            super()._num_pages(itemsize, fp8)
-        )  # rank 0's page ids fit them all
+        return self.ep.agree_min(super()._num_pages(itemsize, fp8))  # rank 0's ids fit all ranks
 
     def follow(self) -> None:
         while (chunks := self.ep.broadcast(None)) is not None:

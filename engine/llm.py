@@ -3,9 +3,12 @@ streaming generator for one prompt; tokenization, chat template and stop strings
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from rich.progress import Progress
 
 from engine.config import EngineConfig
 from engine.graphs import CudaGraph, DecodeGraphs
@@ -65,7 +68,7 @@ class LLM:
         )
         radix = self.kernels.RadixCache if cfg.enable_prefix_caching else None
         self.pages = PageTable(pages, S, radix)
-        eos = set(mc.eos_token_ids) | self._tokenizer_eos()
+        eos = set(mc.eos_token_ids) | {getattr(self.tokenizer, "eos_token_id", None)} - {None}
         self.scheduler = Scheduler(
             self.pages, cfg.max_num_seqs, cfg.max_num_batched_tokens, self.max_model_len, tuple(eos)
         )
@@ -105,10 +108,6 @@ class LLM:
             raise RequestError("no memory left for the KV cache: pass kv_cache_tokens")
         return pages
 
-    def _tokenizer_eos(self) -> set[int]:
-        eos = getattr(self.tokenizer, "eos_token_id", None)
-        return {eos} if eos is not None else set()
-
     # ---- requests in, tokens out ----
 
     def encode(self, prompt: str | list[int] | list[dict], chat: bool = False) -> list[int]:
@@ -116,7 +115,7 @@ class LLM:
         or a text taken as one user message when chat is set) through the chat template."""
         messages = prompt if prompt and isinstance(prompt[0], dict) else None
         if messages is None and not isinstance(prompt, str):
-            return [int(t) for t in prompt]
+            return [operator.index(t) for t in prompt]  # TypeError for 5.5, which int() floors
         if self.tokenizer is None:
             raise RequestError(f"{self.config.model} has no tokenizer: pass token ids")
         if messages is None and not chat:
@@ -143,6 +142,9 @@ class LLM:
                 f"KV cache of {self.pages.total * self.config.block_size} tokens is too small "
                 f"for one request of {need} tokens: raise kv_cache_tokens or lower max_tokens"
             )
+        V = self.model_config.vocab_size  # checked here: a bad id would fail a step, not this
+        if bad := [t for t in ids if not 0 <= t < V]:
+            raise RequestError(f"token id {bad[0]} is outside the vocabulary [0, {V})")
         seq = Sequence(ids, params)
         self.scheduler.add(seq)
         return seq
@@ -162,21 +164,21 @@ class LLM:
         for seq, lp in zip(ending, lps or []):
             seq.logprobs.append(lp)
         finished = self.scheduler.update(batch, tokens)
-        for seq in ending:
-            if seq.finish_reason is None and self._hit_stop(seq):
-                self.scheduler.finish(seq, "stop")
-                finished.append(seq)
-        return finished
+        return finished + [seq for seq in ending if self._hit_stop(seq)]
 
     def _hit_stop(self, seq: Sequence) -> bool:
-        stops = seq.params.stops
-        if not stops or self.tokenizer is None:
+        """A stop string in the output cuts the text before it and finishes seq with "stop",
+        also when its last token was the last max_tokens allowed. True if seq finished now."""
+        stops, was = seq.params.stops, seq.finish_reason
+        if not stops or self.tokenizer is None or was not in (None, "length"):
             return False
         text = self.tokenizer.decode(seq.output, skip_special_tokens=True)
         at = min((i for i in (text.find(s) for s in stops) if i >= 0), default=-1)
         if at >= 0:
-            seq.text = text[:at]
-        return at >= 0
+            seq.text, seq.finish_reason = text[:at], "stop"
+            if was is None:
+                self.scheduler.finish(seq, "stop")
+        return at >= 0 and was is None
 
     def _output(self, seq: Sequence, prompt) -> RequestOutput:
         text = seq.text
@@ -185,12 +187,8 @@ class LLM:
             text = tok.decode(seq.output, skip_special_tokens=True) if tok is not None else ""
         lps = seq.logprobs if seq.params.logprobs is not None else None
         done = CompletionOutput(0, text, list(seq.output), seq.finish_reason, lps)
-        return RequestOutput(
-            seq.id,
-            prompt if isinstance(prompt, str) else None,
-            seq.tokens[: seq.prompt_len],
-            [done],
-        )
+        given = prompt if isinstance(prompt, str) else None
+        return RequestOutput(seq.id, given, seq.tokens[: seq.prompt_len], [done])
 
     def generate(
         self, prompts, sampling_params: SamplingParams | list | None = None, use_tqdm: bool = True
@@ -202,9 +200,10 @@ class LLM:
         if len(params) != len(prompts):
             raise RequestError(f"{len(prompts)} prompts but {len(params)} sampling params")
         seqs = [self.add_request(p, sp) for p, sp in zip(prompts, params)]
-        with _progress(len(seqs), use_tqdm) as advance:
+        with Progress(transient=True, disable=not use_tqdm or len(seqs) < 2) as bar:
+            task = bar.add_task("generating", total=len(seqs))  # finished requests
             while not self.scheduler.done():
-                advance(len(self.step()))
+                bar.advance(task, len(self.step()))
         return [self._output(s, p) for s, p in zip(seqs, prompts)]
 
     def stream(self, prompt: str | list[int], params: SamplingParams) -> Iterator[RequestOutput]:
@@ -215,24 +214,3 @@ class LLM:
             out = self._output(seq, prompt)
             out.finished = seq.finish_reason is not None
             yield out
-
-
-class _progress:
-    """A rich progress bar over finished requests, or nothing."""
-
-    def __init__(self, total: int, on: bool) -> None:
-        self.total, self.on = total, on and total > 1
-
-    def __enter__(self):
-        if not self.on:
-            return lambda n: None
-        from rich.progress import Progress
-
-        self.bar = Progress(transient=True)
-        self.bar.start()
-        task = self.bar.add_task("generating", total=self.total)
-        return lambda n: self.bar.advance(task, n)
-
-    def __exit__(self, *exc) -> None:
-        if self.on:
-            self.bar.stop()

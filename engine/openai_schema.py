@@ -50,7 +50,7 @@ class RequestBody(BaseModel):
         asked = self.model_dump(include=SAMPLING)
         try:
             return SamplingParams(**asked, max_tokens=max_tokens or 1, logprobs=logprobs)
-        except ValueError as e:  # "temperature must be >= 0, got -1": the field comes first
+        except ValueError as e:  # "temperature must be finite and >= 0, got -1": field first
             raise ApiError(400, str(e), str(e).split()[0]) from None
 
 

@@ -155,8 +155,8 @@ class Speculator:
         results, finished = self._accept(spec, logits), []
         for s, d, _ in spec:
             emitted, c = results[id(s)], s.num_computed  # K/V below: c + accepted + 1
-            if not llm.scheduler.extend(s, emitted, c + len(emitted)) and llm._hit_stop(s):
-                llm.scheduler.finish(s, "stop")
+            llm.scheduler.extend(s, emitted, c + len(emitted))
+            llm._hit_stop(s)
             finished += [s] if s.finish_reason else []
             for key, add in (("proposed", len(d)), ("emitted", len(emitted)), ("steps", 1)):
                 self.counts[key] += add

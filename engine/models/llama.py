@@ -66,7 +66,7 @@ class Attention(nn.Module):
         self.Hq, self.Hkv, self.D = cfg.num_heads, cfg.num_kv_heads, cfg.head_dim
         # q, k and v in one matmul: [Wq; Wk; Wv] stacked along the output dim at load time
         self.qkv_proj = nn.Linear(cfg.hidden_size, (self.Hq + 2 * self.Hkv) * self.D, cfg.qkv_bias)
-        self.o_proj = nn.Linear(self.Hq * self.D, cfg.hidden_size, bias=False)
+        self.o_proj = nn.Linear(self.Hq * self.D, cfg.hidden_size, bias=cfg.o_bias)
         if cfg.qk_norm:
             self.q_norm = RMSNorm(self.D, cfg.rms_norm_eps, kernels)
             self.k_norm = RMSNorm(self.D, cfg.rms_norm_eps, kernels)

@@ -9,25 +9,19 @@ from pathlib import Path
 import torch
 from safetensors import safe_open
 
-from engine.config import ModelConfig, ModelError
+from engine.config import ModelConfig, ModelError, copy_weight, read_json
 from engine.models.llama import LlamaForCausalLM
 from engine.models.moe import build_moe, copy_moe_weight, expected_experts
 from engine.ops import Kernels
 
 # HF name part -> (our parameter, shard index) for the stacked matrices
-STACKED = {
-    "q_proj": ("qkv_proj", 0),
-    "k_proj": ("qkv_proj", 1),
-    "v_proj": ("qkv_proj", 2),
-    "gate_proj": ("gate_up_proj", 0),
-    "up_proj": ("gate_up_proj", 1),
-}
+STACKED = {"q_proj": ("qkv_proj", 0), "k_proj": ("qkv_proj", 1), "v_proj": ("qkv_proj", 2),
+           "gate_proj": ("gate_up_proj", 0), "up_proj": ("gate_up_proj", 1)}  # fmt: skip
 
 
 @contextlib.contextmanager
 def _default_dtype(dtype: torch.dtype):
-    old = torch.get_default_dtype()
-    torch.set_default_dtype(dtype)
+    old, _ = torch.get_default_dtype(), torch.set_default_dtype(dtype)
     try:
         yield
     finally:
@@ -44,21 +38,20 @@ def load_model(
 ) -> tuple[LlamaForCausalLM, ModelConfig]:
     if not path.is_dir():
         raise ModelError(f"model directory {path} does not exist")
-    cfg = ModelConfig.from_dir(path)
-    files = sorted(path.glob("*.safetensors"))
-    if not files:
-        raise ModelError(f"{path} has no *.safetensors weights: pass a Hugging Face model dir")
-    if ep is not None and not cfg.num_experts:
-        raise ModelError(f"{path} is a dense model: expert parallelism needs Qwen3-MoE or Mixtral")
-    with torch.device(device), _default_dtype(dtype):  # params born on the device, in dtype
-        if cfg.num_experts:
-            model = build_moe(cfg, kernels, max_positions, ep)
-        else:
-            model = LlamaForCausalLM(cfg, kernels, max_positions)
-    params = dict(model.named_parameters())
-    loaded = set()
-    for file in files:
-        with safe_open(str(file), framework="pt") as f:
+    try:  # a key config.json lacks (hidden_size, a rope_scaling field...) fails in here
+        cfg = ModelConfig.from_dir(path)
+        if ep is not None and not cfg.num_experts:
+            raise ModelError(f"{path} is dense: expert parallelism needs Qwen3-MoE or Mixtral")
+        with torch.device(device), _default_dtype(dtype):  # params born on the device, in dtype
+            if cfg.num_experts:
+                model = build_moe(cfg, kernels, max_positions, ep)
+            else:
+                model = LlamaForCausalLM(cfg, kernels, max_positions)
+    except KeyError as e:
+        raise ModelError(f"{path / 'config.json'} lacks {e.args[0]!r}, which it needs") from None
+    params, loaded = dict(model.named_parameters()), set()
+    for file in _weight_files(path):
+        with _open(file) as f:
             for name in f.keys():
                 keys = copy_moe_weight(model, name, f) if cfg.num_experts else None
                 if keys is None:
@@ -81,18 +74,37 @@ def _copy(params: dict, name: str, tensor: torch.Tensor, cfg: ModelConfig) -> st
     if ours not in params:
         raise ModelError(f"checkpoint weight {name} has no place in a {cfg.arch} model")
     if stacked is None:
-        params[name].data.copy_(tensor)
+        copy_weight(params[name].data, tensor, name)
         return name
     q, kv = cfg.num_heads * cfg.head_dim, cfg.num_kv_heads * cfg.head_dim
     sizes = [q, kv, kv] if target == "qkv_proj" else [cfg.intermediate_size] * 2
     start = sum(sizes[:shard])
-    params[ours].data[start : start + sizes[shard]].copy_(tensor)
+    copy_weight(params[ours].data[start : start + sizes[shard]], tensor, name)
     return f"{ours}#{shard}"
 
 
+def _weight_files(path: Path) -> list[Path]:
+    """The shards model.safetensors.index.json names (other *.safetensors, such as Mistral's
+    consolidated.safetensors, are another copy of the weights), or every *.safetensors."""
+    index = path / "model.safetensors.index.json"
+    names = set(read_json(index).get("weight_map", {}).values()) if index.is_file() else ()
+    files = [path / n for n in sorted(names)] or sorted(path.glob("*.safetensors"))
+    if not files:
+        raise ModelError(f"{path} has no *.safetensors weights: pass a Hugging Face model dir")
+    if missing := [f.name for f in files if not f.is_file()]:
+        raise ModelError(f"{index} names {missing[0]}, which is missing: download it again")
+    return files
+
+
+def _open(file: Path):
+    try:
+        return safe_open(str(file), framework="pt")
+    except Exception as e:  # safetensors' SafetensorError: a truncated or foreign file
+        raise ModelError(f"{file} is not a readable safetensors file: {e}") from None
+
+
 def _expected(params: dict, experts: dict[str, set[str]]) -> set[str]:
-    """Every parameter, and every shard of a stacked one, as _copy and copy_moe_weight name
-    them."""
+    """Every parameter, and every shard of a stacked one, as _copy and copy_moe_weight say."""
     shards = {"qkv_proj": 3, "gate_up_proj": 2}
     out = set()
     for name in params:
@@ -107,4 +119,7 @@ def load_tokenizer(path: Path):
         return None
     from transformers import AutoTokenizer
 
-    return AutoTokenizer.from_pretrained(str(path))
+    try:
+        return AutoTokenizer.from_pretrained(str(path))
+    except Exception as e:  # transformers raises many kinds for a broken tokenizer
+        raise ModelError(f"{path}: its tokenizer does not load: {e!r}") from None

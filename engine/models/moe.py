@@ -16,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from engine.config import ModelConfig, ModelError
+from engine.config import ModelConfig, ModelError, copy_weight
 from engine.models.llama import MLP, LlamaForCausalLM
 from engine.ops import Kernels
 
@@ -99,7 +99,8 @@ def copy_moe_weight(model: nn.Module, name: str, f) -> list[str] | None:
     rank's expert, None when name is no MoE weight."""
     if ".block_sparse_moe.gate." in name:  # Mixtral's router
         ours = name.replace(".block_sparse_moe.", ".mlp.")
-        _moe_at(model, ours.rsplit(".mlp.", 1)[0], name).gate.weight.data.copy_(f.get_tensor(name))
+        router = _moe_at(model, ours.rsplit(".mlp.", 1)[0], name).gate.weight.data
+        copy_weight(router, f.get_tensor(name), name)
         return [ours]
     if m := PER_EXPERT.fullmatch(name):
         layer, e, kind = m[1], int(m[2]), KIND[m[3]]
@@ -108,14 +109,14 @@ def copy_moe_weight(model: nn.Module, name: str, f) -> list[str] | None:
             raise ModelError(f"checkpoint weight {name}: expert {e} of {moe.E} does not exist")
         if not moe.first <= e < moe.first + moe.L:
             return []
-        getattr(moe, f"w_{kind}").data[e - moe.first].copy_(f.get_tensor(name))
+        copy_weight(getattr(moe, f"w_{kind}").data[e - moe.first], f.get_tensor(name), name)
         return [f"{layer}.mlp.experts.{e}.{kind}_proj"]
     if m := FUSED.fullmatch(name):
         moe = _moe_at(model, m[1], name)
         w = f.get_slice(name)[moe.first : moe.first + moe.L]  # (L, 2F, H) | (L, H, F)
         parts = {"down": w} if m[2] == "down_proj" else dict(zip(("gate", "up"), w.chunk(2, 1)))
         for kind, part in parts.items():
-            getattr(moe, f"w_{kind}").data.copy_(part)
+            copy_weight(getattr(moe, f"w_{kind}").data, part, name)
         ids = range(moe.first, moe.first + moe.L)
         return [f"{m[1]}.mlp.experts.{e}.{kind}_proj" for e in ids for kind in parts]
     return None

@@ -153,7 +153,12 @@ BAD = {  # name: (body, status, words in the message, param)
     "max_tokens too large": ({**X, "max_tokens": 600}, 400, "ask for at most 511", "max_tokens"),
     "max_tokens zero": ({**X, "max_tokens": 0}, 400, "greater than or equal to 1", "max_tokens"),
     "prompt too long": ({"prompt": list(range(600))}, 400, "does not fit the context", "prompt"),
-    "bad temperature": ({**X, "temperature": -1}, 400, "temperature must be >= 0", "temperature"),
+    "bad temperature": (
+        {**X, "temperature": -1},
+        400,
+        "temperature must be finite and >= 0",
+        "temperature",
+    ),
     "bad top_p": ({**X, "top_p": 0}, 400, "top_p must be in (0, 1]", "top_p"),
     "bad top_k": ({**X, "top_k": 0}, 400, "top_k must be -1", "top_k"),
     "n > 1": ({**X, "n": 2}, 400, "one choice per request", "n"),

@@ -104,9 +104,10 @@ def make_model(path: Path, family: str, seed: int = 0, **overrides) -> Path:
     config_cls, model_cls, extra = kinds[family]
     torch.manual_seed(seed)
     model = model_cls(config_cls(**{**common, **extra, **overrides})).eval()
-    if family == "qwen2":  # random biases, so that a dropped bias changes the tokens
-        for layer in model.model.layers:
-            for proj in (layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj):
+    for layer in model.model.layers:  # random biases (Qwen2's, Llama's attention_bias), so
+        attn = layer.self_attn  # that a dropped bias changes the tokens
+        for proj in (attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj):
+            if proj.bias is not None:
                 torch.nn.init.normal_(proj.bias, std=0.5)
     if family in ("qwen3", "qwen3_moe"):  # norms away from 1: a skipped q/k norm changes tokens
         for layer in model.model.layers:
