@@ -129,6 +129,11 @@ class LLM:
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     def add_request(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
+        self.scheduler.add(seq := self._sequence(prompt, params))
+        return seq
+
+    def _sequence(self, prompt: str | list[int], params: SamplingParams) -> Sequence:
+        """A request checked against the model and the pool (RequestError if it cannot run)."""
         ids = self.encode(prompt)
         if not ids:
             raise RequestError("empty prompt: give at least one token")
@@ -145,9 +150,7 @@ class LLM:
         V = self.model_config.vocab_size  # checked here: a bad id would fail a step, not this
         if bad := [t for t in ids if not 0 <= t < V]:
             raise RequestError(f"token id {bad[0]} is outside the vocabulary [0, {V})")
-        seq = Sequence(ids, params)
-        self.scheduler.add(seq)
-        return seq
+        return Sequence(ids, params)
 
     def abort(self, seq: Sequence) -> None:
         """Drop a request that is not finished (its client went away); its pages are freed."""
@@ -199,7 +202,9 @@ class LLM:
         params = params if isinstance(params, list) else [params] * len(prompts)
         if len(params) != len(prompts):
             raise RequestError(f"{len(prompts)} prompts but {len(params)} sampling params")
-        seqs = [self.add_request(p, sp) for p, sp in zip(prompts, params)]
+        seqs = [self._sequence(p, sp) for p, sp in zip(prompts, params)]  # all, or none added
+        for seq in seqs:
+            self.scheduler.add(seq)
         with Progress(transient=True, disable=not use_tqdm or len(seqs) < 2) as bar:
             task = bar.add_task("generating", total=len(seqs))  # finished requests
             while not self.scheduler.done():

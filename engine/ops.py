@@ -97,24 +97,8 @@ def load_kernels(spec: str | dict[str, str], device: str) -> Kernels:
         mods[name], bound[name] = _bind(name, choice, device)
     rms = mods["rms_norm"]
     fused = getattr(rms, "fused_add_rms_norm", None) or functools.partial(_add_then_norm, rms)
-    return Kernels(
-        rms_norm=rms.rms_norm,
-        fused_add_rms_norm=fused,
-        softmax=mods["softmax"].softmax,
-        RadixCache=mods["radix_cache"].RadixCache,
-        paged_decode_attention=getattr(mods["paged_attention"], "paged_decode_attention", None),
-        paged_decode_attention_fp8=getattr(
-            mods["paged_attention"], "paged_decode_attention_fp8", None
-        ),
-        route=getattr(mods["moe"], "route", None),
-        moe_forward=getattr(mods["moe"], "moe_forward", None),
-        ep_moe=getattr(mods["ep_moe"], "ep_moe", None),
-        bound=bound,
-        quant_fp8=mods["fp8_quant"].quant_fp8,
-        dequant_fp8=mods["fp8_quant"].dequant_fp8,
-        verify=mods["spec_decode"].verify,
-        verify_greedy=mods["spec_decode"].verify_greedy,
-    )
+    entries = {e: getattr(mods[name], e, None) for name, op in OPS.items() for e in op.entries}
+    return Kernels(**entries, fused_add_rms_norm=fused, bound=bound)  # None: the op is absent
 
 
 def _add_then_norm(mod: Any, x, residual, weight, eps: float = 1e-6):

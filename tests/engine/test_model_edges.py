@@ -155,6 +155,9 @@ def test_token_ids_outside_the_vocabulary_are_refused_and_the_engine_runs_on(lla
         assert "\n" not in str(e.value) and llm.scheduler.done()
     with pytest.raises(TypeError, match="integer"):  # int() would floor it to token 5
         llm.generate([[5.5]], GREEDY, use_tqdm=False)
+    with pytest.raises(ValueError, match="outside"):  # the good prompt before it is not queued
+        llm.generate([[5, 6], [5, 384]], GREEDY, use_tqdm=False)
+    assert llm.scheduler.done()
     assert [o.outputs[0].token_ids for o in llm.generate(PROMPTS, GREEDY, False)] == _tokens(
         llama_dir
     )

@@ -142,4 +142,4 @@ def test_engine_stays_within_its_line_budget():
     files = sorted((ROOT / "engine").rglob("*.py"))
     lines = {f.relative_to(ROOT): len(f.read_text().splitlines()) for f in files}
     biggest = ", ".join(f"{f} {n}" for f, n in sorted(lines.items(), key=lambda x: -x[1])[:3])
-    assert sum(lines.values()) <= 2800, f"engine/ has {sum(lines.values())} lines: {biggest}"
+    assert sum(lines.values()) < 2800, f"engine/ has {sum(lines.values())} lines: {biggest}"
