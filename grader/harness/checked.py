@@ -16,7 +16,7 @@ from grader.harness.client import RemoteObject, WorkerClient, WorkerGone, Worker
 from grader.problem.impls import ImplRef
 from grader.problem.spec import Problem
 from grader.runtime.device import cuda_count
-from grader.runtime.errors import ImplLoadError, NotAttempted
+from grader.runtime.errors import INTERPRETER_GAP, ImplLoadError, NotAttempted
 
 _NO_CUDA = re.compile(r"cupy|cuda|nvrtc|libcu", re.I)
 
@@ -34,6 +34,10 @@ class ImplError(Exception):
     def raised(self, *names: str) -> bool:
         """Whether the implementation raised one of these exception types (or a subclass)."""
         return any(name in self.bases for name in names)
+
+
+class InterpreterGap(ImplError):
+    """The kernel uses what the Triton interpreter lacks: the check needs a GPU (needs_gpu)."""
 
 
 def open_impl(problem: Problem, ref: ImplRef, root: Path) -> CheckedImpl:
@@ -114,13 +118,8 @@ class CheckedFunction:
                     f"{self.name} modified its input '{key}' (inputs are "
                     "read-only: write results to a new tensor)"
                 )
-        outs = _tensors(out)
+        outs = _output_tensors(self.name, out)
         for i, t in enumerate(outs):
-            if type(t) is not torch.Tensor:
-                kind = t.type_name if isinstance(t, RemoteObject) else type(t).__name__
-                raise AssertionError(
-                    f"{self.name} returned a {kind} where a torch.Tensor was expected"
-                )
             for key, inp in named.items():
                 if _overlaps(t, inp):
                     raise AssertionError(
@@ -191,8 +190,13 @@ def harness_error(e: WorkerRaised | WorkerGone, name: str) -> Exception:
         return NotAttempted(f"{name} still raises NotImplementedError: edit {edit}")
     if info.get("load_error"):
         return ImplLoadError(str(info.get("message", "")).split(": ", 1)[-1])
-    text = f"{name} raised {info.get('message', '')} ({info.get('where', '?')})"
+    where = info.get("where", "?")
     bases = tuple(str(b) for b in info.get("bases", ()) if isinstance(b, str))
+    if info.get("interpreter_gap"):  # "inline_asm not supported in interpreter mode"
+        feature = str(info["interpreter_gap"]).split(" not supported")[0]
+        text = f"{name}'s kernel uses {feature} ({where}), {INTERPRETER_GAP}: check it on a GPU"
+        return InterpreterGap(text, str(info.get("type", "")))
+    text = f"{name} raised {info.get('message', '')} ({where})"
     return ImplError(text, str(info.get("type", "")), bool(info.get("cuda_fault")), bases)
 
 
@@ -217,14 +221,40 @@ def _tensor_leaves(key: str, value: Any) -> dict[str, torch.Tensor]:
     return {}
 
 
-def _tensors(out: Any) -> list[Any]:
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _tensors(o)]
-    return [out] if isinstance(out, torch.Tensor) or out is not None and not _scalar(out) else []
+def _output_tensors(name: str, out: Any, where: str = "") -> list[torch.Tensor]:
+    """The tensors of an entry function's output: a tensor, or a tuple or list of them (every
+    entry returns those). Anything else (a list of numbers, a NumPy array, None) is the
+    implementation's mistake, said here before a test computes with it."""
+    if type(out) is torch.Tensor:
+        return [out]
+    if isinstance(out, (tuple, list)) and _holds_a_tensor(out):
+        kind = type(out).__name__
+        return [t for i, o in enumerate(out) for t in _output_tensors(name, o, f"{kind} item {i}")]
+    kind = _kind(out)
+    todo = {"None": ": is a `return` missing?", "a NumPy array": ": compute it with torch ops"}
+    at = f" as its {where}" if where else ""
+    raise AssertionError(
+        f"{name} returned {kind}{at} where a torch.Tensor was expected{todo.get(kind, '')}"
+    )
 
 
-def _scalar(x: Any) -> bool:
-    return isinstance(x, (int, float, bool, str))
+def _kind(x: Any) -> str:
+    """What a returned value is, in a person's words: 'a list of 3 floats', 'a NumPy array'."""
+    if x is None:
+        return "None"
+    if isinstance(x, RemoteObject):
+        return "a NumPy array" if x.type_name == "ndarray" else f"a {x.type_name}"
+    if isinstance(x, (tuple, list)):
+        inner = "/".join(sorted({type(o).__name__ for o in x})) or "item"
+        return f"a {type(x).__name__} of {len(x)} {inner}{'s' * (len(x) != 1)}"
+    name = type(x).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _holds_a_tensor(x: Any) -> bool:
+    if isinstance(x, (tuple, list)):
+        return any(_holds_a_tensor(o) for o in x)
+    return isinstance(x, (torch.Tensor, RemoteObject))
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
-from grader.harness.checked import ImplError, NeedsGpu, open_impl
+from grader.harness.checked import ImplError, InterpreterGap, NeedsGpu, open_impl
+from grader.harness.falsifying import shrunk_example
 from grader.harness.fixtures import NEEDS_GPU, Runtime
 from grader.harness.hooks import Hooks, hooks_for
 from grader.harness.rules import add_to as add_rules_checks
@@ -207,7 +208,8 @@ def _record(item: pytest.Item, call: pytest.CallInfo, report: pytest.TestReport)
         status, message = classify(call.excinfo)
         if status == "crashed" and CUDA_FAULT.search(message):
             message += "\n" + sanitizer_hint(item)
-        example = _example(call.excinfo)
+        notes_of = getattr(call.excinfo.value, "__notes__", None) if call.excinfo else None
+        example = shrunk_example(notes_of or (), item.fixturenames)
         return {**base, "status": status, "message": message, "example": example, "notes": notes}
     if report.when == "call":  # seconds: the call phase alone, for per-check time budgets
         passed = {"status": "passed", "message": "", "notes": notes}
@@ -241,6 +243,8 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
         return "error", str(e)
     if isinstance(e, NotImplementedError):
         return "not_attempted", str(e) if isinstance(e, NotAttempted) else "not attempted yet"
+    if isinstance(e, InterpreterGap):
+        return "needs_gpu", str(e)
     if isinstance(e, ImplError):
         crashed = e.kind == "died" or e.cuda_fault or CUDA_FAULT.search(str(e))
         return ("crashed" if crashed else "error"), str(e)
@@ -252,9 +256,3 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
             "the result changed between identical calls (a data race, or uninitialised memory?)"
         )
     return "error", f"internal error in the test, please report it: {type(e).__name__}: {e}"
-
-
-def _example(excinfo: pytest.ExceptionInfo | None) -> str | None:
-    notes = getattr(excinfo.value, "__notes__", None) if excinfo else None
-    lines = [n for n in notes or () if "Falsifying" in n or n.startswith(("    ", "case", "seed"))]
-    return "\n".join(lines) or None

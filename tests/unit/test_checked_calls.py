@@ -95,6 +95,33 @@ def test_a_dead_worker_and_an_unsendable_result_are_the_implementations_fault(wo
         odd.rms_norm(torch.randn(3), torch.randn(3))
 
 
+@pytest.mark.parametrize(
+    "returns, words",
+    [
+        ("(x * 2).tolist()", "returned a list of 3 floats where a torch.Tensor"),
+        ("(x * 2).numpy()", "returned a NumPy array where a torch.Tensor was expected: compute"),
+        ("None", "returned None where a torch.Tensor was expected: is a `return` missing?"),
+        ("(x * 2, [1.0])", "returned a list of 1 float as its tuple item 1 where"),
+        ("float(x.sum())", "returned a float where"),
+    ],
+)
+def test_an_output_that_is_not_a_tensor_is_the_implementations_failure(worker, returns, words):
+    """Said at the call, as a failed check: a test computing with a list (a * out) would raise a
+    TypeError of its own, reported as the grader's internal error."""
+    impl = worker(f"def rms_norm(x, weight, eps=1e-6):\n    return {returns}\n")
+    with pytest.raises(AssertionError) as info:
+        impl.rms_norm(torch.randn(3), torch.randn(3))
+    assert words in str(info.value)
+
+
+def test_a_tuple_or_list_of_tensors_passes_through(worker):
+    impl = worker("def rms_norm(x, weight, eps=1e-6):\n    return [x * 2, (x + 1,)]\n")
+    out = impl.rms_norm(torch.ones(3), torch.ones(3))
+    assert torch.equal(out[0], torch.full((3,), 2.0)) and torch.equal(
+        out[1][0], torch.full((3,), 2.0)
+    )
+
+
 def test_what_the_worker_sends_is_unpickled_through_a_whitelist():
     evil = pickle.dumps(("ok", os.system))  # a function the worker chose: never called here
     a, b = multiprocessing.Pipe()
