@@ -197,6 +197,11 @@ def harness_error(e: WorkerRaised | WorkerGone, name: str) -> Exception:
         text = f"{name}'s kernel uses {feature} ({where}), {INTERPRETER_GAP}: check it on a GPU"
         return InterpreterGap(text, str(info.get("type", "")))
     text = f"{name} raised {info.get('message', '')} ({where})"
+    if info.get("type") == "TypeError" and not re.search(r":\d+$", str(where)):
+        text = (  # raised binding the arguments, before a line of the attempt ran
+            f"{name} cannot be called as the tests call it ({info.get('message', '')}): keep "
+            "the parameter names, order and defaults of the stub's signature (attempt.py)"
+        )
     return ImplError(text, str(info.get("type", "")), bool(info.get("cuda_fault")), bases)
 
 

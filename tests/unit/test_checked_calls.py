@@ -21,7 +21,7 @@ from grader.problem.nulls import null_module
 from grader.problem.registry import get_problem
 from grader.problem.spec import Tolerance
 from grader.runtime import wire
-from grader.runtime.errors import NotAttempted
+from grader.runtime.errors import ImplLoadError, NotAttempted
 from grader.runtime.paths import ROOT
 
 TOL = Tolerance(rtol=1e-5, atol=1e-6)
@@ -69,6 +69,26 @@ def test_checked_call_names_the_exception_of_the_implementation(worker):
     with pytest.raises(ImplError, match="rms_norm raised ValueError: bad shape") as info:
         impl.rms_norm(torch.randn(3), torch.randn(3))
     assert info.value.raised("ValueError", "Exception") and not info.value.raised("KeyError")
+
+
+def test_a_signature_the_tests_cannot_call_is_said_as_such(worker):
+    renamed = worker("def rms_norm(x, w, epsilon=1e-6):\n    return x * 2\n")
+    with pytest.raises(ImplError) as info:
+        renamed.rms_norm(x=torch.randn(3), weight=torch.randn(3), eps=1e-6)
+    assert str(info.value).startswith(
+        "rms_norm cannot be called as the tests call it (TypeError: rms_norm() got an "
+        "unexpected keyword argument 'weight'): keep the parameter names"
+    ), str(info.value)
+    inside = worker("def rms_norm(x, weight, eps=1e-6):\n    return x + 'a'\n")
+    with pytest.raises(ImplError, match=r"rms_norm raised TypeError: .*impl1.py:4\)$"):
+        inside.rms_norm(torch.randn(3), torch.randn(3))
+
+
+def test_a_missing_entry_names_a_function_spelt_close_to_it(worker):
+    with pytest.raises(ImplLoadError, match=r"defines no rms_norm \(it has rmsnorm: rename it\?\)"):
+        worker("def rmsnorm(x, weight, eps=1e-6):\n    return x * 2\n")
+    with pytest.raises(ImplLoadError, match=r"defines no rms_norm: the grader calls rms_norm\("):
+        worker("def softmax(x):\n    return x * 2\n")
 
 
 def test_a_stub_is_not_attempted_but_a_deep_not_implemented_error_is_an_error(worker):
