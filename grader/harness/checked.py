@@ -196,7 +196,8 @@ def harness_error(e: WorkerRaised | WorkerGone, name: str) -> Exception:
         feature = str(info["interpreter_gap"]).split(" not supported")[0]
         text = f"{name}'s kernel uses {feature} ({where}), {INTERPRETER_GAP}: check it on a GPU"
         return InterpreterGap(text, str(info.get("type", "")))
-    text = f"{name} raised {info.get('message', '')} ({where})"
+    trace = [f"\n  {line}" for line in info.get("trace", ()) if isinstance(line, str)]
+    text = f"{name} raised {info.get('message', '')} ({where})" + "".join(trace)
     if info.get("type") == "TypeError" and not re.search(r":\d+$", str(where)):
         text = (  # raised binding the arguments, before a line of the attempt ran
             f"{name} cannot be called as the tests call it ({info.get('message', '')}): keep "

@@ -32,6 +32,7 @@ def describe(e: BaseException, source: Path) -> dict[str, Any]:
         "load_error": isinstance(e, ImplLoadError),
         "cuda_fault": CUDA_FAULT.search(str(e)) is not None,
         "interpreter_gap": interpreter_gap(e),
+        "trace": trace_in(_kernel_cause(e) or e, source),
         "text": str(e)[:2000],
     }
 
@@ -57,6 +58,14 @@ def compiler_aware_line(e: BaseException) -> str:
         reason = lines[-1] if len(lines) > 1 and lines[-1] != "^" else "(no reason given)"
         where = lines[0] if inner is not e else where
     return f"{type(e).__name__}: {where} {reason}"[:500]
+
+
+def trace_in(e: BaseException, source: Path, last: int = 3) -> list[str]:
+    """The attempt's own frames of the traceback, innermost last: 'file.py:26 in rms_norm:
+    raise ShapeNotSupported(...)' (the harness runs elsewhere, so pytest cannot show them)."""
+    frames = traceback.extract_tb(e.__traceback__)
+    ours = [f for f in frames if Path(f.filename).resolve() == source.resolve()]
+    return [f"{source.name}:{f.lineno} in {f.name}: {(f.line or '').strip()}" for f in ours][-last:]
 
 
 def interpreter_gap(e: BaseException) -> str:

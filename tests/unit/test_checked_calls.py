@@ -79,9 +79,17 @@ def test_a_signature_the_tests_cannot_call_is_said_as_such(worker):
         "rms_norm cannot be called as the tests call it (TypeError: rms_norm() got an "
         "unexpected keyword argument 'weight'): keep the parameter names"
     ), str(info.value)
-    inside = worker("def rms_norm(x, weight, eps=1e-6):\n    return x + 'a'\n")
-    with pytest.raises(ImplError, match=r"rms_norm raised TypeError: .*impl1.py:4\)$"):
+    inside = worker(
+        "def rms_norm(x, weight, eps=1e-6):\n    return _add(x)\ndef _add(x):\n    return x + 'a'\n"
+    )
+    with pytest.raises(ImplError) as info:  # raised inside: the attempt's own frames under it
         inside.rms_norm(torch.randn(3), torch.randn(3))
+    first, *trace = str(info.value).splitlines()
+    assert first.startswith("rms_norm raised TypeError: ") and first.endswith("impl1.py:6)")
+    assert trace == [
+        "  impl1.py:4 in rms_norm: return _add(x)",
+        "  impl1.py:6 in _add: return x + 'a'",
+    ]
 
 
 def test_a_missing_entry_names_a_function_spelt_close_to_it(worker):
