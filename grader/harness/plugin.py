@@ -19,7 +19,7 @@ from grader.problem.impls import default_impls, resolve
 from grader.problem.registry import _load as _load_problem
 from grader.runtime.cuda import CUDA_FAULT
 from grader.runtime.device import cuda_count, enable_interpreter_if_no_gpu
-from grader.runtime.errors import ImplLoadError, NotAttempted
+from grader.runtime.errors import INTERNAL_ERROR, ImplLoadError, NotAttempted
 from grader.sandbox.events import sign
 
 _QUIET = [
@@ -255,4 +255,4 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
         return "failed", (
             "the result changed between identical calls (a data race, or uninitialised memory?)"
         )
-    return "error", f"internal error in the test, please report it: {type(e).__name__}: {e}"
+    return "error", f"{INTERNAL_ERROR}: {type(e).__name__}: {e}"

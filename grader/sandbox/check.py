@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from grader.problem.impls import resolve
 from grader.problem.spec import Problem
-from grader.runtime.errors import INTERPRETER_GAP, ImplLoadError
+from grader.runtime.errors import INTERNAL_ERROR, INTERPRETER_GAP, ImplLoadError
 from grader.runtime.logs import tail_line
 from grader.sandbox.events import EventStream
 from grader.sandbox.guard import Guard, guarded
@@ -224,7 +224,15 @@ def _group(results: list[dict]) -> list[Check]:
 
 
 def _worst(results: list[dict]) -> dict | None:
-    return min(results, key=lambda r: rank(r["status"]), default=None)
+    """The result that decides the verdict. A test's internal error ranks after the
+    implementation's own failures: a test computing with a wrong output (counts of the wrong
+    shape, say) raises its own IndexError, and the output, not the grader, is to blame."""
+    return min(results, key=_blame, default=None)
+
+
+def _blame(r: dict) -> float:
+    internal = r["status"] == "error" and r.get("message", "").startswith(INTERNAL_ERROR)
+    return rank("failed") + 0.5 if internal else rank(r["status"])
 
 
 def _short(nodeid: str) -> str:
