@@ -33,17 +33,23 @@ def _check(impl, args, greedy=False):
     got = entry(**args)
     expected = expected_fn(**args)
     name = "verify_greedy" if greedy else "verify"
-    assert isinstance(got, tuple) and len(got) == 2, f"{name} returns (tokens, counts)"
+    _assert_pair(got, name)
     assert_equal(got[1], expected[1], name=f"{name} counts (accepted + 1)")
     assert_equal(got[0], expected[0], name=f"{name} tokens (left-aligned, -1 padded)")
     return got
+
+
+def _assert_pair(got, name: str) -> None:
+    kind = type(got).__name__ + (f" of {len(got)}" if isinstance(got, (tuple, list)) else "")
+    ok = isinstance(got, tuple) and len(got) == 2
+    assert ok, f"{name} must return a tuple (tokens, counts); it returned a {kind}"
 
 
 def _verified(impl, args):
     """impl.verify(**args), its outputs checked (a tuple, shapes, dtypes) before a statistical
     test computes with them: a wrong shape fails here, not as an IndexError of the test."""
     got = impl.verify(**args)
-    assert isinstance(got, tuple) and len(got) == 2, "verify returns (tokens, counts)"
+    _assert_pair(got, "verify")
     drafts = args["draft_tokens"]  # (B, G)
     B, G = drafts.shape
     check_like(got[0], drafts.new_empty(B, G + 1), "verify tokens")  # (B, G+1) int64
