@@ -7,7 +7,7 @@ import os
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, settings
+from hypothesis import HealthCheck, Phase, settings
 
 from grader.harness.checked import ImplError, InterpreterGap, NeedsGpu, open_impl
 from grader.harness.falsifying import shrunk_example
@@ -28,8 +28,13 @@ _QUIET = [
     HealthCheck.filter_too_much,
     HealthCheck.differing_executors,
 ]
+# The explain phase reruns a failing example many times to mark the arguments that matter;
+# the grader shows the shrunk arguments alone (falsifying.py), and explaining cost a wrong
+# attempt minutes of its check (rms_norm returning a list: 169 s with it, 7 s without).
+_PHASES = tuple(p for p in Phase if p is not Phase.explain)
 settings.register_profile(
     "ci",
+    phases=_PHASES,
     derandomize=True,
     max_examples=10,
     deadline=None,
@@ -38,7 +43,12 @@ settings.register_profile(
     suppress_health_check=_QUIET,
 )
 settings.register_profile(
-    "dev", max_examples=100, deadline=None, report_multiple_bugs=False, suppress_health_check=_QUIET
+    "dev",
+    phases=_PHASES,
+    max_examples=100,
+    deadline=None,
+    report_multiple_bugs=False,
+    suppress_health_check=_QUIET,
 )
 
 

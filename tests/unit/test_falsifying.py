@@ -4,7 +4,7 @@ renames its notes ("Falsifying example" became "Failing test case") fails this t
 from __future__ import annotations
 
 import pytest
-from hypothesis import given, settings
+from hypothesis import Phase, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, rule, run_state_machine_as_test
 
@@ -76,3 +76,12 @@ def test_no_example_without_hypothesis_notes():
         shrunk_example(["    These lines were always and only run by failing test cases:"], [])
         is None
     )
+
+
+def test_the_graders_profiles_skip_the_explain_phase_whose_notes_are_not_shown():
+    """Explaining reran a failing example for minutes on a wrong attempt (see plugin.py)."""
+    import grader.harness.plugin  # noqa: F401  registers the profiles
+
+    for name in ("ci", "dev"):
+        phases = settings.get_profile(name).phases
+        assert Phase.explain not in phases and Phase.shrink in phases, name
