@@ -13,6 +13,7 @@ from typing import Any
 import torch
 
 from grader.harness.client import RemoteObject, WorkerClient, WorkerGone, WorkerRaised
+from grader.harness.outputs import output_tensors
 from grader.problem.impls import ImplRef
 from grader.problem.spec import Problem
 from grader.runtime.device import cuda_count
@@ -96,11 +97,30 @@ class RemoteModule:
         if name.startswith("__"):
             raise AttributeError(name)
         try:
-            return remote(self._client, ("get", ("module", name), None, None), name)
+            got = remote(self._client, ("get", ("module", name), None, None), name)
         except ImplError as e:
             if e.kind == "AttributeError":
                 raise AttributeError(f"the module has no attribute {name!r}") from None
             raise
+        return NamedRemote(got, name) if isinstance(got, RemoteObject) else got
+
+
+class NamedRemote(RemoteObject):
+    """A function or object of the module (smem_offset, say): what a call into it raises is
+    the implementation's error under its name, like an entry's, not the client's WorkerRaised."""
+
+    def __init__(self, obj: RemoteObject, label: str):
+        super().__init__(obj.client, obj.key, obj.type_name)
+        self.label = label
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        target, label = ("handle", self.key, name), f"{self.label}.{name}"
+        return lambda *a, **k: remote(self.client, ("call", target, a, k), label)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return remote(self.client, ("call", ("handle", self.key, ""), args, kwargs), self.label)
 
 
 class CheckedFunction:
@@ -118,7 +138,7 @@ class CheckedFunction:
                     f"{self.name} modified its input '{key}' (inputs are "
                     "read-only: write results to a new tensor)"
                 )
-        outs = _output_tensors(self.name, out)
+        outs = output_tensors(self.name, out)
         for i, t in enumerate(outs):
             for key, inp in named.items():
                 if _overlaps(t, inp):
@@ -225,42 +245,6 @@ def _tensor_leaves(key: str, value: Any) -> dict[str, torch.Tensor]:
             out.update(_tensor_leaves(f"{key}[{i}]", v))
         return out
     return {}
-
-
-def _output_tensors(name: str, out: Any, where: str = "") -> list[torch.Tensor]:
-    """The tensors of an entry function's output: a tensor, or a tuple or list of them (every
-    entry returns those). Anything else (a list of numbers, a NumPy array, None) is the
-    implementation's mistake, said here before a test computes with it."""
-    if type(out) is torch.Tensor:
-        return [out]
-    if isinstance(out, (tuple, list)) and _holds_a_tensor(out):
-        kind = type(out).__name__
-        return [t for i, o in enumerate(out) for t in _output_tensors(name, o, f"{kind} item {i}")]
-    kind = _kind(out)
-    todo = {"None": ": is a `return` missing?", "a NumPy array": ": compute it with torch ops"}
-    at = f" as its {where}" if where else ""
-    raise AssertionError(
-        f"{name} returned {kind}{at} where a torch.Tensor was expected{todo.get(kind, '')}"
-    )
-
-
-def _kind(x: Any) -> str:
-    """What a returned value is, in a person's words: 'a list of 3 floats', 'a NumPy array'."""
-    if x is None:
-        return "None"
-    if isinstance(x, RemoteObject):
-        return "a NumPy array" if x.type_name == "ndarray" else f"a {x.type_name}"
-    if isinstance(x, (tuple, list)):
-        inner = "/".join(sorted({type(o).__name__ for o in x})) or "item"
-        return f"a {type(x).__name__} of {len(x)} {inner}{'s' * (len(x) != 1)}"
-    name = type(x).__name__
-    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
-
-
-def _holds_a_tensor(x: Any) -> bool:
-    if isinstance(x, (tuple, list)):
-        return any(_holds_a_tensor(o) for o in x)
-    return isinstance(x, (torch.Tensor, RemoteObject))
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, Phase, settings
 
-from grader.harness.checked import ImplError, InterpreterGap, NeedsGpu, open_impl
+from grader.harness.checked import ImplError, InterpreterGap, NeedsGpu, harness_error, open_impl
+from grader.harness.client import WorkerGone, WorkerRaised
 from grader.harness.falsifying import shrunk_example
 from grader.harness.fixtures import NEEDS_GPU, Runtime
 from grader.harness.hooks import Hooks, hooks_for
@@ -249,6 +250,8 @@ def classify(excinfo: pytest.ExceptionInfo | None) -> tuple[str, str]:
     if excinfo is None:
         return "error", "failed without an exception"
     e = excinfo.value
+    if isinstance(e, (WorkerRaised, WorkerGone)):  # a call into the worker not made by checked.py
+        e = harness_error(e, "the implementation")
     if isinstance(e, ImplLoadError):
         return "error", str(e)
     if isinstance(e, NotImplementedError):

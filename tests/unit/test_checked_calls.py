@@ -14,7 +14,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from grader.harness.checked import CheckedImpl, ImplError, open_impl
+from grader.harness.client import WorkerRaised
 from grader.harness.compare import assert_close, assert_equal, assert_matches
+from grader.harness.plugin import classify
 from grader.harness.ptx import function_body
 from grader.problem.impls import resolve
 from grader.problem.nulls import null_module
@@ -97,6 +99,21 @@ def test_a_missing_entry_names_a_function_spelt_close_to_it(worker):
         worker("def rmsnorm(x, weight, eps=1e-6):\n    return x * 2\n")
     with pytest.raises(ImplLoadError, match=r"defines no rms_norm: the grader calls rms_norm\("):
         worker("def softmax(x):\n    return x * 2\n")
+
+
+def test_a_module_function_raises_as_the_implementations_error_under_its_name(worker):
+    """smem_offset(row, col, pad) called as smem_offset(r, c) by the bank simulator: the
+    implementation's error (error verdict), not a WorkerRaised the grader calls internal."""
+    impl = worker(
+        "def rms_norm(x, weight, eps=1e-6):\n    return x * 2\n"
+        "def smem_offset(row, col, pad):\n    return row * 33 + col\n"
+    )
+    with pytest.raises(ImplError, match="smem_offset cannot be called as the tests call it"):
+        impl.module.smem_offset(1, 2)
+    assert impl.module.smem_offset(1, 2, 0) == 35
+    with pytest.raises(WorkerRaised) as info:  # a call the checked layer did not make
+        impl.client.request(("call", ("module", "smem_offset"), (1,), {}))
+    assert classify(info)[0] == "error" and "internal error" not in classify(info)[1]
 
 
 def test_a_stub_is_not_attempted_but_a_deep_not_implemented_error_is_an_error(worker):
