@@ -297,7 +297,11 @@ def test_split_inside_an_edge_at_fixed_positions(impl, case):
     other = key[s] + 1 if s < n else 5  # diverges right after the s matched tokens
     probe = key[:s] + [other]
     cache = impl.RadixCache()
-    assert cache.insert(key, list(range(n))) == 0, "insert into an empty cache reported a hit"
+    hit = cache.insert(key, list(range(n)))
+    assert hit == 0, (
+        f"insert into an empty cache returned {hit!r}, expected 0 (how many of its tokens "
+        "were cached already)"
+    )
     values, node = cache.match_prefix(probe)
     assert list(values) == list(range(s)), (
         f"match_prefix of the first {s} of {n} cached tokens returned {len(values)} values "
