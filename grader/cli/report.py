@@ -124,7 +124,9 @@ def print_bench(console: Console, b: dict[str, Any]) -> None:
     for row in b["cases"]:
         if row.get("ci95"):
             lo, hi = row["ci95"]
-            sure = "uncertain: the interval crosses a bar" if row.get("uncertain") else "stable"
+            sure = "stable"
+            if row.get("uncertain"):  # score.py takes the tier of the interval's low end
+                sure = "uncertain: it crosses a bar, so the tier is its low end's"
             console.print(f"95% interval of the speedup: {lo:.3g} to {hi:.3g} ({sure})")
     for key, value in (b.get("extra") or {}).items():
         console.print(f"{key}: {value}")

@@ -114,6 +114,19 @@ def test_scoreboard_says_when_a_tier_is_uncertain_and_shows_the_spread():
     assert text.count("uncertain") == 1, text  # a settled tier says nothing more
 
 
+def test_bench_says_an_uncertain_tier_goes_by_the_intervals_low_end():
+    """A median of 5.015 over the bronze bar of 5, shown below bronze: the line says why."""
+    row = {"case": {"T": 2048}, "median_ms": 208.2, "achieved": 4.8, "unit": "calls/s"}
+    row.update(baseline_value=0.99, fraction=5.015, tier=None, ci95=[3.53, 6.89], uncertain=True)
+    bench = {"status": "measured", "problem": "moe_dispatch", "impl": "attempt", "device": "cpu"}
+    bench.update(metric="speedup", baseline="reference", bars={"bronze": 5.0}, cases=[row])
+    bench.update(fraction=5.015, tier=None)
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_bench(console, bench)
+    text = _fits(console.export_text())
+    assert "3.53 to 6.89 (uncertain: it crosses a bar, so the tier is its low end's)" in text
+
+
 def _stub_root(tmp_path, slugs: list[str]):
     """A checkout of these problems with their stubs as committed (not your attempts)."""
     for slug in slugs:
