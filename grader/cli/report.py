@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Any
 
@@ -68,7 +69,9 @@ def print_check(console: Console, r: CheckResult, hints_left: int | None = None)
         console.print(Text(note, style="cyan"))
     bad = next((c for c in r.checks if c.status in ("failed", "error", "crashed")), None)
     if bad is not None and r.verdict == bad.status:
-        console.print(Text("first failure: ", style="bold") + Text(r.message.split(": ")[0]))
+        first = Text("first failure: ", style="bold")
+        for i, line in enumerate(_wrap_id(r.message.split(": ")[0], console.width - len(first))):
+            console.print((first if i == 0 else Text(" " * len(first))) + Text(line), no_wrap=True)
         console.print(Text(bad.message, style="red"))
         if bad.example:
             console.print(Text(bad.example, style="magenta"))
@@ -77,6 +80,17 @@ def print_check(console: Console, r: CheckResult, hints_left: int | None = None)
     step = next_step(r, hints_left)
     if step:
         console.print(Text("next: " + step.format(slug=r.problem, impl=r.impl), style="dim"))
+
+
+def _wrap_id(test_id: str, room: int) -> list[str]:
+    """A test id too long for the line, broken after its parameters' separators ('-', '['),
+    never inside a value: test_x[B=1-D=64-\nS=16-float32]."""
+    lines = [""]
+    for piece in re.split(r"(?<=[-\[])", test_id):
+        if lines[-1] and len(lines[-1]) + len(piece) > max(room, 20):
+            lines.append("")
+        lines[-1] += piece
+    return lines
 
 
 def _human(test_name: str) -> str:

@@ -114,6 +114,19 @@ def test_scoreboard_says_when_a_tier_is_uncertain_and_shows_the_spread():
     assert text.count("uncertain") == 1, text  # a settled tier says nothing more
 
 
+def test_a_long_failing_test_id_breaks_between_its_parameters_never_inside_one():
+    test_id = "test_matches_reference_on_fixed_cases[B=1-Hkv=1-group=1-D=64-S=16-seq_len=1-float32]"
+    check = Check("test_matches_reference_on_fixed_cases", "failed", cases=1, message="bad")
+    result = CheckResult("paged_attention", "attempt", "failed", f"{test_id}: bad", [check])
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_check(console, result)
+    lines = console.export_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("first failure: "))
+    assert all(len(line) <= 80 for line in lines), lines
+    head, tail = lines[at].removeprefix("first failure: "), lines[at + 1]
+    assert head.endswith("-") and tail.startswith(" " * 15) and head + tail.strip() == test_id
+
+
 def test_bench_says_an_uncertain_tier_goes_by_the_intervals_low_end():
     """A median of 5.015 over the bronze bar of 5, shown below bronze: the line says why."""
     row = {"case": {"T": 2048}, "median_ms": 208.2, "achieved": 4.8, "unit": "calls/s"}
