@@ -67,8 +67,9 @@ def print_check(console: Console, r: CheckResult, hints_left: int | None = None)
         hang(console, line, _human(c.name) + extra)
     for note in r.notes:
         console.print(Text(note, style="cyan"))
-    bad = next((c for c in r.checks if c.status in ("failed", "error", "crashed")), None)
-    if bad is not None and r.verdict == bad.status:
+    # the detail of the check that decided the verdict (an error outranks an earlier failure)
+    bad = next((c for c in r.checks if c.status == r.verdict), None)
+    if bad is not None and r.verdict in ("failed", "error", "crashed"):
         first = Text("first failure: ", style="bold")
         for i, line in enumerate(_wrap_id(r.message.split(": ")[0], console.width - len(first))):
             console.print((first if i == 0 else Text(" " * len(first))) + Text(line), no_wrap=True)

@@ -127,6 +127,23 @@ def test_a_long_failing_test_id_breaks_between_its_parameters_never_inside_one()
     assert head.endswith("-") and tail.startswith(" " * 15) and head + tail.strip() == test_id
 
 
+def test_the_detail_shown_is_the_check_that_decided_the_verdict():
+    """route failed first, moe_forward then raised: the verdict is error, and its lines (the
+    attempt's own frames under the message) are what is shown, not route's failure."""
+    raised = "moe_forward raised RuntimeError: scatter() (a.py:40)\n  a.py:40 in dispatch: x"
+    checks = [
+        Check("test_route_matches", "failed", cases=1, message="ids has dtype torch.int32"),
+        Check("test_moe_forward_matches", "error", cases=1, message=raised),
+    ]
+    message = "test_moe_forward_matches[T=1]: moe_forward raised RuntimeError: scatter() (a.py:40)"
+    result = CheckResult("moe_dispatch", "attempt", "error", message, checks)
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_check(console, result)
+    text = console.export_text()
+    assert "first failure: test_moe_forward_matches[T=1]" in text
+    assert "  a.py:40 in dispatch: x" in text and "ids has dtype" not in text, text
+
+
 def test_bench_says_an_uncertain_tier_goes_by_the_intervals_low_end():
     """A median of 5.015 over the bronze bar of 5, shown below bronze: the line says why."""
     row = {"case": {"T": 2048}, "median_ms": 208.2, "achieved": 4.8, "unit": "calls/s"}
