@@ -186,7 +186,7 @@ def _grade_copy(
         score=g.score,
         tier=g.tier,
         measured=g.perf.get("status") == "measured",
-        message=g.check.message,
+        message=g.check.message.replace(str(copied), str(source)),  # the file they edit
     )
 
 

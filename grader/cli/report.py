@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import textwrap
 from typing import Any
 
@@ -66,9 +67,12 @@ def print_check(console: Console, r: CheckResult, hints_left: int | None = None)
         hang(console, line, _human(c.name) + extra)
     for note in r.notes:
         console.print(Text(note, style="cyan"))
-    bad = next((c for c in r.checks if c.status in ("failed", "error", "crashed")), None)
-    if bad is not None and r.verdict == bad.status:
-        console.print(Text("first failure: ", style="bold") + Text(r.message.split(": ")[0]))
+    # the detail of the check that decided the verdict (an error outranks an earlier failure)
+    bad = next((c for c in r.checks if c.status == r.verdict), None)
+    if bad is not None and r.verdict in ("failed", "error", "crashed"):
+        first = Text("first failure: ", style="bold")
+        for i, line in enumerate(_wrap_id(r.message.split(": ")[0], console.width - len(first))):
+            console.print((first if i == 0 else Text(" " * len(first))) + Text(line), no_wrap=True)
         console.print(Text(bad.message, style="red"))
         if bad.example:
             console.print(Text(bad.example, style="magenta"))
@@ -77,6 +81,17 @@ def print_check(console: Console, r: CheckResult, hints_left: int | None = None)
     step = next_step(r, hints_left)
     if step:
         console.print(Text("next: " + step.format(slug=r.problem, impl=r.impl), style="dim"))
+
+
+def _wrap_id(test_id: str, room: int) -> list[str]:
+    """A test id too long for the line, broken after its parameters' separators ('-', '['),
+    never inside a value: test_x[B=1-D=64-\nS=16-float32]."""
+    lines = [""]
+    for piece in re.split(r"(?<=[-\[])", test_id):
+        if lines[-1] and len(lines[-1]) + len(piece) > max(room, 20):
+            lines.append("")
+        lines[-1] += piece
+    return lines
 
 
 def _human(test_name: str) -> str:
@@ -124,7 +139,9 @@ def print_bench(console: Console, b: dict[str, Any]) -> None:
     for row in b["cases"]:
         if row.get("ci95"):
             lo, hi = row["ci95"]
-            sure = "uncertain: the interval crosses a bar" if row.get("uncertain") else "stable"
+            sure = "stable"
+            if row.get("uncertain"):  # score.py takes the tier of the interval's low end
+                sure = "uncertain: it crosses a bar, so the tier is its low end's"
             console.print(f"95% interval of the speedup: {lo:.3g} to {hi:.3g} ({sure})")
     for key, value in (b.get("extra") or {}).items():
         console.print(f"{key}: {value}")

@@ -13,10 +13,11 @@ from typing import Any
 import torch
 
 from grader.harness.client import RemoteObject, WorkerClient, WorkerGone, WorkerRaised
+from grader.harness.outputs import output_tensors
 from grader.problem.impls import ImplRef
 from grader.problem.spec import Problem
 from grader.runtime.device import cuda_count
-from grader.runtime.errors import ImplLoadError, NotAttempted
+from grader.runtime.errors import INTERPRETER_GAP, ImplLoadError, NotAttempted
 
 _NO_CUDA = re.compile(r"cupy|cuda|nvrtc|libcu", re.I)
 
@@ -34,6 +35,10 @@ class ImplError(Exception):
     def raised(self, *names: str) -> bool:
         """Whether the implementation raised one of these exception types (or a subclass)."""
         return any(name in self.bases for name in names)
+
+
+class InterpreterGap(ImplError):
+    """The kernel uses what the Triton interpreter lacks: the check needs a GPU (needs_gpu)."""
 
 
 def open_impl(problem: Problem, ref: ImplRef, root: Path) -> CheckedImpl:
@@ -92,11 +97,30 @@ class RemoteModule:
         if name.startswith("__"):
             raise AttributeError(name)
         try:
-            return remote(self._client, ("get", ("module", name), None, None), name)
+            got = remote(self._client, ("get", ("module", name), None, None), name)
         except ImplError as e:
             if e.kind == "AttributeError":
                 raise AttributeError(f"the module has no attribute {name!r}") from None
             raise
+        return NamedRemote(got, name) if isinstance(got, RemoteObject) else got
+
+
+class NamedRemote(RemoteObject):
+    """A function or object of the module (smem_offset, say): what a call into it raises is
+    the implementation's error under its name, like an entry's, not the client's WorkerRaised."""
+
+    def __init__(self, obj: RemoteObject, label: str):
+        super().__init__(obj.client, obj.key, obj.type_name)
+        self.label = label
+
+    def __getattr__(self, name: str) -> Callable[..., Any]:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        target, label = ("handle", self.key, name), f"{self.label}.{name}"
+        return lambda *a, **k: remote(self.client, ("call", target, a, k), label)
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        return remote(self.client, ("call", ("handle", self.key, ""), args, kwargs), self.label)
 
 
 class CheckedFunction:
@@ -114,13 +138,8 @@ class CheckedFunction:
                     f"{self.name} modified its input '{key}' (inputs are "
                     "read-only: write results to a new tensor)"
                 )
-        outs = _tensors(out)
+        outs = output_tensors(self.name, out)
         for i, t in enumerate(outs):
-            if type(t) is not torch.Tensor:
-                kind = t.type_name if isinstance(t, RemoteObject) else type(t).__name__
-                raise AssertionError(
-                    f"{self.name} returned a {kind} where a torch.Tensor was expected"
-                )
             for key, inp in named.items():
                 if _overlaps(t, inp):
                     raise AssertionError(
@@ -191,8 +210,19 @@ def harness_error(e: WorkerRaised | WorkerGone, name: str) -> Exception:
         return NotAttempted(f"{name} still raises NotImplementedError: edit {edit}")
     if info.get("load_error"):
         return ImplLoadError(str(info.get("message", "")).split(": ", 1)[-1])
-    text = f"{name} raised {info.get('message', '')} ({info.get('where', '?')})"
+    where = info.get("where", "?")
     bases = tuple(str(b) for b in info.get("bases", ()) if isinstance(b, str))
+    if info.get("interpreter_gap"):  # "inline_asm not supported in interpreter mode"
+        feature = str(info["interpreter_gap"]).split(" not supported")[0]
+        text = f"{name}'s kernel uses {feature} ({where}), {INTERPRETER_GAP}: check it on a GPU"
+        return InterpreterGap(text, str(info.get("type", "")))
+    trace = [f"\n  {line}" for line in info.get("trace", ()) if isinstance(line, str)]
+    text = f"{name} raised {info.get('message', '')} ({where})" + "".join(trace)
+    if info.get("type") == "TypeError" and not re.search(r":\d+$", str(where)):
+        text = (  # raised binding the arguments, before a line of the attempt ran
+            f"{name} cannot be called as the tests call it ({info.get('message', '')}): keep "
+            "the parameter names, order and defaults of the stub's signature (attempt.py)"
+        )
     return ImplError(text, str(info.get("type", "")), bool(info.get("cuda_fault")), bases)
 
 
@@ -215,16 +245,6 @@ def _tensor_leaves(key: str, value: Any) -> dict[str, torch.Tensor]:
             out.update(_tensor_leaves(f"{key}[{i}]", v))
         return out
     return {}
-
-
-def _tensors(out: Any) -> list[Any]:
-    if isinstance(out, (tuple, list)):
-        return [t for o in out for t in _tensors(o)]
-    return [out] if isinstance(out, torch.Tensor) or out is not None and not _scalar(out) else []
-
-
-def _scalar(x: Any) -> bool:
-    return isinstance(x, (int, float, bool, str))
 
 
 def _same(a: torch.Tensor, b: torch.Tensor) -> bool:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import importlib.util
 import sys
 import traceback
@@ -145,10 +146,17 @@ def load(problem: Problem, ref: ImplRef) -> types.ModuleType:
     missing = [name for name in problem.entry if not callable(getattr(module, name, None))]
     if missing:
         raise ImplLoadError(
-            f"{_short(ref.path)} defines no {' or '.join(missing)}: the grader "
-            f"calls {problem.signature}"
+            f"{_short(ref.path)} defines no {' or '.join(missing)}{_near(module, missing)}: "
+            f"the grader calls {problem.signature}"
         )
     return module
+
+
+def _near(module: types.ModuleType, missing: list[str]) -> str:
+    """' (it has rmsnorm: rename it?)' for a function named close to a missing entry."""
+    have = [n for n, v in vars(module).items() if callable(v) and not n.startswith("__")]
+    near = [m for name in missing for m in difflib.get_close_matches(name, have, n=1)]
+    return f" (it has {', '.join(near)}: rename it?)" if near else ""
 
 
 def _peer_module(problem: Problem, ref: ImplRef) -> types.ModuleType:

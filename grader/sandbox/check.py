@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from grader.problem.impls import resolve
 from grader.problem.spec import Problem
-from grader.runtime.errors import ImplLoadError
+from grader.runtime.errors import INTERNAL_ERROR, INTERPRETER_GAP, ImplLoadError
 from grader.runtime.logs import tail_line
 from grader.sandbox.events import EventStream
 from grader.sandbox.guard import Guard, guarded
@@ -177,6 +177,10 @@ def _settle(results: list[dict], checks: list[Check], finished: Finished):
             return "not_attempted", todo[0]["message"], checks
         return "failed", f"{_short(todo[0]['nodeid'])}: {todo[0]['message']}", checks
     gpu_only = sum(c.needs_gpu for c in checks)
+    gaps = (r for r in results if r["status"] == "needs_gpu" and INTERPRETER_GAP in r["message"])
+    gap = next(gaps, None)
+    if gap is not None:  # a kernel the interpreter could not run is not passed, nor an error
+        return "needs_gpu", f"{gap['message']}{_static_passed(checks)}", checks
     if not passed:
         if gpu_only:
             return "needs_gpu", _needs_gpu_message(checks), checks
@@ -196,9 +200,12 @@ def _settle(results: list[dict], checks: list[Check], finished: Finished):
 
 
 def _needs_gpu_message(checks: list[Check]) -> str:
+    return f"needs a CUDA GPU{_static_passed(checks)}"
+
+
+def _static_passed(checks: list[Check]) -> str:
     static = sum(c.passed for c in checks if c.static)
-    ran = f" ({static} static check{'s' * (static != 1)} passed here)" if static else ""
-    return f"needs a CUDA GPU{ran}"
+    return f" ({static} static check{'s' * (static != 1)} passed here)" if static else ""
 
 
 def _group(results: list[dict]) -> list[Check]:
@@ -217,7 +224,15 @@ def _group(results: list[dict]) -> list[Check]:
 
 
 def _worst(results: list[dict]) -> dict | None:
-    return min(results, key=lambda r: rank(r["status"]), default=None)
+    """The result that decides the verdict. A test's internal error ranks after the
+    implementation's own failures: a test computing with a wrong output (counts of the wrong
+    shape, say) raises its own IndexError, and the output, not the grader, is to blame."""
+    return min(results, key=_blame, default=None)
+
+
+def _blame(r: dict) -> float:
+    internal = r["status"] == "error" and r.get("message", "").startswith(INTERNAL_ERROR)
+    return rank("failed") + 0.5 if internal else rank(r["status"])
 
 
 def _short(nodeid: str) -> str:

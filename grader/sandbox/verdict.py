@@ -33,7 +33,7 @@ VERDICTS = {
             1,
             "bold red",
             "✗",
-            "fix the error above; `pytest problems/{slug} --impl {impl} -x` shows the traceback",
+            "fix the error above, then check again",
         ),
         Verdict(
             "failed",

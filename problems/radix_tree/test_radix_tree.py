@@ -36,6 +36,62 @@ EVICT = st.one_of(
 )
 
 
+def _ints(v) -> bool:
+    return type(v) is list and all(type(x) is int for x in v)
+
+
+# what each method must return (README), checked before a test computes with the answer
+RETURNS = {
+    "match_prefix": (
+        "(values: a list of ints, node)",
+        lambda v: type(v) is tuple and len(v) == 2 and _ints(v[0]),
+    ),
+    "insert": ("an int: how many leading tokens were cached", lambda v: type(v) is int),
+    "evict": ("a list of ints: the freed slots", _ints),
+    "total_size": ("an int", lambda v: type(v) is int),
+    "evictable_size": ("an int", lambda v: type(v) is int),
+}
+
+
+class Typed:
+    """A RadixCache of the implementation whose answers are checked for their type first: an
+    evict that returns a count fails as that, not as a TypeError inside a test."""
+
+    def __init__(self, cache) -> None:
+        self._cache = cache
+
+    def __getattr__(self, name: str):
+        method = getattr(self._cache, name)
+        if name not in RETURNS:
+            return method
+        what, ok = RETURNS[name]
+
+        def call(*args, **kwargs):
+            got = method(*args, **kwargs)
+            assert ok(got), f"RadixCache.{name} returned {got!r:.80}, expected {what}"
+            return got
+
+        return call
+
+
+class TypedImpl:
+    """The implementation, its RadixCache built as a Typed one."""
+
+    def __init__(self, impl) -> None:
+        self._impl = impl
+
+    def RadixCache(self):  # noqa: N802 - the implementation's class name
+        return Typed(self._impl.RadixCache())
+
+    def __getattr__(self, name: str):
+        return getattr(self._impl, name)
+
+
+@pytest.fixture(scope="module")
+def impl(impl):
+    return TypedImpl(impl)
+
+
 class Model:
     """The cache as plain dicts over prefixes (tuples of tokens): what any RadixCache must show.
 
@@ -297,7 +353,11 @@ def test_split_inside_an_edge_at_fixed_positions(impl, case):
     other = key[s] + 1 if s < n else 5  # diverges right after the s matched tokens
     probe = key[:s] + [other]
     cache = impl.RadixCache()
-    assert cache.insert(key, list(range(n))) == 0, "insert into an empty cache reported a hit"
+    hit = cache.insert(key, list(range(n)))
+    assert hit == 0, (
+        f"insert into an empty cache returned {hit!r}, expected 0 (how many of its tokens "
+        "were cached already)"
+    )
     values, node = cache.match_prefix(probe)
     assert list(values) == list(range(s)), (
         f"match_prefix of the first {s} of {n} cached tokens returned {len(values)} values "

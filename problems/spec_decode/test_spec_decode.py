@@ -15,7 +15,7 @@ import pytest
 import torch
 from hypothesis import given
 
-from grader.harness.compare import assert_equal
+from grader.harness.compare import assert_equal, check_like
 from grader.harness.strategies import SEEDS, case_id, cases, fixed_cases
 from reference import spec_decode as ref
 
@@ -33,9 +33,27 @@ def _check(impl, args, greedy=False):
     got = entry(**args)
     expected = expected_fn(**args)
     name = "verify_greedy" if greedy else "verify"
-    assert isinstance(got, tuple) and len(got) == 2, f"{name} returns (tokens, counts)"
+    _assert_pair(got, name)
     assert_equal(got[1], expected[1], name=f"{name} counts (accepted + 1)")
     assert_equal(got[0], expected[0], name=f"{name} tokens (left-aligned, -1 padded)")
+    return got
+
+
+def _assert_pair(got, name: str) -> None:
+    kind = type(got).__name__ + (f" of {len(got)}" if isinstance(got, (tuple, list)) else "")
+    ok = isinstance(got, tuple) and len(got) == 2
+    assert ok, f"{name} must return a tuple (tokens, counts); it returned a {kind}"
+
+
+def _verified(impl, args):
+    """impl.verify(**args), its outputs checked (a tuple, shapes, dtypes) before a statistical
+    test computes with them: a wrong shape fails here, not as an IndexError of the test."""
+    got = impl.verify(**args)
+    _assert_pair(got, "verify")
+    drafts = args["draft_tokens"]  # (B, G)
+    B, G = drafts.shape
+    check_like(got[0], drafts.new_empty(B, G + 1), "verify tokens")  # (B, G+1) int64
+    check_like(got[1], drafts.new_empty(B), "verify counts")  # (B,) int64
     return got
 
 
@@ -207,7 +225,7 @@ def test_p_equal_to_q_always_accepts(impl, runtime, V, G):
     ps = [_dense(V, 10 + i) for i in range(G + 1)]
     args = _batch(ps, ps[:G], 2000, runtime, seed=V)
     args["accept_u"][:, 0] = ONE_BELOW  # the largest uniform: still u * q < q
-    _, counts = impl.verify(**args)
+    _, counts = _verified(impl, args)
     rejected = int((counts != G + 1).sum())
     assert rejected == 0, f"p == q: {rejected} of 2000 rows rejected a draft (all must accept)"
 
@@ -221,7 +239,7 @@ def test_zero_draft_probability_where_target_is_positive_never_rejects(impl, run
     drafts = torch.randint(0, 4, (N, G), generator=runtime.gen(4), device=runtime.device)
     args = _batch([p] * (G + 1), [q] * G, N, runtime, seed=5, drafts=drafts)
     args["accept_u"][: N // 2] = ONE_BELOW
-    _, counts = impl.verify(**args)
+    _, counts = _verified(impl, args)
     rejected = int((counts != G + 1).sum())
     assert rejected == 0, f"q(x) = 0 < p(x): {rejected} of {N} rows rejected (0 * u < p always)"
 
@@ -238,14 +256,14 @@ def test_first_emitted_token_follows_the_target_distribution(impl, runtime):
     """Accepted draft or resample, the first token is distributed exactly as p_0."""
     p, q = _pair(12, 21)
     args = _batch([p, _dense(12, 22), _dense(12, 23)], [q, _dense(12, 24)], 30000, runtime, 6)
-    tokens, _ = impl.verify(**args)
+    tokens, _ = _verified(impl, args)
     _assert_follows(tokens[:, 0], p, "first emitted token vs p_0")
 
 
 def test_token_after_a_rejection_follows_the_residual_distribution(impl, runtime):
     p, q = _pair(12, 31)
     args = _batch([p, _dense(12, 32)], [q], 30000, runtime, 7)
-    tokens, counts = impl.verify(**args)
+    tokens, counts = _verified(impl, args)
     residual = (p - q).clamp(min=0)
     _assert_follows(
         tokens[counts == 1, 0],
@@ -258,7 +276,7 @@ def test_bonus_token_follows_the_last_target_distribution(impl, runtime):
     p0, q0 = _pair(12, 41)
     p1 = _dense(12, 42)
     args = _batch([p0, p1], [q0], 30000, runtime, 8)
-    tokens, counts = impl.verify(**args)
+    tokens, counts = _verified(impl, args)
     _assert_follows(tokens[counts == 2, 1], p1, "bonus token after all drafts accepted vs p_G")
 
 
@@ -273,7 +291,7 @@ def test_mean_accepted_count_matches_sum_of_min_p_q(impl, runtime):
     mean = sum(a * w for a, w in enumerate(law))
     std = math.sqrt(sum((a - mean) ** 2 * w for a, w in enumerate(law)) / N)
     args = _batch([p for p, _ in pairs] + [_dense(V, 60)], [q for _, q in pairs], N, runtime, 9)
-    _, counts = impl.verify(**args)
+    _, counts = _verified(impl, args)
     got = float((counts - 1).double().mean())
     z = (got - mean) / std
     assert abs(z) < Z_CRIT, (
@@ -299,7 +317,7 @@ def test_dense_rows_sample_within_rounding_of_the_float64_inverse_cdf(impl, runt
         "accept_u": torch.rand(B, G, generator=gen, device=dev),
         "sample_u": torch.rand(B, generator=gen, device=dev),
     }
-    tokens, counts = impl.verify(**args)
+    tokens, counts = _verified(impl, args)
     assert_equal(counts, ref.verify(**args)[1], name="verify counts on dense rows")
     for b, n in enumerate(counts.tolist()):
         p = args["target_probs"][b, n - 1].double().cpu()

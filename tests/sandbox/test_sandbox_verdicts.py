@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from grader.problem.registry import get_problem
+from grader.runtime.device import cuda_count
 from grader.runtime.paths import ROOT
 from grader.sandbox.check import run_check
 
@@ -46,6 +47,20 @@ def test_bad_attempt_gets_its_verdict_and_a_one_line_reason(name):
     for w in words:
         assert w in r.message, f"{name}: '{w}' not in {r.message!r}"
     assert "Traceback" not in r.message and len(first) < 400
+
+
+@pytest.mark.skipif(cuda_count() > 0, reason="the Triton interpreter runs only without a GPU")
+def test_what_the_triton_interpreter_lacks_needs_a_gpu_and_a_kernel_error_keeps_its_line():
+    gap = run_check(get_problem("rms_norm"), str(BAD / "interpreter_gap.py"), fail_fast=True)
+    assert gap.verdict == "needs_gpu", gap.message
+    assert gap.message.startswith("rms_norm's kernel uses inline_asm (")
+    assert "interpreter_gap.py:14), which the Triton interpreter cannot run" in gap.message
+    error = run_check(
+        get_problem("rms_norm"), str(BAD / "kernel_arange_runtime_bound.py"), fail_fast=True
+    )
+    assert error.verdict == "error", error.message
+    assert "InterpreterError in a Triton kernel: ValueError: arange's arguments" in error.message
+    assert "kernel_arange_runtime_bound.py:11)" in error.message
 
 
 def test_infinite_loop_times_out_and_names_the_running_check():

@@ -16,14 +16,16 @@ from hypothesis import strategies as st
 from torch.multiprocessing import reductions
 
 from grader.harness.checked import CheckedImpl, ImplError, open_impl
+from grader.harness.client import WorkerRaised
 from grader.harness.compare import assert_close, assert_equal, assert_matches
+from grader.harness.plugin import classify
 from grader.harness.ptx import function_body
 from grader.problem.impls import resolve
 from grader.problem.nulls import null_module
 from grader.problem.registry import get_problem
 from grader.problem.spec import Tolerance
 from grader.runtime import wire
-from grader.runtime.errors import NotAttempted
+from grader.runtime.errors import ImplLoadError, NotAttempted
 from grader.runtime.paths import ROOT
 
 TOL = Tolerance(rtol=1e-5, atol=1e-6)
@@ -73,6 +75,49 @@ def test_checked_call_names_the_exception_of_the_implementation(worker):
     assert info.value.raised("ValueError", "Exception") and not info.value.raised("KeyError")
 
 
+def test_a_signature_the_tests_cannot_call_is_said_as_such(worker):
+    renamed = worker("def rms_norm(x, w, epsilon=1e-6):\n    return x * 2\n")
+    with pytest.raises(ImplError) as info:
+        renamed.rms_norm(x=torch.randn(3), weight=torch.randn(3), eps=1e-6)
+    assert str(info.value).startswith(
+        "rms_norm cannot be called as the tests call it (TypeError: rms_norm() got an "
+        "unexpected keyword argument 'weight'): keep the parameter names"
+    ), str(info.value)
+    inside = worker(
+        "def rms_norm(x, weight, eps=1e-6):\n    return _add(x)\ndef _add(x):\n    return x + 'a'\n"
+    )
+    with pytest.raises(ImplError) as info:  # raised inside: the attempt's own frames under it
+        inside.rms_norm(torch.randn(3), torch.randn(3))
+    first, *trace = str(info.value).splitlines()
+    assert first.startswith("rms_norm raised TypeError: ") and first.endswith("impl1.py:6)")
+    assert trace == [
+        "  impl1.py:4 in rms_norm: return _add(x)",
+        "  impl1.py:6 in _add: return x + 'a'",
+    ]
+
+
+def test_a_missing_entry_names_a_function_spelt_close_to_it(worker):
+    with pytest.raises(ImplLoadError, match=r"defines no rms_norm \(it has rmsnorm: rename it\?\)"):
+        worker("def rmsnorm(x, weight, eps=1e-6):\n    return x * 2\n")
+    with pytest.raises(ImplLoadError, match=r"defines no rms_norm: the grader calls rms_norm\("):
+        worker("def softmax(x):\n    return x * 2\n")
+
+
+def test_a_module_function_raises_as_the_implementations_error_under_its_name(worker):
+    """smem_offset(row, col, pad) called as smem_offset(r, c) by the bank simulator: the
+    implementation's error (error verdict), not a WorkerRaised the grader calls internal."""
+    impl = worker(
+        "def rms_norm(x, weight, eps=1e-6):\n    return x * 2\n"
+        "def smem_offset(row, col, pad):\n    return row * 33 + col\n"
+    )
+    with pytest.raises(ImplError, match="smem_offset cannot be called as the tests call it"):
+        impl.module.smem_offset(1, 2)
+    assert impl.module.smem_offset(1, 2, 0) == 35
+    with pytest.raises(WorkerRaised) as info:  # a call the checked layer did not make
+        impl.client.request(("call", ("module", "smem_offset"), (1,), {}))
+    assert classify(info)[0] == "error" and "internal error" not in classify(info)[1]
+
+
 def test_a_stub_is_not_attempted_but_a_deep_not_implemented_error_is_an_error(worker):
     stub = worker("def rms_norm(x, weight, eps=1e-6):\n    raise NotImplementedError\n")
     with pytest.raises(NotAttempted):
@@ -95,6 +140,33 @@ def test_a_dead_worker_and_an_unsendable_result_are_the_implementations_fault(wo
     )
     with pytest.raises(AssertionError, match="returned a Sneaky where a torch.Tensor"):
         odd.rms_norm(torch.randn(3), torch.randn(3))
+
+
+@pytest.mark.parametrize(
+    "returns, words",
+    [
+        ("(x * 2).tolist()", "returned a list of 3 floats where a torch.Tensor"),
+        ("(x * 2).numpy()", "returned a NumPy array where a torch.Tensor was expected: compute"),
+        ("None", "returned None where a torch.Tensor was expected: is a `return` missing?"),
+        ("(x * 2, [1.0])", "returned a list of 1 float as its tuple item 1 where"),
+        ("float(x.sum())", "returned a float where"),
+    ],
+)
+def test_an_output_that_is_not_a_tensor_is_the_implementations_failure(worker, returns, words):
+    """Said at the call, as a failed check: a test computing with a list (a * out) would raise a
+    TypeError of its own, reported as the grader's internal error."""
+    impl = worker(f"def rms_norm(x, weight, eps=1e-6):\n    return {returns}\n")
+    with pytest.raises(AssertionError) as info:
+        impl.rms_norm(torch.randn(3), torch.randn(3))
+    assert words in str(info.value)
+
+
+def test_a_tuple_or_list_of_tensors_passes_through(worker):
+    impl = worker("def rms_norm(x, weight, eps=1e-6):\n    return [x * 2, (x + 1,)]\n")
+    out = impl.rms_norm(torch.ones(3), torch.ones(3))
+    assert torch.equal(out[0], torch.full((3,), 2.0)) and torch.equal(
+        out[1][0], torch.full((3,), 2.0)
+    )
 
 
 def test_what_the_worker_sends_is_unpickled_through_a_whitelist():

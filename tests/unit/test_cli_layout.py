@@ -114,6 +114,49 @@ def test_scoreboard_says_when_a_tier_is_uncertain_and_shows_the_spread():
     assert text.count("uncertain") == 1, text  # a settled tier says nothing more
 
 
+def test_a_long_failing_test_id_breaks_between_its_parameters_never_inside_one():
+    test_id = "test_matches_reference_on_fixed_cases[B=1-Hkv=1-group=1-D=64-S=16-seq_len=1-float32]"
+    check = Check("test_matches_reference_on_fixed_cases", "failed", cases=1, message="bad")
+    result = CheckResult("paged_attention", "attempt", "failed", f"{test_id}: bad", [check])
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_check(console, result)
+    lines = console.export_text().splitlines()
+    at = next(i for i, line in enumerate(lines) if line.startswith("first failure: "))
+    assert all(len(line) <= 80 for line in lines), lines
+    head, tail = lines[at].removeprefix("first failure: "), lines[at + 1]
+    assert head.endswith("-") and tail.startswith(" " * 15) and head + tail.strip() == test_id
+
+
+def test_the_detail_shown_is_the_check_that_decided_the_verdict():
+    """route failed first, moe_forward then raised: the verdict is error, and its lines (the
+    attempt's own frames under the message) are what is shown, not route's failure."""
+    raised = "moe_forward raised RuntimeError: scatter() (a.py:40)\n  a.py:40 in dispatch: x"
+    checks = [
+        Check("test_route_matches", "failed", cases=1, message="ids has dtype torch.int32"),
+        Check("test_moe_forward_matches", "error", cases=1, message=raised),
+    ]
+    message = "test_moe_forward_matches[T=1]: moe_forward raised RuntimeError: scatter() (a.py:40)"
+    result = CheckResult("moe_dispatch", "attempt", "error", message, checks)
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_check(console, result)
+    text = console.export_text()
+    assert "first failure: test_moe_forward_matches[T=1]" in text
+    assert "  a.py:40 in dispatch: x" in text and "ids has dtype" not in text, text
+
+
+def test_bench_says_an_uncertain_tier_goes_by_the_intervals_low_end():
+    """A median of 5.015 over the bronze bar of 5, shown below bronze: the line says why."""
+    row = {"case": {"T": 2048}, "median_ms": 208.2, "achieved": 4.8, "unit": "calls/s"}
+    row.update(baseline_value=0.99, fraction=5.015, tier=None, ci95=[3.53, 6.89], uncertain=True)
+    bench = {"status": "measured", "problem": "moe_dispatch", "impl": "attempt", "device": "cpu"}
+    bench.update(metric="speedup", baseline="reference", bars={"bronze": 5.0}, cases=[row])
+    bench.update(fraction=5.015, tier=None)
+    console = Console(width=80, record=True, file=open(os.devnull, "w"))  # noqa: SIM115
+    report.print_bench(console, bench)
+    text = _fits(console.export_text())
+    assert "3.53 to 6.89 (uncertain: it crosses a bar, so the tier is its low end's)" in text
+
+
 def _stub_root(tmp_path, slugs: list[str]):
     """A checkout of these problems with their stubs as committed (not your attempts)."""
     for slug in slugs:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from grader.harness.faults import compiler_aware_line
+from pathlib import Path
+
+from grader.harness.faults import compiler_aware_line, describe
 
 
 class CompilationError(Exception):
@@ -46,3 +48,37 @@ def test_a_plain_cause_is_named():
 
 def test_other_errors_stay_one_line():
     assert "\n" not in compiler_aware_line(RuntimeError("a\nb"))
+
+
+class InterpreterError(Exception):
+    """Named like Triton's interpreter wrapper: InterpreterError(repr(error)) from error."""
+
+
+def _kernel_line_raises():
+    raise ValueError("arange's arguments must be of type tl.constexpr")  # the kernel's line
+
+
+def _interpreted(depth: int) -> InterpreterError:
+    """What the interpreter raises for a kernel whose line raised, wrapped once per jit call."""
+    try:
+        _kernel_line_raises()
+    except ValueError as cause:
+        error: BaseException = cause
+    for _ in range(depth):
+        try:
+            raise InterpreterError(repr(error)) from error
+        except InterpreterError as wrapped:
+            error = wrapped
+    return error
+
+
+def test_the_interpreters_wrapper_is_said_by_its_cause_at_the_kernels_line():
+    for depth in (1, 2):  # a kernel, and a @triton.jit helper inside a kernel
+        e = _interpreted(depth)
+        info = describe(e, Path(__file__))
+        assert info["message"] == (
+            "InterpreterError in a Triton kernel: ValueError: arange's arguments must be of "
+            "type tl.constexpr"
+        ), info["message"]
+        line = _kernel_line_raises.__code__.co_firstlineno + 1
+        assert info["where"].endswith(f"test_compile_errors.py:{line}"), info["where"]

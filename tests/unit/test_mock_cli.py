@@ -141,6 +141,18 @@ def test_submit_grades_a_snapshot_kept_in_the_session(clk, graded):
     assert graded[-1].name == "rms_norm.py" and graded[-1].parent.name == "1-2"
 
 
+def test_a_submits_message_names_the_file_submitted_not_its_snapshot(clk, monkeypatch):
+    def fake_grade(problem, impl, root=None):
+        check = FakeCheck("error", f"rms_norm raised ValueError: no ({impl}:7)")
+        return FakeGrade(check, 0, None, {"status": "skipped"})
+
+    monkeypatch.setattr(cli, "grade", fake_grade)
+    _start()
+    source = ROOT / "problems" / "rms_norm" / "attempt.py"
+    r = dojo("submit", str(source))
+    assert f"({source}:7)" in r.stdout.replace("\n", "") and "submits/1-1/attempt" not in r.stdout
+
+
 def test_a_cuda_submit_whose_kernel_file_is_missing_is_an_error_not_a_crash(
     clk, graded, tmp_path, monkeypatch
 ):
