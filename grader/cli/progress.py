@@ -29,11 +29,12 @@ def check_progress(
 
     def line() -> str:
         now = time.monotonic()
-        return (  # the running check first: a long label is what a narrow terminal cuts
+        text = (  # the running check first: a long label is what a narrow terminal cuts
             f"{state['check']} ({now - state['since']:.0f}{state['limit']} s) · "
             f"{state['done']} done · "
             f"{now - began:.0f} s in all · {label}"
         )
+        return fit(text, err.width - 3)  # one line beside the spinner: a wrapped one repeats
 
     with err.status(line()) as status:
         stop = threading.Event()
@@ -49,3 +50,8 @@ def check_progress(
 def _tick(stop: threading.Event, status, line: Callable[[], str]) -> None:
     while not stop.wait(1.0):
         status.update(line())
+
+
+def fit(text: str, width: int) -> str:
+    """text cut to width columns, with an ellipsis where it was cut."""
+    return text if len(text) <= width else text[: max(width - 1, 0)] + "…"

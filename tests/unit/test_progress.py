@@ -45,8 +45,32 @@ def test_the_live_line_shows_the_running_checks_budget(monkeypatch):
 
     limits = {"p/test_rms_norm.py::test_linear_in_weight[attempt]": 64.0}
     monkeypatch.setattr(progress.err, "status", lambda text: (lines.append(text), Status())[1])
+    monkeypatch.setattr(progress.err, "width", 200)
     with progress.check_progress("checking rms_norm · budgets: x", limits.__getitem__) as on_event:
         on_event({"event": "start", "nodeid": "p/test_rms_norm.py::test_linear_in_weight[attempt]"})
         time.sleep(1.3)
     assert lines[-1].startswith("test_linear_in_weight (1 of 64 s) · 0 done · 1 s in all")
     assert lines[-1].endswith("checking rms_norm · budgets: x")
+
+
+def test_the_live_line_fits_one_terminal_line(monkeypatch):
+    """A line wider than the terminal wraps, and the spinner redraws only its last row: the
+    rest piles up on screen once a second."""
+    lines = []
+    monkeypatch.setattr(progress.err, "status", lambda text: lines.append(text) or _Quiet())
+    monkeypatch.setattr(progress.err, "width", 40)
+    with progress.check_progress("checking rms_norm (attempt) · budgets: calibrated"):
+        pass
+    assert len(lines[0]) == 37 and lines[0].endswith("…")
+    assert progress.fit("short", 37) == "short"
+
+
+class _Quiet:
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        return False
+
+    def update(self, text):
+        pass
