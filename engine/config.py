@@ -156,6 +156,9 @@ class ModelConfig:
 
     @classmethod
     def _from_raw(cls, arch: str, raw: dict[str, Any], gen_eos: Any = None) -> ModelConfig:
+        for key in COUNTS:  # "4" or 0 would fail far from here, or divide by zero
+            if raw.get(key) is not None and not (type(raw[key]) is int and raw[key] > 0):
+                raise ModelError(f"config.json: {key}={raw[key]!r} is not a positive integer")
         heads = raw["num_attention_heads"]
         eos = [e if isinstance(e, list) else [e] for e in (raw.get("eos_token_id"), gen_eos)]
         rope = raw.get("rope_scaling") or raw.get("rope_parameters")
@@ -180,6 +183,12 @@ class ModelConfig:
             eos_token_ids=tuple(dict.fromkeys(i for e in eos for i in e if i is not None)),
             **_moe_fields(arch, raw),
         )
+
+
+COUNTS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "head_dim",
+          "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "num_experts",
+          "num_local_experts", "num_experts_per_tok", "moe_intermediate_size",
+          "decoder_sparse_step")  # fmt: skip
 
 
 def read_json(file: Path) -> dict[str, Any]:

@@ -109,6 +109,8 @@ BAD_LLAMA = {  # (edit, words of the one line): shapes that broadcast must fail 
     "wide k_proj": (_put(LAYER0 + "self_attn.k_proj.weight", (64, 64)), r"expected \[32, 64\]"),
     "config without hidden_size": (_edit_config(lambda c: c.pop("hidden_size")), "hidden_size"),
     "rope without factor": (_edit_config(lambda c: c["rope_parameters"].pop("factor")), "factor"),
+    "heads a string": (_edit_config(lambda c: c.update(num_attention_heads="4")), "'4' is not"),
+    "no layers": (_edit_config(lambda c: c.update(num_hidden_layers=0)), "layers=0 is not a pos"),
     "config not JSON": (lambda p: (p / "config.json").write_text("{oops"), "not valid JSON"),
     "config a list": (lambda p: (p / "config.json").write_text("[1]"), "unsupported arch"),
     "truncated weights": (
@@ -125,6 +127,7 @@ BAD_MOE = {
         r"shape \[3, 3\], expected \[32, 64\]",
     ),
     "router of the wrong shape": (_put(LAYER0 + "mlp.gate.weight", (3, 64)), r"expected \[8, 64\]"),
+    "sparse step 0": (_edit_config(lambda c: c.update(decoder_sparse_step=0)), "step=0 is not"),
     "no experts per token": (_edit_config(lambda c: c.pop("num_experts_per_tok")), "num_experts_"),
 }
 
