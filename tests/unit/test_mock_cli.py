@@ -84,6 +84,16 @@ def test_start_shows_the_plan_and_status_shows_the_countdown(clk):
     clk.t += 61
     out = dojo().stdout
     assert "item 1/" in out and "session" in out and "28:59 left" in out
+    assert "edit      " in out and "rms_norm/attempt.py" in out  # where to write it
+    assert "statement " in out and "rms_norm/README.md" in out
+
+
+def test_a_coding_items_files_are_named_from_any_directory(clk, monkeypatch, tmp_path):
+    _start()
+    monkeypatch.chdir(tmp_path)
+    out = dojo().stdout
+    assert f"edit      {ROOT / 'problems' / 'rms_norm' / 'attempt.py'}" in out
+    assert f"statement {ROOT / 'problems' / 'rms_norm' / 'README.md'}" in out
 
 
 def test_declining_the_plan_starts_nothing(clk):
