@@ -159,10 +159,10 @@ class ModelConfig:
         for key in COUNTS:  # "4" or 0 would fail far from here, or divide by zero
             if raw.get(key) is not None and not (type(raw[key]) is int and raw[key] > 0):
                 raise ModelError(f"config.json: {key}={raw[key]!r} is not a positive integer")
-        heads = raw["num_attention_heads"]
+        heads, (eps, theta, positions) = raw["num_attention_heads"], HF_DEFAULTS.get(arch, QWEN)
         eos = [e if isinstance(e, list) else [e] for e in (raw.get("eos_token_id"), gen_eos)]
         rope = raw.get("rope_scaling") or raw.get("rope_parameters")
-        theta = raw.get("rope_theta") or (rope or {}).get("rope_theta", 10000.0)
+        theta = raw.get("rope_theta") or (rope or {}).get("rope_theta", theta)
         return cls(
             arch=arch,
             vocab_size=raw["vocab_size"],
@@ -172,10 +172,10 @@ class ModelConfig:
             num_heads=heads,
             num_kv_heads=raw.get("num_key_value_heads") or heads,
             head_dim=raw.get("head_dim") or raw["hidden_size"] // heads,
-            rms_norm_eps=raw.get("rms_norm_eps", 1e-6),
+            rms_norm_eps=raw.get("rms_norm_eps", eps),
             rope_theta=float(theta),
             rope_scaling=rope if rope and rope.get("rope_type", "default") != "default" else None,
-            max_position_embeddings=raw.get("max_position_embeddings", 4096),
+            max_position_embeddings=raw.get("max_position_embeddings", positions),
             tie_word_embeddings=raw.get("tie_word_embeddings", False),
             qkv_bias=arch == "qwen2" or bool(raw.get("attention_bias", False)),
             o_bias=arch != "qwen2" and bool(raw.get("attention_bias", False)),
@@ -185,10 +185,11 @@ class ModelConfig:
         )
 
 
-COUNTS = ("vocab_size", "hidden_size", "intermediate_size", "num_hidden_layers", "head_dim",
-          "num_attention_heads", "num_key_value_heads", "max_position_embeddings", "num_experts",
-          "num_local_experts", "num_experts_per_tok", "moe_intermediate_size",
-          "decoder_sparse_step")  # fmt: skip
+COUNTS = """vocab_size hidden_size intermediate_size num_hidden_layers head_dim num_attention_heads
+num_key_value_heads max_position_embeddings num_experts num_local_experts num_experts_per_tok
+moe_intermediate_size decoder_sparse_step""".split()  # config.json's counts: positive integers
+HF_DEFAULTS = {"llama": (1e-6, 1e4, 2048), "mixtral": (1e-5, 1e6, 131072)}  # eps, theta, positions
+QWEN = (1e-6, 1e4, 32768)  # transformers' defaults for Qwen2, Qwen3 and Qwen3-MoE
 
 
 def read_json(file: Path) -> dict[str, Any]:

@@ -197,3 +197,24 @@ def test_a_max_model_len_below_one_is_refused(llama_dir, value):
     """0 was taken for "not given" (the model's own length), -5 failed inside torch."""
     with pytest.raises(ValueError, match=f"max_model_len must be >= 1, got {value}"):
         LLM(str(llama_dir), max_model_len=value)
+
+
+@pytest.mark.parametrize(
+    "arch, hf",
+    [("llama", "LlamaConfig"), ("qwen2", "Qwen2Config"), ("qwen3", "Qwen3Config"),
+     ("qwen3_moe", "Qwen3MoeConfig"), ("mixtral", "MixtralConfig")],
+)  # fmt: skip
+def test_keys_a_config_leaves_out_take_transformers_defaults(arch, hf):
+    """A hand-written config.json may omit eps, theta and the context: HF reads its class's
+    defaults then (Mixtral's differ: 1e-5, 1e6, 131072), and so must the engine."""
+    import transformers
+
+    from engine.config import ModelConfig
+
+    raw = {"vocab_size": 64, "hidden_size": 32, "intermediate_size": 64, "num_hidden_layers": 1,
+           "num_attention_heads": 4, "num_local_experts": 2, "num_experts": 2,
+           "num_experts_per_tok": 1}  # fmt: skip
+    ours, theirs = ModelConfig._from_raw(arch, raw), getattr(transformers, hf)()
+    assert ours.rms_norm_eps == theirs.rms_norm_eps
+    assert ours.rope_theta == theirs.rope_parameters["rope_theta"]
+    assert ours.max_position_embeddings == theirs.max_position_embeddings
