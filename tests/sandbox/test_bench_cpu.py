@@ -12,7 +12,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from grader.perf import bench, score, tamper
+from grader.perf import bench, bench_cpu, score, tamper
 from grader.problem.registry import get_problem
 
 BAD = Path(__file__).parent / "bad_attempts"
@@ -167,7 +167,7 @@ def test_cpu_the_implementation_burns_while_the_reference_runs_is_charged_to_it(
     call = SimpleNamespace(i=SimpleNamespace(client=spinner), b=SimpleNamespace(client=reference))
     call.target = ("bench_target", "cpu")
     try:
-        _, busy = bench._reference_sample(call, {}, {"stage": [], "run": [], "fetch": []})
+        _, busy = bench_cpu.reference_sample(call, {}, {"stage": [], "run": [], "fetch": []})
     finally:
         for p in (spinner.proc, reference.proc):
             p.kill()
