@@ -1,0 +1,48 @@
+#!/usr/bin/env bash
+# One device call on 2 H200s (kind nvidia-h200-x2) that runs two one-GPU jobs side by side, one
+# per GPU (CUDA_VISIBLE_DEVICES), or one two-GPU job: the session's device minutes go twice as
+# far, and no timed job shares its GPU with another. Each lane's output lands in $OUT/<lane>/.
+#   scripts/gpu_x2.sh grade    GPU 0: `dojo grade --all --impl solution --save` (h200.json)
+#                              GPU 1: scripts/gpu_peers.sh (h200_peers.json)
+#   scripts/gpu_x2.sh engine   GPU 0: scripts/gpu_engine.sh (h200_engine.json)
+#                              GPU 1: scripts/gpu_engine_spec.sh, then gpu_redteam.sh bench
+#   scripts/gpu_x2.sh ep       both: ep_all_to_all graded on 2 GPUs (h200x2.json), then
+#                              scripts/gpu_engine_moe.sh
+# Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
+set -u
+OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
+python3 -m pip install -q --no-deps --no-index --target /tmp/site .device/wheels/*.whl  # gguf, ruff
+export PYTHONPATH=$PWD:/tmp/site PATH=$PATH:/tmp/site/bin PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1  # NVLink multicast stays off
+nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader | tee "$OUT/env.txt"
+
+lane() {  # lane NAME GPU CMD...: CMD with only that GPU visible, its output under $OUT/NAME
+    local name=$1 gpu=$2; shift 2; mkdir -p "$OUT/$name"
+    ( export CUDA_VISIBLE_DEVICES=$gpu OUT=$OUT/$name; t0=$SECONDS
+      "$@" > "$OUT/$name/lane.log" 2>&1
+      echo "lane $name: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/lanes.txt" ) &
+}
+grade_all() {
+    timeout 540 python3 -m grader grade --all --impl solution --json --save "$OUT/h200.json" \
+        > "$OUT/grade.json" 2> "$OUT/grade.err"
+    echo "grade exit $?"; tail -5 "$OUT/grade.err"
+}
+spec_then_redteam() {
+    timeout 300 bash scripts/gpu_engine_spec.sh
+    timeout 240 bash scripts/gpu_redteam.sh bench
+}
+ep() {
+    timeout 200 python3 -m grader grade ep_all_to_all --impl solution --json \
+        --save "$OUT/h200x2.json" > "$OUT/grade_ep.json" 2> "$OUT/grade_ep.err"
+    echo "grade ep_all_to_all exit $?"; tail -3 "$OUT/grade_ep.err"
+    timeout 380 bash scripts/gpu_engine_moe.sh
+}
+case "${1:-}" in
+grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;
+engine) lane engine 0 timeout 560 bash scripts/gpu_engine.sh; lane spec 1 spec_then_redteam ;;
+ep)     lane ep 0,1 ep ;;
+*)      echo "usage: $0 grade|engine|ep"; exit 2 ;;
+esac
+wait
+cat "$OUT/lanes.txt"
+for f in "$OUT"/*/lane.log; do echo "== $f"; tail -15 "$f"; done
