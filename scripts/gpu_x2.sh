@@ -17,10 +17,10 @@ export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1  # NVLink multicast
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader | tee "$OUT/env.txt"
 
 lane() {  # lane NAME GPU CMD...: CMD with only that GPU visible, its output under $OUT/NAME
-    local name=$1 gpu=$2; shift 2; mkdir -p "$OUT/$name"
-    ( export CUDA_VISIBLE_DEVICES=$gpu OUT=$OUT/$name; t0=$SECONDS
-      "$@" > "$OUT/$name/lane.log" 2>&1
-      echo "lane $name: exit $? after $((SECONDS - t0)) s" | tee -a "$OUT/lanes.txt" ) &
+    local name=$1 gpu=$2 top=$OUT; shift 2; mkdir -p "$OUT/$name"
+    ( export CUDA_VISIBLE_DEVICES=$gpu OUT=$top/$name; t0=$SECONDS
+      "$@" > "$OUT/lane.log" 2>&1
+      echo "lane $name: exit $? after $((SECONDS - t0)) s" | tee -a "$top/lanes.txt" ) &
 }
 grade_all() {
     timeout 540 python3 -m grader grade --all --impl solution --json --save "$OUT/h200.json" \
