@@ -1,15 +1,11 @@
 """CUDA graphs for decode steps, as nano-vllm does: the model's forward over B one-token chunks is
 captured once per batch-size bucket on static buffers, then replayed with the step's token ids,
-positions, KV slots, page tables and lengths copied in. A decode step of a small model is a few
-hundred kernel launches of a few microseconds each; one replay launches them all at once.
-
-Rows past B pad the bucket: they write their K/V into a scratch page that no sequence owns and
-attend to its first slot, and their outputs are dropped. Needs the paged decode kernel (the
-gather + SDPA path has data-dependent shapes) and a dense model (MoE routing has them too).
-
-A bucket is captured the first time a step needs it, into one memory pool shared by all: only
-intermediates and each graph's output live there, replays run one at a time on one stream, and
-a step's output is consumed (logits, sampling) before the next replay may reuse its memory."""
+positions, KV slots, page tables and lengths copied in: one replay launches the few hundred
+kernels of a small model's step at once. Rows past B pad the bucket: they write their K/V into a
+scratch page no sequence owns, attend to its first slot, and are dropped. Needs the paged decode
+kernel and a dense model (gather + SDPA and MoE routing have data-dependent shapes). Buckets are
+captured when a step first needs them, into one memory pool: replays run one at a time on one
+stream, and a step's output is consumed (logits, sampling) before the next replay reuses it."""
 
 from __future__ import annotations
 
@@ -77,21 +73,25 @@ class CudaGraph:
     """One captured decode step; every bucket's graph allocates from one memory pool."""
 
     def __init__(self, mempool) -> None:
-        self.graph, self.mempool = torch.cuda.CUDAGraph(), mempool
+        self.graph, self.mempool, self.stream = torch.cuda.CUDAGraph(), mempool, torch.cuda.Stream()
 
     @staticmethod
     def new_pool():
         return torch.cuda.graph_pool_handle()
 
     def capture(self, forward) -> torch.Tensor:
-        """Run forward once outside the graph (Triton compiles, cuBLAS picks its kernels; it
-        writes the same K/V the replay will), then record it: the output's storage is static."""
-        forward()
+        """Run forward twice outside the graph on the stream that records it (Triton compiles,
+        cuBLAS sets up that stream's workspace; it writes the same K/V the replay will), then
+        record it: the output's storage is static."""
+        with torch.cuda.stream(self.stream):
+            forward(), forward()
         torch.cuda.synchronize()
         try:
-            with torch.cuda.graph(self.graph, pool=self.mempool):
+            with torch.cuda.graph(self.graph, pool=self.mempool, stream=self.stream):
                 return forward()
         except RuntimeError as e:  # .item(), .cpu(), a sync in some op's wrapper: not capturable
+            gen = torch.cuda.default_generators[torch.cuda.current_device()]
+            gen.graphsafe_set_state(gen.clone_state())  # a failed capture leaves it "capturing"
             raise CaptureFailed(str(e).strip().split("\n")[0] or type(e).__name__) from None
 
     def replay(self) -> None:

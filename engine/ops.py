@@ -13,7 +13,7 @@ from grader.runtime.device import enable_interpreter_if_no_gpu, interpreting
 
 enable_interpreter_if_no_gpu()  # Triton reads TRITON_INTERPRET once, at its first import
 
-from grader.problem.impls import _short, load, resolve  # noqa: E402
+from grader.problem.impls import SOLUTION_STEMS, _short, load, resolve  # noqa: E402
 from grader.problem.registry import UnknownProblem, get_problem  # noqa: E402
 from grader.runtime.errors import ImplLoadError  # noqa: E402
 
@@ -113,8 +113,8 @@ def auto_choice(name: str, device: str) -> str:
         return "none"
     if device == "cuda":
         return "solution"
-    problem = get_problem(OPS[name].problem)
-    return "reference" if problem.language in ("triton", "cuda") else "solution"
+    language = get_problem(OPS[name].problem).language  # a GPU machine defaults to Triton: not here
+    return "reference" if language in ("triton", "cuda") else f"solution:{SOLUTION_STEMS[language]}"
 
 
 def _exists(slug: str) -> bool:

@@ -1,6 +1,7 @@
-"""Markdown results table from results/*.json (`dojo grade --all --impl solution --json` output,
-committed from real GPU runs). README's table is this script's output, checked by a test.
-Usage: python scripts/results_table.py [results/h100.json ...]"""
+"""Markdown results tables from results/*.json, committed from real GPU runs: `dojo grade --all
+--impl solution --json` files (verdict, score, tier, fractions) and `dojo bench --peers --json`
+files (each case's fraction next to its best peer's, same run). README's tables are this
+script's output, checked by a test. Usage: python scripts/results_table.py [results/X.json ...]"""
 
 from __future__ import annotations
 
@@ -47,9 +48,38 @@ def table(path: Path) -> str:
     return "\n".join(lines)
 
 
+def peers_table(path: Path) -> str:
+    """One row per bench case: the solution's fraction and tier, its best peer's, the ratio."""
+    lines = [
+        f"`{path.relative_to(ROOT)}`",
+        "",
+        "| problem | case | solution | tier | best peer (same run) | solution / peer |",
+        "|---|---|---|---|---|---|",
+    ]
+    for b in json.loads(path.read_text())["results"]:
+        if b.get("status") != "measured":
+            lines.append(f"| {b['problem']} | — | {b.get('status')} | — | — | — |")
+            continue
+        versus = b.get("versus_peers") or [{}] * len(b["cases"])
+        for row, v in zip(b["cases"], versus):
+            peer, ratio = "none timed", "—"
+            if v.get("best_peer"):
+                peer, ratio = f"{v['best_peer']} {v['best_fraction']:.3f}", f"{v['ratio']:.2f}x"
+            lines.append(
+                f"| {b['problem']} | {_case(row['case'])} | {row['fraction']:.3f} | "
+                f"{row['tier'] or 'below bronze'} | {peer} | {ratio} |"
+            )
+    return "\n".join(lines)
+
+
 def main(paths: list[str]) -> str:
     files = [Path(p).resolve() for p in paths] or sorted((ROOT / "results").glob("*.json"))
-    return "\n\n".join(table(f) for f in files if "results" in json.loads(f.read_text()))
+    out = []
+    for f in files:
+        results = json.loads(f.read_text()).get("results")
+        if results:
+            out.append(table(f) if "verdict" in results[0] else peers_table(f))
+    return "\n\n".join(out)
 
 
 if __name__ == "__main__":

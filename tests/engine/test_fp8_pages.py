@@ -5,12 +5,15 @@ the same kernels run on the GPU (scripts/gpu_engine.sh)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from engine import LLM, SamplingParams
+from engine.ops import load_kernels
 from grader.harness.hooks import hooks_for
 from grader.problem.registry import get_problem
 from grader.runtime.device import enable_interpreter_if_no_gpu, interpreting
@@ -24,6 +27,8 @@ from solutions.paged_attention.triton import paged_decode_attention_fp8  # noqa:
 DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 UNTRUSTED = set(get_problem("paged_attention").untrusted_in_interpreter)
 HERE = sorted(set(DTYPES) - UNTRUSTED) if interpreting() else sorted(DTYPES)  # bf16: GPU only
+KERNEL = ("paged_decode_attention", "paged_decode_attention_fp8")
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def _fp8_pool(P: int, S: int, Hkv: int, D: int, g: torch.Generator):
@@ -64,7 +69,8 @@ def test_the_kernel_reads_fp8_pages_as_the_reference_reads_them_dequantised(
     kc, ks = _fp8_pool(P, S, Hkv, D, g)
     vc, vs = _fp8_pool(P, S, Hkv, D, g)
     q = torch.randn(B, Hkv * group, D, generator=g).to(DTYPES[dtype])  # (B, Hq, D)
-    got = paged_decode_attention_fp8(q, kc, vc, ks, vs, tables, lens, D**-0.5)
+    on = [t.to(DEVICE) for t in (q, kc, vc, ks, vs, tables, lens)]
+    got = paged_decode_attention_fp8(*on, D**-0.5).cpu()
     k, v = _dequantised(kc, ks, q.dtype), _dequantised(vc, vs, q.dtype)
     want = paged_decode_attention(q, k, v, tables, lens, D**-0.5)
     args = dict(q=q, k_cache=k, v_cache=v, block_tables=tables, seq_lens=lens, scale=D**-0.5)
@@ -88,10 +94,11 @@ def qwen3(tiny_dirs):
 @pytest.mark.parametrize("kv_cache_dtype", ["auto", "fp8"])
 def test_engine_decode_through_the_kernel_equals_gather_and_sdpa(qwen3, kv_cache_dtype):
     """The same model and cache, decode attention by the paged kernel (asked for by name: on a
-    CPU the default is gather + SDPA) or by SDPA: the same greedy tokens, and the kernel ran."""
+    CPU the default is gather + SDPA) or by SDPA (the kernel unbound, on a GPU too): the same
+    greedy tokens, and the kernel ran."""
     kw = dict(dtype="float32", block_size=4, kv_cache_dtype=kv_cache_dtype)
     kernel = LLM(qwen3, kernels={"paged_attention": "solution"}, **kw)
-    sdpa = LLM(qwen3, **kw)
+    sdpa = LLM(qwen3, kernels=replace(load_kernels("auto", DEVICE), **dict.fromkeys(KERNEL)), **kw)
     entry = "paged_decode_attention_fp8" if kv_cache_dtype == "fp8" else "paged_decode_attention"
     calls = []
     fn = getattr(kernel.kernels, entry)

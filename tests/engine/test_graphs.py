@@ -5,6 +5,7 @@ but CUDA's recording; the gpu-marked test at the end replays real CUDA graphs.""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from types import SimpleNamespace
 
 import pytest
@@ -152,8 +153,34 @@ def test_cuda_graphs_decode_like_eager_mode(tiny_dirs, kv_cache_dtype, record_pr
         t0 = time.perf_counter()
         out = llm.generate(prompts, params, use_tqdm=False)
         seconds[eager] = (time.perf_counter() - t0) / (64 * len(prompts))
+        assert eager or llm.runner.graphs is not None, "a decode step could not be captured"
         tokens[eager] = [o.outputs[0].token_ids for o in out]
     assert tokens[False] == tokens[True]
     record_property("ms_per_token_eager", 1e3 * seconds[True])
     record_property("ms_per_token_graphs", 1e3 * seconds[False])
     print(f"ms per token: eager {1e3 * seconds[True]:.3f}, graphs {1e3 * seconds[False]:.3f}")
+
+
+@pytest.mark.gpu
+def test_a_kernel_that_syncs_falls_back_to_eager_and_leaves_the_process_healthy(tiny_dirs, capfd):
+    """A real failed capture (an rms_norm whose wrapper calls .item()): eager decoding with one
+    note, the same tokens, and the CUDA generator usable afterwards (a failed capture leaves it
+    "capturing": every later random op would fail)."""
+    from engine.ops import load_kernels
+
+    path, kw = str(tiny_dirs["qwen3"]), dict(dtype="float32", block_size=16, max_num_seqs=4)
+    prompts, params = [[5, 6, 7], [9] * 6], SamplingParams(temperature=0, max_tokens=6)
+    want = [o.outputs[0].token_ids for o in LLM(path, **kw).generate(prompts, params)]
+    base = load_kernels("auto", "cuda")
+
+    def syncing_rms_norm(x, w, eps=1e-6):
+        assert x.abs().max().item() >= 0  # a host sync: not capturable
+        return base.rms_norm(x, w, eps)
+
+    llm = LLM(path, kernels=replace(base, rms_norm=syncing_rms_norm), **kw)
+    got = [o.outputs[0].token_ids for o in llm.generate(prompts, params, use_tqdm=False)]
+    assert got == want and llm.runner.graphs is None
+    assert "note: decoding without CUDA graphs" in capfd.readouterr().err
+    torch.randn(8, device="cuda")  # raised "Offset increment outside graph capture" before
+    sampled = SamplingParams(temperature=1.0, max_tokens=4, ignore_eos=True)  # default generator
+    assert len(llm.generate([[5, 6]], sampled, use_tqdm=False)[0].outputs[0].token_ids) == 4
