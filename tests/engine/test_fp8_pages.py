@@ -95,9 +95,9 @@ def qwen3(tiny_dirs):
 def test_engine_decode_through_the_kernel_equals_gather_and_sdpa(qwen3, kv_cache_dtype):
     """The same model and cache, decode attention by the paged kernel (asked for by name: on a
     CPU the default is gather + SDPA) or by SDPA (the kernel unbound, on a GPU too): the same
-    greedy tokens, and the kernel ran."""
+    greedy tokens, and the kernel ran (eagerly: a CUDA graph replays it without a Python call)."""
     kw = dict(dtype="float32", block_size=4, kv_cache_dtype=kv_cache_dtype)
-    kernel = LLM(qwen3, kernels={"paged_attention": "solution"}, **kw)
+    kernel = LLM(qwen3, kernels={"paged_attention": "solution"}, enforce_eager=True, **kw)
     sdpa = LLM(qwen3, kernels=replace(load_kernels("auto", DEVICE), **dict.fromkeys(KERNEL)), **kw)
     entry = "paged_decode_attention_fp8" if kv_cache_dtype == "fp8" else "paged_decode_attention"
     calls = []
