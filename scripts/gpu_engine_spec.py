@@ -120,7 +120,7 @@ def fp8(root: Path, budget_gb: float, requests: int, save) -> dict:
     pool is about budget_gb): pages, tokens, peak running sequences and output tokens/s on
     `requests` requests of 1024 prompt + 128 output tokens; decode attention on the paged kernel
     for both (the fp8 cache through paged_decode_attention_fp8, which reads the codes)."""
-    from engine import LLM, SamplingParams
+    from engine import SamplingParams
 
     rng = random.Random(1)
     work = [
@@ -134,40 +134,47 @@ def fp8(root: Path, budget_gb: float, requests: int, save) -> dict:
     util = 1 - ((free - weights) - budget_gb * 1e9 / 0.8) / total
     result = {"gpu_memory_utilization": util, "requests": requests, "prompt": 1024, "output": 128}
     for name, kw in (("bf16", {}), ("fp8", {"kv_cache_dtype": "fp8"})):
-        llm = LLM(str(root / "target"), dtype="bfloat16", max_model_len=2048, max_num_seqs=512,
-                  gpu_memory_utilization=util, **kw)  # fmt: skip
-        peak, schedule = [0], llm.scheduler.schedule
-
-        def counted(schedule=schedule, peak=peak, llm=llm):
-            batch = schedule()
-            peak[0] = max(peak[0], len(llm.scheduler.running))
-            return batch
-
-        llm.scheduler.schedule = counted
-        llm.generate([work[0][:32]], SamplingParams(max_tokens=4), use_tqdm=False)  # warm-up
-        _sync()
-        start = time.perf_counter()
-        outs = llm.generate(work, sp, use_tqdm=False)
-        _sync()
-        seconds = time.perf_counter() - start
-        tokens = sum(len(o.outputs[0].token_ids) for o in outs)
-        S = llm.config.block_size
-        result[name] = {
-            "pool_pages": llm.pages.total, "pool_tokens": llm.pages.total * S,
-            "pool_gb": llm.pool.nbytes() / 1e9,
-            "max_sequences_of_1152_tokens": llm.pages.total // -(-1152 // S),
-            "peak_running": peak[0], "preemptions": llm.scheduler.preemptions,
-            "seconds": seconds, "output_tokens_per_s": tokens / seconds,
-            "decode_attention": llm.kernels.bound.get("paged_attention"),
-            "cuda_graphs": llm.runner.graphs is not None,
-        }  # fmt: skip
+        result[name] = _fp8_run(root, work, sp, util, kw)  # its LLM is gone when it returns
+        _free()  # so the next pool is sized from the same free memory
         print(name, result[name], flush=True)
         save(result)
-        del llm, counted, outs
-        _free()
     for key in ("pool_tokens", "peak_running", "output_tokens_per_s"):
         result[f"fp8_over_bf16_{key}"] = result["fp8"][key] / result["bf16"][key]
     return result
+
+
+def _fp8_run(root: Path, work, sp, util: float, kw: dict) -> dict:
+    from engine import LLM, SamplingParams
+
+    llm = LLM(str(root / "target"), dtype="bfloat16", max_model_len=2048, max_num_seqs=512,
+              gpu_memory_utilization=util, **kw)  # fmt: skip
+    peak, schedule = [0], llm.scheduler.schedule
+
+    def counted():
+        batch = schedule()
+        peak[0] = max(peak[0], len(llm.scheduler.running))
+        return batch
+
+    llm.scheduler.schedule = counted
+    llm.generate([work[0][:32]], SamplingParams(max_tokens=4), use_tqdm=False)  # warm-up
+    _sync()
+    start = time.perf_counter()
+    outs = llm.generate(work, sp, use_tqdm=False)
+    _sync()
+    seconds = time.perf_counter() - start
+    tokens = sum(len(o.outputs[0].token_ids) for o in outs)
+    S = llm.config.block_size
+    row = {
+        "pool_pages": llm.pages.total, "pool_tokens": llm.pages.total * S,
+        "pool_gb": llm.pool.nbytes() / 1e9,
+        "max_sequences_of_1152_tokens": llm.pages.total // -(-1152 // S),
+        "peak_running": peak[0], "preemptions": llm.scheduler.preemptions,
+        "seconds": seconds, "output_tokens_per_s": tokens / seconds,
+        "decode_attention": llm.kernels.bound.get("paged_attention"),
+        "cuda_graphs": llm.runner.graphs is not None,
+    }  # fmt: skip
+    llm.scheduler.schedule = schedule  # break the cycle llm -> scheduler -> counted -> llm
+    return row
 
 
 def merge(out: Path) -> None:
