@@ -34,6 +34,7 @@ STAGES = {
     "agreement_qwen3.json": "agreement_qwen3_0.6b_random",
     "agreement_smollm2.json": "agreement_smollm2",
     "chat_qwen3.json": "chat_qwen3_0.6b_random",
+    "chat_qwen3_fp32.json": "chat_qwen3_0.6b_random_fp32",
     "bench_qwen3.json": "bench_qwen3_0.6b_random",
     "bs1_llama8b.json": "bs1_llama3_8b_random",
 }

@@ -4,7 +4,8 @@
 #   agreement  bf16 token agreement with HF (vLLM-style) on a random Qwen3-0.6B-shaped model
 #              (and SmolLM2 when its directory is given)                        ~1-1.5 min
 #   chat       `dojo engine bench --workload chat` on that model: 32 conversations x 6 turns
-#              sharing a 2048-token system prompt, prefix cache on vs off        ~1-1.5 min
+#              sharing a 2048-token system prompt, prefix cache on vs off; then 8 x 3 turns in
+#              float32, to see whether on and off agree without bf16 rounding   ~1-2 min
 #   bench      `dojo engine bench` on the nano-vllm workload vs HF generate      ~2-4.5 min
 #   8b         bs=1 decode of a random Llama-3-8B-shaped bf16 model (16 GB, drawn on the GPU)
 #              against the HBM roofline, `dojo engine bench --workload bs1`      ~1.5-2.5 min
@@ -62,6 +63,11 @@ fi
 if has chat; then
   timeout 150 python3 -m grader engine bench --workload chat --model "$MODEL" $CHAT --json \
     > "$OUT/chat_qwen3.json" 2> "$OUT/chat_qwen3.err"; tail -3 "$OUT/chat_qwen3.err"; merge
+  # the same shape, smaller, in float32: do on and off agree where bf16 rounding is out of it?
+  timeout 90 python3 -m grader engine bench --workload chat --model "$MODEL" --dtype float32 \
+    ${CHAT:---conversations 8 --turns 3 --system-len 512} --json \
+    > "$OUT/chat_qwen3_fp32.json" 2> "$OUT/chat_qwen3_fp32.err"; tail -3 "$OUT/chat_qwen3_fp32.err"
+  merge
 fi
 
 if has bench; then
@@ -82,6 +88,7 @@ import json, sys
 r = json.load(open(sys.argv[1]))
 pick = {"agreement_qwen3_0.6b_random": ("passed",),
         "chat_qwen3_0.6b_random": ("speedup", "greedy_equal", "answers_equal", "answers"),
+        "chat_qwen3_0.6b_random_fp32": ("speedup", "greedy_equal", "answers_equal", "answers"),
         "bench_qwen3_0.6b_random": ("speedup_vs_hf", "bs1_decode"),
         "bs1_llama3_8b_random": ("load_seconds", "cuda_graphs", "bs1_decode")}
 for key, fields in pick.items():

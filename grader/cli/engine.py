@@ -181,6 +181,7 @@ def bench(
     model: str = typer.Option(None, "--model", help=MODEL_HELP),
     kernels: str = typer.Option("auto", "--kernels", help=KERNELS_HELP),
     workload: str = typer.Option("throughput", "--workload", help=WORKLOAD_HELP),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bfloat16 on a GPU) | float32 | ..."),
     num_requests: int = typer.Option(256, "--num-requests"),
     min_len: int = typer.Option(100, "--min-len", help="input and output lengths: lowest"),
     max_len: int = typer.Option(1024, "--max-len", help="input and output lengths: highest"),
@@ -208,17 +209,15 @@ def bench(
         fail(f"--workload {workload}: choose throughput, chat or bs1")
     bandwidth = copy_bandwidth if torch.cuda.is_available() else None
     with _user_errors():
-        path = _model_dir(model)
+        path, knobs = _model_dir(model), dict(kernels=kernels, dtype=dtype)
         if workload == "chat":
             work = ChatWorkload(conversations, turns, system_len, user_len, answer_len, seed)
-            result = chat_bench(path, work, kernels=kernels)
+            result = chat_bench(path, work, **knobs)
         elif workload == "bs1":
-            result = bs1_bench(path, bs1_tokens, bandwidth, kernels=kernels)
+            result = bs1_bench(path, bs1_tokens, bandwidth, **knobs)
         else:
             work = Workload(num_requests, min_len, max_len, seed)
-            result = run_bench(
-                path, work, hf, hf_batch_size, bs1_tokens, bandwidth, kernels=kernels
-            )
+            result = run_bench(path, work, hf, hf_batch_size, bs1_tokens, bandwidth, **knobs)
     if json_out:
         sys.stdout.write(json.dumps({"schema": 1, **result}, indent=1) + "\n")
     else:

@@ -39,7 +39,7 @@ class Workload:
         return [([rng.randrange(min(vocab, 10_000)) for _ in range(i)], o) for i, o in lens]
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
 
@@ -65,10 +65,10 @@ def release(device: torch.device) -> None:
 def engine_throughput(llm: LLM, work: list[tuple[list[int], int]]) -> dict:
     params = [SamplingParams(temperature=0, ignore_eos=True, max_tokens=o) for _, o in work]
     llm.generate([[1, 2, 3]], SamplingParams(max_tokens=4), use_tqdm=False)  # warm-up
-    _sync(llm.config.torch_device())
+    sync(llm.config.torch_device())
     start = time.perf_counter()
     outs = llm.generate([p for p, _ in work], params, use_tqdm=False)
-    _sync(llm.config.torch_device())
+    sync(llm.config.torch_device())
     seconds = time.perf_counter() - start
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
     assert tokens == sum(o for _, o in work), "ignore_eos requests stopped early"
@@ -90,7 +90,7 @@ def hf_throughput(model_dir: str, work, batch_size: int, dtype, device) -> dict:
             [[0] * (width - len(p)) + [1] * len(p) for p, _ in chunk], device=device
         )
         new = max(o for _, o in chunk)
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         with torch.inference_mode():
             model.generate(
@@ -101,7 +101,7 @@ def hf_throughput(model_dir: str, work, batch_size: int, dtype, device) -> dict:
                 do_sample=False,
                 pad_token_id=0,
             )
-        _sync(device)
+        sync(device)
         seconds += time.perf_counter() - start
     tokens = sum(o for _, o in work)
     del model

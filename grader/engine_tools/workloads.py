@@ -13,7 +13,7 @@ from dataclasses import asdict, dataclass, replace
 
 from engine.llm import LLM
 from engine.sampler import SamplingParams
-from grader.engine_tools.bench import BS1_PROMPT, _sync, decode_bs1, describe, release
+from grader.engine_tools.bench import BS1_PROMPT, decode_bs1, describe, release, sync
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,7 +58,7 @@ def run_turns(llm: LLM, work: ChatWorkload) -> tuple[dict, list[list[list[int]]]
     sched, device = llm.scheduler, llm.config.torch_device()
     counters = sched.cached_tokens, sched.preemptions
     answers, per_turn, prompt_tokens = [], [], 0
-    _sync(device)
+    sync(device)
     start = time.perf_counter()
     for t in range(work.turns):
         prompts = [h + u[t] for h, u in zip(history, users)]
@@ -68,7 +68,7 @@ def run_turns(llm: LLM, work: ChatWorkload) -> tuple[dict, list[list[list[int]]]
         history = [p + a for p, a in zip(prompts, answers[-1])]
         prompt_tokens += (n := sum(map(len, prompts)))
         per_turn.append((sched.cached_tokens - before) / n)
-    _sync(device)
+    sync(device)
     seconds = time.perf_counter() - start
     cached, preempted = sched.cached_tokens - counters[0], sched.preemptions - counters[1]
     return _figures(seconds, prompt_tokens, cached, per_turn, answers, preempted), answers
@@ -157,7 +157,7 @@ def bs1_bench(
     kwargs = {"max_model_len": BS1_PROMPT + bs1_tokens + 16, "max_num_seqs": 1, **llm_kwargs}
     llm = LLM(model_dir, **kwargs)
     device = llm.config.torch_device()
-    _sync(device)
+    sync(device)
     load_seconds = time.perf_counter() - start
     mc = llm.model_config
     model = {f: getattr(mc, f) for f in MODEL_FIELDS}
