@@ -1,7 +1,8 @@
-"""GPU checks of the engine, called by scripts/gpu_engine.sh: build a random-weight
-Qwen3-0.6B-shaped checkpoint (no network), and judge bf16 token agreement with HF generate
+"""GPU checks of the engine, called by scripts/gpu_engine.sh: build random-weight Qwen3-0.6B-
+and Llama-3-8B-shaped checkpoints (no network), judge bf16 token agreement with HF generate
 the way vLLM compares log-probs (tokens agree, or at the first disagreement each token is in
-the other's top-5; the comparison stops there)."""
+the other's top-5; the comparison stops there), and merge the stages' JSON into one file.
+--tiny: small shapes on whatever device there is, for a CPU dry run of the script."""
 
 from __future__ import annotations
 
@@ -15,22 +16,47 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from grader.engine_tools.random_model import LLAMA3_8B, TINY_LLAMA, write_random_llama  # noqa: E402
+
 TOP = 5
 QWEN3_06B = dict(
     vocab_size=151936, hidden_size=1024, intermediate_size=3072, num_hidden_layers=28,
     num_attention_heads=16, num_key_value_heads=8, head_dim=128, max_position_embeddings=40960,
     rope_theta=1_000_000.0, rms_norm_eps=1e-6, tie_word_embeddings=True, eos_token_id=151645,
 )  # fmt: skip
+TINY_QWEN3 = dict(
+    QWEN3_06B, vocab_size=512, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+    num_attention_heads=4, num_key_value_heads=2, head_dim=16, eos_token_id=1,
+)  # fmt: skip
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
+# stage file under $OUT -> its key in h200_engine.json
+STAGES = {
+    "agreement_qwen3.json": "agreement_qwen3_0.6b_random",
+    "agreement_smollm2.json": "agreement_smollm2",
+    "chat_qwen3.json": "chat_qwen3_0.6b_random",
+    "chat_qwen3_fp32.json": "chat_qwen3_0.6b_random_fp32",
+    "bench_qwen3.json": "bench_qwen3_0.6b_random",
+    "bs1_llama8b.json": "bs1_llama3_8b_random",
+}
 
 
-def make_qwen3(path: Path) -> None:
+def make_qwen3(path: Path, tiny: bool) -> None:
     from transformers import Qwen3Config, Qwen3ForCausalLM
 
     torch.manual_seed(0)
-    with torch.device("cuda"):
-        model = Qwen3ForCausalLM(Qwen3Config(**QWEN3_06B)).to(torch.bfloat16)
-    model.save_pretrained(str(path))
-    print(f"saved a random Qwen3-0.6B-shaped model to {path}")
+    with torch.device(DEVICE):
+        model = Qwen3ForCausalLM(Qwen3Config(**(TINY_QWEN3 if tiny else QWEN3_06B)))
+    model.to(torch.bfloat16).save_pretrained(str(path))
+    print(f"saved a random Qwen3-0.6B-shaped{' (tiny)' if tiny else ''} model to {path}")
+
+
+def make_llama8b(path: Path, tiny: bool) -> None:
+    """A random bf16 Llama-3-8B-shaped checkpoint, drawn on the GPU (when there is one)."""
+    made = write_random_llama(path, TINY_LLAMA if tiny else LLAMA3_8B, DEVICE)
+    print(
+        f"saved a random Llama-3-8B-shaped{' (tiny)' if tiny else ''} model to {path}: "
+        f"{made['params'] / 1e9:.2f}B parameters, {made['shards']} shards, {made['seconds']:.1f} s"
+    )
 
 
 def _prompts(model_dir: Path, vocab: int) -> list[list[int]]:
@@ -59,10 +85,10 @@ def hf_steps(model_dir: Path, prompts, max_tokens: int) -> list[list[tuple[int, 
     the raw logits); like the engine, it stops at EOS."""
     from transformers import AutoModelForCausalLM
 
-    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.bfloat16).cuda()
+    model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.bfloat16).to(DEVICE)
     out = []
     for p in prompts:
-        ids = torch.tensor([p], device="cuda")
+        ids = torch.tensor([p], device=DEVICE)
         with torch.inference_mode():
             g = model.generate(
                 ids,
@@ -125,11 +151,12 @@ def agreement(model_dir: Path, max_tokens: int) -> dict:
     engine, kernels = engine_steps(model_dir, prompts, max_tokens)
     result = compare(engine, hf_steps(model_dir, prompts, max_tokens))
     return {"model": str(model_dir), "dtype": "bfloat16", "max_tokens": max_tokens,
-            "kernels": kernels, **result}  # fmt: skip
+            "device": DEVICE, "kernels": kernels, **result}  # fmt: skip
 
 
-def merge(out: Path) -> None:
-    """Gather what the stages wrote under out into out/h200_engine.json (run after each)."""
+def merge(out: Path, into: Path | None) -> None:
+    """Gather what the stages wrote under out into out/h200_engine.json (run after each); with
+    into, update that file with the stages found under out instead (a run of other stages)."""
 
     def load(name: str):
         try:
@@ -141,32 +168,36 @@ def merge(out: Path) -> None:
         p = out / name
         return p.read_text().strip().splitlines() if p.exists() else []
 
-    result = {
-        "env": lines("env.txt"),
-        "pytest_engine": lines("pytest_engine.txt")[-1:],
-        "agreement_qwen3_0.6b_random": load("agreement_qwen3.json"),
-        "agreement_smollm2": load("agreement_smollm2.json"),
-        "bench_qwen3_0.6b_random": load("bench_qwen3.json"),
-    }
-    (out / "h200_engine.json").write_text(json.dumps(result, indent=1))
+    result = {"env": lines("env.txt"), "pytest_engine": lines("pytest_engine.txt")[-1:]}
+    result |= {key: load(name) for name, key in STAGES.items()}
+    if into is None:
+        (out / "h200_engine.json").write_text(json.dumps(result, indent=1))
+        return
+    old = json.loads(into.read_text()) if into.exists() else {}
+    found = {k: v for k, v in result.items() if v and "missing" not in v}
+    into.write_text(json.dumps(old | found, indent=1))
+    print(f"{into}: updated {', '.join(found) or 'nothing'}")
 
 
 def main() -> None:
     ap = argparse.ArgumentParser()
     sub = ap.add_subparsers(dest="cmd", required=True)
-    sub.add_parser("make-qwen3").add_argument("path", type=Path)
+    for name in ("make-qwen3", "make-llama8b"):
+        make = sub.add_parser(name)
+        make.add_argument("path", type=Path)
+        make.add_argument("--tiny", action="store_true", help="a small shape, for a dry run")
     agree = sub.add_parser("agreement")
     agree.add_argument("model", type=Path)
     agree.add_argument("out", type=Path)
     agree.add_argument("--max-tokens", type=int, default=64)
-    sub.add_parser("merge").add_argument("out", type=Path)
+    merging = sub.add_parser("merge")
+    merging.add_argument("out", type=Path)
+    merging.add_argument("--into", type=Path, help="a JSON file to update with these stages")
     args = ap.parse_args()
     if args.cmd == "merge":
-        merge(args.out)
-        return
-    if args.cmd == "make-qwen3":
-        make_qwen3(args.path)
-        return
+        return merge(args.out, args.into)
+    if args.cmd.startswith("make-"):
+        return (make_qwen3 if args.cmd == "make-qwen3" else make_llama8b)(args.path, args.tiny)
     result = agreement(args.model, args.max_tokens)
     args.out.write_text(json.dumps(result, indent=1))
     agreed = [r["agreed"] for r in result["prompts"]]

@@ -22,6 +22,7 @@ engine_app = typer.Typer(
     pretty_exceptions_enable=False,
 )
 MODEL_HELP = "a local Hugging Face model directory (default: SmolLM2-135M-Instruct)"
+WORKLOAD_HELP = "throughput (nano-vllm, vs HF; bs=1 decode) | chat (prefix cache on vs off) | bs1"
 KERNELS_HELP = "auto | solution | reference | attempt | op=choice,... (choice: --impl grammar)"
 
 
@@ -179,6 +180,8 @@ def _print_check(reports, overall: str) -> None:
 def bench(
     model: str = typer.Option(None, "--model", help=MODEL_HELP),
     kernels: str = typer.Option("auto", "--kernels", help=KERNELS_HELP),
+    workload: str = typer.Option("throughput", "--workload", help=WORKLOAD_HELP),
+    dtype: str = typer.Option("auto", "--dtype", help="auto (bfloat16 on a GPU) | float32 | ..."),
     num_requests: int = typer.Option(256, "--num-requests"),
     min_len: int = typer.Option(100, "--min-len", help="input and output lengths: lowest"),
     max_len: int = typer.Option(1024, "--max-len", help="input and output lengths: highest"),
@@ -186,45 +189,39 @@ def bench(
     hf: bool = typer.Option(True, "--hf/--no-hf", help="also time HF transformers generate"),
     hf_batch_size: int = typer.Option(256, "--hf-batch-size"),
     bs1_tokens: int = typer.Option(256, "--bs1-tokens", help="tokens for the bs=1 decode"),
+    conversations: int = typer.Option(32, "--conversations", help="chat: side by side"),
+    turns: int = typer.Option(6, "--turns", help="chat: turns per conversation"),
+    system_len: int = typer.Option(2048, "--system-len", help="chat: shared system prompt"),
+    user_len: int = typer.Option(128, "--user-len", help="chat: user turns of [n/2, n] tokens"),
+    answer_len: int = typer.Option(64, "--answer-len", help="chat: tokens of every answer"),
     json_out: bool = typer.Option(False, "--json", help="one JSON object on stdout"),
 ) -> None:
-    """Throughput on the nano-vllm workload vs HF generate, and bs=1 decode vs the roofline."""
+    """Throughput on the nano-vllm workload vs HF generate and bs=1 decode vs the roofline;
+    or the multi-turn chat workload with the prefix cache on vs off; or bs=1 decode alone."""
     import torch
 
+    from grader.cli.engine_bench_view import print_bench
     from grader.engine_tools.bench import Workload, run_bench
+    from grader.engine_tools.workloads import ChatWorkload, bs1_bench, chat_bench
     from grader.runtime.timing import copy_bandwidth
 
+    if workload not in ("throughput", "chat", "bs1"):
+        fail(f"--workload {workload}: choose throughput, chat or bs1")
+    bandwidth = copy_bandwidth if torch.cuda.is_available() else None
     with _user_errors():
-        work = Workload(num_requests, min_len, max_len, seed)
-        result = run_bench(
-            _model_dir(model),
-            work,
-            hf=hf,
-            hf_batch_size=hf_batch_size,
-            bs1_tokens=bs1_tokens,
-            kernels=kernels,
-            copy_bandwidth=copy_bandwidth if torch.cuda.is_available() else None,
-        )
+        path, knobs = _model_dir(model), dict(kernels=kernels, dtype=dtype)
+        if workload == "chat":
+            work = ChatWorkload(conversations, turns, system_len, user_len, answer_len, seed)
+            result = chat_bench(path, work, **knobs)
+        elif workload == "bs1":
+            result = bs1_bench(path, bs1_tokens, bandwidth, **knobs)
+        else:
+            work = Workload(num_requests, min_len, max_len, seed)
+            result = run_bench(path, work, hf, hf_batch_size, bs1_tokens, bandwidth, **knobs)
     if json_out:
         sys.stdout.write(json.dumps({"schema": 1, **result}, indent=1) + "\n")
-        return
-    table = Table("", "output tok/s", "seconds", "output tokens")
-    for name in ("engine", "hf"):
-        if name in result:
-            r = result[name]
-            table.add_row(
-                name,
-                f"{r['output_tokens_per_s']:.1f}",
-                f"{r['seconds']:.2f}",
-                str(r["output_tokens"]),
-            )
-    console = out
-    console.print(table)
-    if "speedup_vs_hf" in result:
-        console.print(f"engine / HF generate: {result['speedup_vs_hf']:.2f}x")
-    b = result["bs1_decode"]
-    frac = f", {b['roofline_fraction']:.1%} of the HBM roofline" if "roofline_fraction" in b else ""
-    console.print(f"bs=1 decode: {b['tokens_per_s']:.1f} tok/s{frac} on {result['device']}")
+    else:
+        print_bench(out, result)
 
 
 @engine_app.command("serve")

@@ -39,18 +39,36 @@ class Workload:
         return [([rng.randrange(min(vocab, 10_000)) for _ in range(i)], o) for i, o in lens]
 
 
-def _sync(device: torch.device) -> None:
+def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
+
+
+def describe(llm: LLM) -> dict:
+    """Where and how the engine ran: device, dtype, the kernel of each op, CUDA graphs."""
+    device = llm.config.torch_device()
+    return {
+        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
+        "dtype": str(llm.config.torch_dtype()).removeprefix("torch."),
+        "kernels": llm.kernels.bound,
+        "cuda_graphs": llm.runner.graphs is not None,  # decode steps replayed (engine/graphs.py)
+    }
+
+
+def release(device: torch.device) -> None:
+    """Give back the memory of an engine the caller has dropped (`del llm`) to the next model."""
+    gc.collect()
+    if device.type == "cuda":
+        torch.cuda.empty_cache()
 
 
 def engine_throughput(llm: LLM, work: list[tuple[list[int], int]]) -> dict:
     params = [SamplingParams(temperature=0, ignore_eos=True, max_tokens=o) for _, o in work]
     llm.generate([[1, 2, 3]], SamplingParams(max_tokens=4), use_tqdm=False)  # warm-up
-    _sync(llm.config.torch_device())
+    sync(llm.config.torch_device())
     start = time.perf_counter()
     outs = llm.generate([p for p, _ in work], params, use_tqdm=False)
-    _sync(llm.config.torch_device())
+    sync(llm.config.torch_device())
     seconds = time.perf_counter() - start
     tokens = sum(len(o.outputs[0].token_ids) for o in outs)
     assert tokens == sum(o for _, o in work), "ignore_eos requests stopped early"
@@ -72,7 +90,7 @@ def hf_throughput(model_dir: str, work, batch_size: int, dtype, device) -> dict:
             [[0] * (width - len(p)) + [1] * len(p) for p, _ in chunk], device=device
         )
         new = max(o for _, o in chunk)
-        _sync(device)
+        sync(device)
         start = time.perf_counter()
         with torch.inference_mode():
             model.generate(
@@ -83,7 +101,7 @@ def hf_throughput(model_dir: str, work, batch_size: int, dtype, device) -> dict:
                 do_sample=False,
                 pad_token_id=0,
             )
-        _sync(device)
+        sync(device)
         seconds += time.perf_counter() - start
     tokens = sum(o for _, o in work)
     del model
@@ -119,7 +137,9 @@ def decode_bs1(llm: LLM, prompt_len: int, new_tokens: int, copy_bandwidth: float
     if not mc.tie_word_embeddings:  # the embedding table is looked up, not read whole
         weights -= llm.model.model.embed_tokens.weight.numel() * size
     kv = mc.kv_bytes_per_token * size * (prompt_len + new_tokens / 2)  # mean context read
-    out = {"tokens_per_s": rate, "bytes_per_token": weights + kv, "prompt_len": prompt_len}
+    out = {"tokens_per_s": rate, "ms_per_token": 1e3 / rate, "bytes_per_token": weights + kv}
+    out |= {"weight_bytes": weights, "kv_bytes": kv, "prompt_len": prompt_len}
+    out["new_tokens"] = new_tokens
     if copy_bandwidth:
         out["copy_bandwidth_gbs"] = copy_bandwidth / 1e9
         out["roofline_fraction"] = (weights + kv) * rate / copy_bandwidth
@@ -143,11 +163,9 @@ def run_bench(
     device, dtype = llm.config.torch_device(), llm.config.torch_dtype()
     work = workload.requests(llm.model_config.vocab_size)
     result = {
-        "device": torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu",
-        "dtype": str(dtype).removeprefix("torch."),
-        "kernels": llm.kernels.bound,
-        "cuda_graphs": llm.runner.graphs is not None,  # decode steps replayed (engine/graphs.py)
+        **describe(llm),
         "workload": {
+            "kind": "nano-vllm",
             "num_requests": workload.num_requests,
             "min_len": workload.min_len,
             "max_len": workload.max_len,
@@ -159,9 +177,7 @@ def run_bench(
     bandwidth = copy_bandwidth() if copy_bandwidth and device.type == "cuda" else None
     result["bs1_decode"] = decode_bs1(llm, BS1_PROMPT, bs1_tokens, bandwidth)
     del llm
-    gc.collect()
-    if device.type == "cuda":
-        torch.cuda.empty_cache()
+    release(device)
     if hf:
         result["hf"] = hf_throughput(model_dir, work, hf_batch_size, dtype, device)
         result["speedup_vs_hf"] = (
