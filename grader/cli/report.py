@@ -10,6 +10,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
+from grader.perf.bound import note as clock_note
 from grader.perf.grade import Grade
 from grader.sandbox.verdict import VERDICTS, CheckResult
 
@@ -143,6 +144,8 @@ def print_bench(console: Console, b: dict[str, Any]) -> None:
             if row.get("uncertain"):  # score.py takes the tier of the interval's low end
                 sure = "uncertain: it crosses a bar, so the tier is its low end's"
             console.print(f"95% interval of the speedup: {lo:.3g} to {hi:.3g} ({sure})")
+        if clock_note(row):  # the worker's CUDA events claimed less than a batch took here
+            console.print(f"{_case(row['case'])}: {clock_note(row)}")
     for key, value in (b.get("extra") or {}).items():
         console.print(f"{key}: {value}")
 
