@@ -67,7 +67,7 @@ def run_batch(call: Call, inputs: Callable, k: int, seed: int) -> float:
     call.i.client.own(blanks)
     _request(call, "impl", ("stage_batch", call.target, [((), b) for b in blanks], {}))
     picks = _PICK.sample(range(k), min(bound.PROBES, k))
-    poison = [(leaf, *_poison(leaf, src)) for j in picks for leaf, src in _pairs(blanks[j], xs[j])]
+    poison = [_poison(leaf, src) for j in picks for leaf, src in _pairs(blanks[j], xs[j])]
     for blank, x in zip(blanks, xs):
         _fill(blank, x)
     overhead = _overhead(call)
@@ -111,14 +111,25 @@ def _check(call: Call, xs: list, outs: Any, poisoned: set[int]) -> None:
             ) from None
 
 
-def _poison(leaf: torch.Tensor, src: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """(points, values): PROBE_POINTS random elements of an input and values unlike the ones
-    filled in there (NaN, or the bits flipped), ready before the clock starts."""
-    n = leaf.numel()
-    where = torch.randint(max(n, 1), (min(n, bound.PROBE_POINTS),), device=leaf.device)
-    if leaf.is_floating_point() or leaf.is_complex():
-        return where, torch.full(where.shape, math.nan, device=leaf.device).to(leaf.dtype)
-    return where, ~torch.take(src, where)
+def _poison(leaf: torch.Tensor, src: torch.Tensor) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """(the input as `put_` takes it, points, values): PROBE_POINTS random elements and values
+    unlike those filled in there that a worker finding them cannot undo (NaN; integers XORed
+    with a random mask); floats go through their bits (no fp8 `put_` needed). Made before the
+    clock starts."""
+    n, dev = leaf.numel(), leaf.device
+    where = torch.randint(max(n, 1), (min(n, bound.PROBE_POINTS),), device=dev)
+    if leaf.is_floating_point():
+        bits = _BITS[leaf.element_size()]
+        nan = torch.full(where.shape, math.nan, device=dev).to(leaf.dtype)
+        return leaf.view(bits), where, nan.view(bits)
+    if leaf.is_complex() or leaf.dtype == torch.bool:
+        flip = torch.full(where.shape, math.nan, device=dev) if leaf.is_complex() else None
+        return leaf, where, flip.to(leaf.dtype) if flip is not None else ~torch.take(src, where)
+    mask = torch.randint(1, 128, where.shape, device=dev).to(leaf.dtype)
+    return leaf, where, torch.take(src, where) ^ mask
+
+
+_BITS = {1: torch.uint8, 2: torch.int16, 4: torch.int32, 8: torch.int64}
 
 
 def _pairs(blank: Any, x: Any) -> list[tuple[torch.Tensor, torch.Tensor]]:

@@ -8,10 +8,11 @@ from __future__ import annotations
 import statistics
 
 import pytest
+import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from grader.perf import bound
+from grader.perf import bench_gpu, bound
 from grader.perf.bound import clocked, note, overhead_ms, per_call_ms
 from grader.perf.score import BadRecord, score
 from grader.problem.registry import get_problem
@@ -133,3 +134,34 @@ def test_events_beyond_the_roofline_still_fail_whatever_the_batch_says():
 def test_a_gpu_record_without_positive_batch_times_is_refused(batches):
     with pytest.raises(BadRecord, match="batch_ms"):
         _scored([0.3] * 5, batches)
+
+
+# ---- what the harness overwrites after a batch's reply -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    "dtype",
+    [torch.float32, torch.bfloat16, torch.float8_e4m3fn, torch.int64, torch.uint8, torch.bool],
+)
+def test_overwritten_points_hold_what_no_worker_can_turn_back_and_nothing_else_changes(dtype):
+    """NaN in floats (fp8 through its bits), integers XORed with a random mask, booleans
+    flipped; on a transposed (non-contiguous) input, as empty_like makes for one."""
+    src = (
+        (torch.randn(96, 40) * 20).to(dtype).t()
+        if dtype != torch.bool
+        else torch.randn(96, 40).t() > 0
+    )
+    leaf = torch.empty_like(src).copy_(src)
+    target, where, values = bench_gpu._poison(leaf, src)
+    target.put_(where, values)
+    hit = torch.zeros(src.numel(), dtype=torch.bool)
+    hit[where] = True
+    flat_now, flat_was = leaf.reshape(-1), src.reshape(-1)
+    if dtype.is_floating_point:
+        assert flat_now[hit].float().isnan().all() and not flat_now[~hit].float().isnan().any()
+        assert torch.equal(flat_now[~hit].float(), flat_was[~hit].float())
+    else:
+        assert (flat_now[hit] != flat_was[hit]).all() and torch.equal(
+            flat_now[~hit], flat_was[~hit]
+        )
+    assert hit.sum() > bound.PROBE_POINTS // 2
