@@ -1,7 +1,8 @@
 """The GPU side of the bench driver: samples timed with CUDA events in the worker (the attempt's
-process, so they are its word), then timed batches of calls on this process's own clock, whose
-outputs are read here before the clock stops; the parent scores the events' median, or the
-batches' figure where the events claim faster (grader.perf.bound says why and what is left)."""
+process, so they are its word), then batches of calls on fresh inputs timed on this process's
+own clock, which stops only after inputs of calls picked here were overwritten (a call still
+running then comes out wrong). The parent scores the events' median, or the batches' figure
+where the events claim faster: grader.perf.bound says why, and what is left open."""
 
 from __future__ import annotations
 
@@ -24,7 +25,7 @@ if TYPE_CHECKING:
     from grader.problem.spec import Perf
 
 BATCH_SEEDS = 1 << 20  # batch b, call j draws inputs(BATCH_SEEDS + b * K_MAX + j): unused seeds
-_PICK = random.SystemRandom()  # which outputs are probed: nothing the worker can predict
+_PICK = random.SystemRandom()  # whose inputs are overwritten: nothing the worker can know
 
 
 def time_gpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
