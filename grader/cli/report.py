@@ -177,7 +177,7 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
     for g in grades:
         measured = g.perf.get("status") == "measured"
         note = (
-            g.perf.get("device", "") + _spread(g.perf)
+            g.perf.get("device", "") + _spread(g.perf) + _clock(g.perf)
             if measured
             else (g.perf.get("message", "") if g.check.verdict == "passed" else g.check.message)
         )
@@ -209,6 +209,13 @@ def _spread(perf: dict[str, Any]) -> str:
         return ""
     lo, hi = rows[0]["ci95"]
     return f" · uncertain: 95% CI {lo:.3g}-{hi:.3g} crosses a bar"
+
+
+def _clock(perf: dict[str, Any]) -> str:
+    """A GPU result scored on the harness's clock, not the worker's events (grader.perf.bound)."""
+    if any(c.get("clock") == "harness" for c in perf.get("cases", [])):
+        return " · timed by the harness's clock (dojo bench says why)"
+    return ""
 
 
 def perf_value(value: float | None) -> str:
