@@ -8,9 +8,10 @@
 #                              GPU 1: scripts/gpu_engine_spec.sh, then gpu_redteam.sh bench
 #   scripts/gpu_x2.sh ep       both: ep_all_to_all graded on 2 GPUs (h200x2.json), then
 #                              scripts/gpu_engine_moe.sh
-#   scripts/gpu_x2.sh verify   GPU 0: scripts/gpu_engine.sh stages 8b and chat
+#   scripts/gpu_x2.sh verify   GPU 0: scripts/gpu_engine.sh stages chat and 8b, then the
+#                              fp8-vs-bf16 KV stage of gpu_engine_spec.py
 #                              GPU 1: the engine tests and tests/gpu, gpu_redteam.sh bench,
-#                              then the fp8-vs-bf16 KV stage of gpu_engine_spec.py
+#                              online_softmax and spec_decode benched (the clock floor)
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -40,10 +41,20 @@ checks_then_redteam() {
         --tb=short --deselect \
         tests/engine/test_weights.py::test_real_wheel_gives_the_recorded_greedy_continuation \
         > "$OUT/pytest.txt" 2>&1; tail -3 "$OUT/pytest.txt"
-    timeout 200 bash scripts/gpu_redteam.sh bench
+    timeout 260 bash scripts/gpu_redteam.sh bench
+    for slug in online_softmax spec_decode; do  # the shortest calls: the clock floor's margin
+        timeout 60 python3 -m grader bench $slug --impl solution --json > "$OUT/bench_$slug.json" \
+            2> "$OUT/bench_$slug.err"
+    done
+}
+fp8_stage() {
     timeout 40 python3 scripts/gpu_engine_spec.py make /tmp/spec_models 2>&1 | tail -1
     timeout 100 python3 scripts/gpu_engine_spec.py fp8 /tmp/spec_models --out "$OUT/fp8.json" \
         --budget-gb 3 --requests 192 2>&1 | tail -4
+}
+engine_stages() {
+    STAGES="chat 8b" timeout 380 bash scripts/gpu_engine.sh
+    fp8_stage
 }
 ep() {
     timeout 200 python3 -m grader grade ep_all_to_all --impl solution --json \
@@ -55,7 +66,7 @@ case "${1:-}" in
 grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;
 engine) lane engine 0 timeout 560 bash scripts/gpu_engine.sh; lane spec 1 spec_then_redteam ;;
 ep)     lane ep 0,1 ep ;;
-verify) lane engine 0 env STAGES="8b chat" timeout 500 bash scripts/gpu_engine.sh
+verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
 *)      echo "usage: $0 grade|engine|ep|verify"; exit 2 ;;
 esac
