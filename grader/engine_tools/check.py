@@ -18,7 +18,7 @@ import torch
 
 from engine.config import EngineConfig, ModelConfig
 from engine.llm import LLM
-from engine.ops import OpNotImplemented, load_kernels, parse_spec, tolerance
+from engine.ops import OPS, OpNotImplemented, load_kernels, parse_spec, tolerance
 from engine.sampler import SamplingParams
 
 PREAMBLE = "Answer in one short sentence, as a careful engineer would. "
@@ -49,7 +49,7 @@ EXERCISE = {  # what makes the engine call the op at all: an fp8 pool, n-gram sp
 class OpReport:
     op: str
     kernel: str
-    verdict: str  # ok | diverged | mismatch | not_attempted | error | needs_gpu
+    verdict: str  # ok | diverged | mismatch | not_attempted | not_exercised | error | needs_gpu
     max_abs_err: float | None = None
     max_rel_err: float | None = None
     calls: int = 0
@@ -83,6 +83,23 @@ class _Recorder:
             self.max_rel = max(self.max_rel, (diff / w.abs().clamp_min(1e-6)).max().item())
             self.out_of_tol |= bool((diff > self.atol + self.rtol * w.abs()).any())
         return out
+
+
+@dataclass(slots=True)
+class _Counted:
+    """An entry of the op under test that counts its calls (an op the model never calls is
+    not reported as correct)."""
+
+    fn: object
+    calls: int = 0
+
+    def __call__(self, *args, **kwargs):
+        self.calls += 1
+        return self.fn(*args, **kwargs)
+
+
+def _function(entry) -> bool:
+    return callable(entry) and not isinstance(entry, type)  # RadixCache: a class, not counted
 
 
 def _generate(model: str, kernels, prompts, max_tokens: int, **kw) -> list[list[int]]:
@@ -141,11 +158,17 @@ def _check_op(op, choice, reference, want, run, device, dtype) -> OpReport:
             recorders[entry] = _Recorder(
                 getattr(user, entry), getattr(reference, entry), rtol, atol
             )
-        got = run(kernels=dataclasses.replace(user, **recorders))
+        counted = {e: _Counted(fn) for e in OPS[op].entries if _function(fn := getattr(user, e))}
+        counted = {e: c for e, c in counted.items() if e not in recorders}
+        got = run(kernels=dataclasses.replace(user, **{**counted, **recorders}))
     except OpNotImplemented as e:
         return dataclasses.replace(report, verdict="not_attempted", message=str(e))
     except Exception as e:  # noqa: BLE001 - a user's kernel may fail in any way: it is a verdict
         return dataclasses.replace(report, verdict="error", message=f"{type(e).__name__}: {e}")
+    calls = [c.calls for c in counted.values()] + [r.calls for r in recorders.values()]
+    if calls and not any(calls):
+        why = "the model never called it on these prompts: nothing was checked"
+        return dataclasses.replace(report, verdict="not_exercised", message=why)
     report.first_diff = _first_diff(got, want)
     if recorders:
         report.max_abs_err = max(r.max_abs for r in recorders.values())

@@ -281,3 +281,14 @@ def test_engine_check_runs_spec_decode_under_speculation(tiny_dirs):
     kernels = "spec_decode=wrong:greedy_off_by_one"
     (report,) = check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=8)
     assert (report.op, report.verdict) == ("spec_decode", "diverged"), report
+
+
+def test_engine_check_says_an_op_the_model_never_called_was_not_exercised(tiny_dirs, monkeypatch):
+    """Without speculation nothing calls verify_greedy: the report says so, not "ok"."""
+    from grader.engine_tools import check
+
+    monkeypatch.setitem(check.EXERCISE, "spec_decode", {})
+    kernels = "spec_decode=wrong:greedy_off_by_one"
+    (report,) = check.check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=4)
+    assert (report.op, report.verdict) == ("spec_decode", "not_exercised"), report
+    assert "never called" in report.message
