@@ -125,7 +125,6 @@ class Worker:
                 self.batch = (fn, list(call_args), [])
                 if torch.cuda.is_initialized():  # the outputs the harness let go of: reusable,
                     torch.cuda.ipc_collect()  # so the timed batch need not allocate anew
-                    _reserve(call_args)
                 return ("ok", None)
             if op == "time":  # one GPU sample, timed with CUDA events here
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
@@ -215,25 +214,6 @@ class Worker:
         if kind == "bench_extra":
             return (lambda: hooks.bench_extra(self.module, perf)), "bench_extra"
         return hooks.bench_target(self.module, perf), perf.entry
-
-
-def _reserve(calls: list) -> None:
-    """Grow the caching allocator by the batch's input bytes and hand them back to it: the
-    timed batch's outputs (k alive at once) are carved from cached memory, not each given a
-    cudaMalloc that the one-call samples never pay."""
-    nbytes = sum(t.nbytes for t in _tensors(calls))
-    try:
-        torch.empty(nbytes, dtype=torch.uint8, device="cuda")  # freed at once, kept cached
-    except torch.OutOfMemoryError:
-        pass  # no room to spare: the batch allocates as it goes
-
-
-def _tensors(value: Any) -> list[torch.Tensor]:
-    if isinstance(value, torch.Tensor):
-        return [value]
-    if isinstance(value, dict):
-        value = list(value.values())
-    return [t for v in value for t in _tensors(v)] if isinstance(value, (list, tuple)) else []
 
 
 def _unaliased(out: Any, fn: Any, args: tuple, kwargs: dict) -> Any:

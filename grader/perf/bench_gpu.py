@@ -61,8 +61,8 @@ def _samples(call: Call, perf: Perf, inputs: Callable) -> tuple[list, list, Any]
 def run_batch(call: Call, inputs: Callable, k: int, seed: int) -> float:
     """One batch of k calls on fresh inputs; the harness's figure (ms) for one call. The worker
     is staged empty buffers, filled here just before the clock starts (nothing to compute
-    ahead). The clock stops at its reply; then points of PROBES calls' inputs, picked now, are
-    overwritten: a call still running after the reply reads them and comes out wrong."""
+    ahead). When its reply comes, points of PROBES calls' inputs, picked now, are overwritten
+    here before the clock stops: a call still running then reads them and comes out wrong."""
     xs = [inputs(seed + j) for j in range(k)]
     blanks = [_blank(x) for x in xs]
     call.i.client.own(blanks)
@@ -75,10 +75,10 @@ def run_batch(call: Call, inputs: Callable, k: int, seed: int) -> float:
     _sync()
     t0 = time.perf_counter()
     _request(call, "impl", ("run_batch",))
-    wall = (time.perf_counter() - t0) * 1e3  # the overwrite is a check, not part of the time
     for leaf, where, values in poison:
         leaf.put_(where, values)
     _sync()
+    wall = (time.perf_counter() - t0) * 1e3
     outs = _request(call, "impl", ("fetch_batch", list(range(k))))
     _request(call, "impl", ("stage_batch", call.target, [], {}))  # the worker lets them go
     _check(call, xs, outs, set(picks))
