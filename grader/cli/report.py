@@ -10,7 +10,6 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from grader.perf.bound import note as clock_note
 from grader.perf.grade import Grade
 from grader.sandbox.verdict import VERDICTS, CheckResult
 
@@ -144,8 +143,6 @@ def print_bench(console: Console, b: dict[str, Any]) -> None:
             if row.get("uncertain"):  # score.py takes the tier of the interval's low end
                 sure = "uncertain: it crosses a bar, so the tier is its low end's"
             console.print(f"95% interval of the speedup: {lo:.3g} to {hi:.3g} ({sure})")
-        if clock_note(row):  # the worker's CUDA events claimed less than a batch took here
-            console.print(f"{_case(row['case'])}: {clock_note(row)}")
     for key, value in (b.get("extra") or {}).items():
         console.print(f"{key}: {value}")
 
@@ -177,7 +174,7 @@ def print_scoreboard(console: Console, grades: list[Grade], readiness: dict[str,
     for g in grades:
         measured = g.perf.get("status") == "measured"
         note = (
-            g.perf.get("device", "") + _spread(g.perf) + _clock(g.perf)
+            g.perf.get("device", "") + _spread(g.perf)
             if measured
             else (g.perf.get("message", "") if g.check.verdict == "passed" else g.check.message)
         )
@@ -209,13 +206,6 @@ def _spread(perf: dict[str, Any]) -> str:
         return ""
     lo, hi = rows[0]["ci95"]
     return f" · uncertain: 95% CI {lo:.3g}-{hi:.3g} crosses a bar"
-
-
-def _clock(perf: dict[str, Any]) -> str:
-    """A GPU result scored on the harness's clock, not the worker's events (grader.perf.bound)."""
-    if any(c.get("clock") == "harness" for c in perf.get("cases", [])):
-        return " · timed by the harness's clock (dojo bench says why)"
-    return ""
 
 
 def perf_value(value: float | None) -> str:

@@ -73,16 +73,6 @@ class WorkerClient:
         self.kinds = {str(k): str(v) for k, v in dict(loaded.get("kinds", {})).items()}
         self.params = {str(k): list(v) for k, v in dict(loaded.get("params", {})).items()}
 
-    def own(self, value: Any) -> None:
-        """Tensors of this process's own, to be sent as themselves (not copied as memory once
-        received from the worker): an address can come back to this process's allocator
-        after the worker's memory mapped there was let go."""
-        if isinstance(value, torch.Tensor) and value.is_cuda:
-            self._received.discard(value.untyped_storage().data_ptr())
-        elif isinstance(value, (list, tuple, dict)):
-            for v in value.values() if isinstance(value, dict) else value:
-                self.own(v)
-
     def request(self, message: tuple) -> Any:
         """Send one request and serve callbacks until its reply; WorkerRaised / WorkerGone."""
         try:

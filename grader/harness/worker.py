@@ -39,7 +39,6 @@ class Worker:
         self.objects: dict[int, Any] = {}
         self.staged: tuple | None = None  # (fn, args, kwargs) for the next "run"
         self.result: tuple | None = None  # (fn, args, kwargs, output) of the last "run"
-        self.batch: tuple = (None, [], [])  # (fn, [(args, kwargs)], outputs) of a GPU batch
         self.watch: Watch | None = None  # the dynamic rule check, for attempts and solutions
 
     # ---- values crossing the wire -----------------------------------------------------------
@@ -112,19 +111,12 @@ class Worker:
                 return ("ok", None)
             if op in ("run", "fetch"):
                 return ("ok", self.run() if op == "run" else self.fetch())
-            if op in ("ping", "run_batch", "fetch_batch"):
-                return ("ok", self.run_batch() if op == "run_batch" else self.fetch_batch(*args))
             fn, label = self.target(*args[0])
             if op == "get":
                 return ("ok", self.export(fn))
             call_args, kwargs = self.materialise(args[1]), self.materialise(args[2])
             if op == "stage":
                 self.staged, self.result = (fn, call_args, kwargs), None
-                return ("ok", None)
-            if op == "stage_batch":  # the calls of a batch: [(args, kwargs)], as call_args
-                self.batch = (fn, list(call_args), [])
-                if torch.cuda.is_initialized():  # the outputs the harness let go of: reusable,
-                    torch.cuda.ipc_collect()  # so the timed batch need not allocate anew
                 return ("ok", None)
             if op == "time":  # one GPU sample, timed with CUDA events here
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
@@ -150,21 +142,6 @@ class Worker:
         fn, call_args, kwargs, out = self.result
         self.result = None
         return self.export(_unaliased(out, fn, call_args, kwargs))
-
-    def run_batch(self) -> None:
-        """The staged calls of a GPU batch back to back, then a device-wide sync. The harness
-        times this request on its own clock (grader.perf.bench_gpu) and does not take the sync
-        on trust: once the reply is in, it overwrites inputs of calls it picked."""
-        fn, calls, _ = self.batch
-        outs = [fn(*call_args, **kwargs) for call_args, kwargs in calls]
-        if torch.cuda.is_initialized():
-            torch.cuda.synchronize()
-        self.batch = (fn, calls, outs)
-
-    def fetch_batch(self, picks: list[int] | None = None) -> list[Any]:
-        """The outputs of the batch's calls `picks` (with no picks: "ping", a bare round trip)."""
-        fn, calls, outs = self.batch
-        return [self.export(_unaliased(outs[i], fn, *calls[i])) for i in picks or ()]
 
     def load(self, slug: str, spec: str, root: str) -> dict[str, Any]:
         """Import the implementation; say which entries it defines and their parameter names."""

@@ -10,6 +10,7 @@ import argparse
 import importlib
 import os
 import secrets
+import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,7 +25,6 @@ import torch  # noqa: E402
 from grader.harness.checked import CheckedImpl, ImplError, open_impl, remote  # noqa: E402
 from grader.harness.hooks import Hooks, hooks_for  # noqa: E402
 from grader.perf.bench_cpu import time_cpu  # noqa: E402
-from grader.perf.bench_gpu import time_gpu  # noqa: E402
 from grader.perf.grade import choose_perf  # noqa: E402
 from grader.perf.tamper import own_copy  # noqa: E402
 from grader.problem.impls import peer_missing, resolve  # noqa: E402
@@ -126,7 +126,7 @@ def _case(
     if device == "cuda":
         for i in range(3):  # JIT compilation, autotuning, allocator warm-up stay out of samples
             call.impl(inputs(-2 - i))
-        row.update(time_gpu(call, perf, inputs))
+        row.update(_time_gpu(call, perf, inputs))
         row["baseline_value"] = _baseline(perf, hooks, case)
     else:
         row.update(time_cpu(call, perf, inputs))
@@ -150,6 +150,25 @@ class Call:
 
     def checked(self, x: dict) -> None:
         self.verify(x, self.impl(own_copy(x)))
+
+
+def _time_gpu(call: Call, perf: Perf, inputs: Callable) -> dict[str, Any]:
+    """CUDA events in the worker, around the call alone; this process's clock around the whole
+    request bounds each reported time (a worker reporting less than it took is caught)."""
+    samples, walls, began = [], [], time.perf_counter()
+    while not timing.done(samples, began, perf.budget_s, 10, 300):
+        x = inputs(len(samples))
+        torch.cuda.synchronize()
+        t0 = time.perf_counter()
+        ms, out = call.impl(own_copy(x), "time")
+        walls.append((time.perf_counter() - t0) * 1e3)
+        if not isinstance(ms, float) or not 0 < ms <= walls[-1]:
+            raise AssertionError(
+                f"the worker reported {ms!r} ms for a call that took {walls[-1]:.3f} ms here"
+            )
+        samples.append(ms)
+        call.verify(x, out)
+    return {"samples_ms": samples, "wall_ms": walls}
 
 
 def _baseline(perf: Perf, hooks: Hooks, case: dict) -> float:

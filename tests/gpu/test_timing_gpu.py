@@ -48,24 +48,3 @@ def test_memoised_results_gain_nothing_on_fresh_inputs():
     b = run_bench(get_problem("rms_norm"), str(BAD / "memoizing_cheat.py"))
     assert b["status"] == "measured" and b["tier"] is None, b
     assert b["fraction"] < 0.5, b
-
-
-def test_a_worker_reporting_a_third_of_its_time_is_scored_on_the_harness_clock():
-    """The events are the worker's word; timed batches on the harness's clock put a floor under
-    them (grader.perf.bound), so a third of the real time is not what is scored."""
-    b = run_bench(get_problem("rms_norm"), str(BAD / "reports_its_own_time.py"))
-    assert b["status"] == "measured", b
-    (case,) = b["cases"]
-    assert case["clock"] == "harness", case
-    assert case["events_median_ms"] < 0.5 * case["harness_ms"] <= case["median_ms"], case
-
-
-def test_a_batch_answered_before_its_kernels_finish_fails_or_is_fully_clocked():
-    """The harness overwrites inputs of calls it picks once the reply is in: a kernel still
-    reading them comes out wrong. If the GPU ran the queue before the overwrite, the clock saw
-    all of it and the floor holds as above."""
-    b = run_bench(get_problem("rms_norm"), str(BAD / "hides_its_batch.py"))
-    if b["status"] == "failed":
-        assert "still running" in b["message"], b
-    else:
-        assert b["status"] == "measured" and b["cases"][0]["clock"] == "harness", b

@@ -1,10 +1,8 @@
-"""Cheat (GPU bench): the CUDA-event time of a sample is measured in the worker, the attempt's own
-process. This attempt replaces the worker's timing function and reports a third of its real
-time, never past the roofline (1.15x copy bandwidth would be rejected as impossible). Caught by
-the harness's clock (grader.perf.bound): a timed batch of calls on fresh inputs puts a floor
-under the score, so the bench is "measured" at about the fraction its calls really reach (the
-eager math below: the same as without the cheat, within the slack), with `clock: harness` on
-the case and a note that the worker's events said ~3x less than a batch took."""
+"""Cheat (GPU bench, still open): the CUDA-event time of a sample is measured in the worker, the
+attempt's own process, and the harness only checks it is no more than its own clock around the
+request (which also holds the L2 flush, a ~1 ms spin and the transfers). This attempt replaces
+the worker's timing function and reports a third of its real time, never past the roofline
+(1.15x copy bandwidth would be rejected as impossible): an honest kernel's score, tripled."""
 
 import sys
 
