@@ -131,3 +131,14 @@ def test_bad_settings_are_one_line_errors(llama_dir, kwargs, words):
     with pytest.raises(ValueError, match=words) as err:
         LLM(str(llama_dir), dtype="float32", **kwargs)
     assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("impl, want", [("solution", "ok"), ("wrong:per_tensor_scale", "diverged")])
+def test_engine_check_judges_fp8_codes_by_the_problems_rule_in_bf16(tiny_dirs, impl, want):
+    """A bf16 model (a GPU's default): fp8_quant is judged by its problem's rule (codes equal
+    or an accepted tie neighbour, fp32 scales), not by a bf16 tolerance it has none of."""
+    from grader.engine_tools.check import check_kernels
+
+    kernels = f"fp8_quant={impl}"
+    (r,) = check_kernels(str(tiny_dirs["qwen3"]), kernels, max_tokens=4, dtype="bfloat16")
+    assert (r.op, r.verdict) == ("fp8_quant", want), r
