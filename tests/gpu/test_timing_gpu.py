@@ -26,13 +26,15 @@ def test_time_gpu_reports_a_copy_at_about_copy_bandwidth():
     the GPU, so each is measured three times in alternation and the best of each compared (the
     fastest sample is the one taken on an idle GPU)."""
     x = torch.empty(256 * 2**20 // 4, device="cuda")
-    best_bw, best_clone = 0.0, 0.0
+    best_bw, best_clone, best_ratio = 0.0, 0.0, 0.0
     for _ in range(3):
         best_bw = max(best_bw, timing.copy_bandwidth())
         t = timing.time_gpu(lambda i: x.clone(), budget_s=2.0)
         best_clone = max(best_clone, 2 * x.nbytes / (t.min_ms * 1e-3))
-        assert t.samples >= 10 and t.host_ratio > 0.5
+        best_ratio = max(best_ratio, t.host_ratio)  # another test's kernels only lower it
+        assert t.samples >= 10
     assert 0.7 < best_clone / best_bw < 1.15, f"clone at {best_clone / best_bw:.2f} of copy"
+    assert best_ratio > 0.5, f"event time over host time {best_ratio:.2f} in the best of 3"
 
 
 def test_work_hidden_on_a_side_stream_is_rejected():
