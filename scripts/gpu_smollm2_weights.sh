@@ -58,5 +58,5 @@ EOF
 # then, on the converted weights: bf16 token agreement with HF (issue 10) and speculative
 # decoding on real weights (issue 13: self-draft and n-gram against plain, bs=1)
 SMOL=$(python3 -c "from engine.weights import default_model_dir; print(default_model_dir())")
-timeout 120 python3 scripts/gpu_engine.py agreement "$SMOL" "$OUT/agreement_smollm2.json" 2>&1 | tail -3
-timeout 240 python3 scripts/gpu_spec_real.py "$SMOL" "$OUT/spec_smollm2.json" 2>&1 | tail -4
+timeout 120 python3 scripts/gpu_engine.py agreement "$SMOL" "$OUT/agreement_smollm2.json" 2>&1 | tail -3 || true
+timeout 240 python3 scripts/gpu_spec_real.py "$SMOL" "$OUT/spec_smollm2.json" 2>&1 | tail -4 || true
