@@ -60,12 +60,14 @@ class OpReport:
 
 @dataclass(slots=True)
 class _Recorder:
-    """Calls the op under test and the reference on the same inputs; keeps the worst error."""
+    """Calls the op under test and the reference on the same inputs; keeps the worst error.
+    Without a reference (an entry with no tensor output to compare) it only counts the calls:
+    an op the model never calls is not reported as correct."""
 
     fn: object
-    ref: object
-    rtol: float
-    atol: float
+    ref: object = None
+    rtol: float = 0.0
+    atol: float = 0.0
     judge: object = None  # the problem's own check, where plain tolerances are not its rule
     max_abs: float = 0.0
     max_rel: float = 0.0
@@ -74,8 +76,10 @@ class _Recorder:
 
     def __call__(self, *args, **kwargs):
         out = self.fn(*args, **kwargs)
-        want = self.ref(*args, **kwargs)
         self.calls += 1
+        if self.ref is None:
+            return out
+        want = self.ref(*args, **kwargs)
         pairs = zip(out, want) if isinstance(out, tuple) else [(out, want)]
         for o, w in pairs:
             o, w = o.float(), w.float()  # (..., N)
@@ -103,19 +107,6 @@ def _fp8_codes(out, want, args) -> None:
 
 
 JUDGES = {"quant_fp8": _fp8_codes}
-
-
-@dataclass(slots=True)
-class _Counted:
-    """An entry of the op under test that counts its calls (an op the model never calls is
-    not reported as correct)."""
-
-    fn: object
-    calls: int = 0
-
-    def __call__(self, *args, **kwargs):
-        self.calls += 1
-        return self.fn(*args, **kwargs)
 
 
 def _function(entry) -> bool:
@@ -170,26 +161,17 @@ def _check_op(op, choice, reference, want, run, device, dtype) -> OpReport:
     try:
         user = load_kernels({**parse_spec("reference"), op: choice}, device)
         report.kernel = user.bound[op]
-        recorders = {}
-        for entry in TENSOR_OPS.get(op, ()):
-            if getattr(reference, entry) is None or getattr(user, entry) is None:
-                continue
-            rtol, atol = tolerance(op, OUTPUT_DTYPE.get(op, dtype))
-            recorders[entry] = _Recorder(
-                getattr(user, entry), getattr(reference, entry), rtol, atol, JUDGES.get(entry)
-            )
-        counted = {e: _Counted(fn) for e in OPS[op].entries if _function(fn := getattr(user, e))}
-        counted = {e: c for e, c in counted.items() if e not in recorders}
-        got = run(kernels=dataclasses.replace(user, **{**counted, **recorders}))
+        recorders = _recorders(op, user, reference, dtype)
+        got = run(kernels=dataclasses.replace(user, **recorders))
     except OpNotImplemented as e:
         return dataclasses.replace(report, verdict="not_attempted", message=str(e))
     except Exception as e:  # noqa: BLE001 - a user's kernel may fail in any way: it is a verdict
         return dataclasses.replace(report, verdict="error", message=f"{type(e).__name__}: {e}")
-    calls = [c.calls for c in counted.values()] + [r.calls for r in recorders.values()]
-    if calls and not any(calls):
+    if recorders and not any(r.calls for r in recorders.values()):
         why = "the model never called it on these prompts: nothing was checked"
         return dataclasses.replace(report, verdict="not_exercised", message=why)
     report.first_diff = _first_diff(got, want)
+    recorders = {e: r for e, r in recorders.items() if r.ref is not None}  # the compared ones
     if recorders:
         report.max_abs_err = max(r.max_abs for r in recorders.values())
         report.max_rel_err = max(r.max_rel for r in recorders.values())
@@ -197,6 +179,23 @@ def _check_op(op, choice, reference, want, run, device, dtype) -> OpReport:
     off = any(r.out_of_tol for r in recorders.values())
     report.verdict = "diverged" if report.first_diff else "mismatch" if off else "ok"
     return report
+
+
+def _recorders(op, user, reference, dtype) -> dict[str, _Recorder]:
+    """A recorder per function entry of the op: compared with the reference where the op's
+    entries return tensors (TENSOR_OPS), counted only otherwise (a class, RadixCache, is left)."""
+    entries = dict.fromkeys((*OPS[op].entries, *TENSOR_OPS.get(op, ())))
+    recorders = {}
+    for entry in entries:
+        fn, ref = getattr(user, entry), getattr(reference, entry)
+        if not _function(fn):
+            continue
+        if entry in TENSOR_OPS.get(op, ()) and ref is not None:
+            rtol, atol = tolerance(op, OUTPUT_DTYPE.get(op, dtype))
+            recorders[entry] = _Recorder(fn, ref, rtol, atol, JUDGES.get(entry))
+        else:
+            recorders[entry] = _Recorder(fn)
+    return recorders
 
 
 def verdict(reports: list[OpReport]) -> str:
