@@ -157,6 +157,7 @@ def check(
 
 def _print_check(reports, overall: str) -> None:
     table = Table("op", "kernel", "verdict", "max abs err", "max rel err", "first divergence")
+    table.columns[1].overflow = "fold"  # the whole kernel name (wrong:<bug>, a path), on 2 lines
     for r in reports:
         d = r.first_diff
         where = (
