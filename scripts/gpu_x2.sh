@@ -7,11 +7,14 @@
 #   scripts/gpu_x2.sh engine   GPU 0: scripts/gpu_engine.sh (h200_engine.json)
 #                              GPU 1: scripts/gpu_engine_spec.sh, then gpu_redteam.sh bench
 #   scripts/gpu_x2.sh ep       both: ep_all_to_all graded on 2 GPUs (h200x2.json), then
-#                              scripts/gpu_engine_moe.sh
+#                              scripts/gpu_engine_moe.sh, then tests/distributed (2 GPUs)
 #   scripts/gpu_x2.sh verify   GPU 0: scripts/gpu_engine.sh stages chat and 8b, then the
 #                              fp8-vs-bf16 KV stage of gpu_engine_spec.py
 #                              GPU 1: the engine tests and tests/gpu, gpu_redteam.sh bench,
 #                              online_softmax and spec_decode benched (the clock floor)
+#   scripts/gpu_x2.sh suite    GPU 0: scripts/gpu_smollm2_weights.sh run (the default model's
+#                              halves carried: see there), then scripts/gpu_bs1_profile.py
+#                              GPU 1: the full test suite, pytest -n 8 (scripts/gpu_suite_part.sh)
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -57,18 +60,25 @@ engine_stages() {
     fp8_stage
 }
 ep() {
-    timeout 200 python3 -m grader grade ep_all_to_all --impl solution --json \
+    timeout 150 python3 -m grader grade ep_all_to_all --impl solution --json \
         --save "$OUT/h200x2.json" > "$OUT/grade_ep.json" 2> "$OUT/grade_ep.err"
     echo "grade ep_all_to_all exit $?"; tail -3 "$OUT/grade_ep.err"
-    timeout 380 bash scripts/gpu_engine_moe.sh
+    timeout 330 bash scripts/gpu_engine_moe.sh
+    timeout 90 python3 -m pytest tests/distributed -p no:cacheprovider -q -rfEs --tb=short \
+        > "$OUT/pytest_distributed.txt" 2>&1; tail -3 "$OUT/pytest_distributed.txt"
+}
+smollm2_then_bs1() {
+    timeout 330 bash scripts/gpu_smollm2_weights.sh run
+    timeout 200 python3 scripts/gpu_bs1_profile.py "$OUT/bs1_profile.json" 2>&1 | tail -25
 }
 case "${1:-}" in
 grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;
 engine) lane engine 0 timeout 560 bash scripts/gpu_engine.sh; lane spec 1 spec_then_redteam ;;
 ep)     lane ep 0,1 ep ;;
+suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"

@@ -12,7 +12,7 @@ from typing import Any
 import torch
 
 from grader.harness.compare import assert_matches
-from grader.problem.impls import import_file
+from grader.problem.impls import ImplRef, import_file
 from grader.problem.registry import get_problem
 from grader.problem.spec import Perf, Problem, SpecError
 from grader.runtime.errors import ImplLoadError
@@ -42,8 +42,9 @@ class Hooks:
         """(M, N, K, dtype) of the cuBLAS GEMM a `metric = "tflops"` case is measured against."""
         raise SpecError(f"{self.problem.slug}: metric 'tflops' needs Hooks.baseline_gemm")
 
-    def bench_custom(self, module: Any, perf: Perf) -> dict[str, Any]:
-        """For `metric = "custom"`: measure the implementation and its baseline in one run and
+    def bench_custom(self, ref: ImplRef, perf: Perf) -> dict[str, Any]:
+        """For `metric = "custom"`: measure the implementation (`ref`, what --impl named: load
+        it in the processes that run it) and its baseline in one run and
         return {"cases": [{"case", "median_ms", "fraction", "tier", ...}], "fraction", "tier"}."""
         raise SpecError(f"{self.problem.slug}: metric 'custom' needs Hooks.bench_custom")
 

@@ -13,8 +13,7 @@ import torch.nn.functional as F
 
 from grader.harness.compare import assert_close
 from grader.harness.hooks import Hooks
-from grader.problem.impls import load, resolve
-from grader.problem.nulls import null_module
+from grader.problem.impls import ImplRef, load, resolve
 from grader.problem.registry import get_problem
 from grader.problem.spec import Perf
 from grader.runtime.ranks import Ranks
@@ -23,11 +22,11 @@ from reference.ep_all_to_all import SLUG, dispatch_plan, ep_moe, make_inputs
 
 
 class EpAllToAllHooks(Hooks):
-    def bench_custom(self, module: Any, perf: Perf) -> dict[str, Any]:
-        return bench_custom(module, perf)
+    def bench_custom(self, ref: ImplRef, perf: Perf) -> dict[str, Any]:
+        return bench_custom(ref, perf)
 
 
-def bench_custom(module: Any, perf: Perf) -> dict[str, Any]:
+def bench_custom(ref: ImplRef, perf: Perf) -> dict[str, Any]:
     """One NCCL rank per GPU. Per case, the raw times of: ep_moe with a trivial expert (x2), two
     plain all_to_all_single calls moving the same bytes (the baseline), and ep_moe with SwiGLU
     experts (the layer). The ranks run the attempt, so they only time; medians, the fraction
@@ -35,7 +34,7 @@ def bench_custom(module: Any, perf: Perf) -> dict[str, Any]:
     rows = []
     for case in perf.cases:
         with Ranks(case["W"], backend="nccl", timeout_s=240.0) as ranks:
-            got = ranks.run(_bench_rank, _locator(module), case, perf.budget_s)[0]
+            got = ranks.run(_bench_rank, _locator(ref), case, perf.budget_s)[0]
         rows.append({"case": case, **got})
     return {"cases": rows}
 
@@ -148,16 +147,15 @@ def _sample_ms(call: Callable[[], Any], on_gpu: bool) -> float:
     return start.elapsed_time(end)
 
 
-def _locator(module: Any) -> tuple[str, str]:
-    """How a rank finds the implementation again: its file, or the null answer's kind
-    (grader.problem.nulls names those modules dojo_null_<slug>_<kind>)."""
-    file = getattr(module, "__file__", None)
-    return ("path", file) if file else ("null", module.__name__.rsplit("_", 1)[-1])
+def _locator(ref: ImplRef) -> tuple[str, str]:
+    """How a rank finds the implementation again: the --impl argument, a path made absolute."""
+    return ("spec", ref.cli_arg)
 
 
 def _load_impl(locator: tuple[str, str]) -> Any:
-    problem, (kind, arg) = get_problem(SLUG), locator
-    return null_module(problem, arg) if kind == "null" else load(problem, resolve(problem, arg))
+    """("spec", an --impl argument) or ("path", a file); the module with its entries checked."""
+    problem = get_problem(SLUG)
+    return load(problem, resolve(problem, locator[1]))
 
 
 HOOKS = EpAllToAllHooks

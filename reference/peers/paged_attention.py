@@ -33,10 +33,14 @@ def sdpa_gathered(
     seq_lens: torch.Tensor,
     scale: float,
 ) -> torch.Tensor:
+    """The query heads of one KV head as that head's query rows: SDPA sees Hkv heads of
+    group = Hq // Hkv queries, and K and V are never repeated per query head (enable_gqa
+    would take its math path with a mask and copy them 4x: out of memory at B=256)."""
     k, v, keep = dense(k_cache, v_cache, block_tables, seq_lens)
-    q4 = q[:, :, None, :]  # (B, Hq, 1, D)
-    out = F.scaled_dot_product_attention(q4, k, v, attn_mask=keep, scale=scale, enable_gqa=True)
-    return out[:, :, 0]  # (B, Hq, D)
+    B, Hq, D = q.shape
+    qg = q.view(B, k.shape[1], Hq // k.shape[1], D)  # (B, Hkv, group, D)
+    out = F.scaled_dot_product_attention(qg, k, v, attn_mask=keep, scale=scale)
+    return out.reshape(B, Hq, D)
 
 
 # One lengths buffer per batch size, read by the score mask: the compiled kernel stays the same

@@ -18,9 +18,26 @@ SERIES = ("samples_ms", "baseline_samples_ms", "layer_samples_ms")
 
 
 def _bench_step(case: dict) -> dict:
-    from problems.ep_all_to_all.hooks import _bench_rank
+    """One rank's bench step, given the implementation as grader.perf.bench gives it."""
+    from grader.problem.impls import resolve
+    from problems.ep_all_to_all.hooks import _bench_rank, _locator
 
-    return _bench_rank(("path", SOLUTION), case, 0.05, "cpu")
+    ref = resolve(get_problem("ep_all_to_all"), "solution")
+    return _bench_rank(_locator(ref), case, 0.05, "cpu")
+
+
+@pytest.mark.parametrize("spec", ["solution", SOLUTION, "null:zeros", "reference"])
+def test_a_rank_loads_what_impl_named(spec):
+    """The ranks get the --impl argument (what `dojo bench` resolved) and load the same module
+    (the H200 run once failed here: the locator read __name__ off a resolved ImplRef)."""
+    from grader.problem.impls import resolve
+    from problems.ep_all_to_all.hooks import _load_impl, _locator
+
+    ref = resolve(get_problem("ep_all_to_all"), spec)
+    module = _load_impl(_locator(ref))
+    assert callable(module.ep_moe)
+    if ref.path is not None:
+        assert module.__file__ == str(ref.path)
 
 
 def _perf():
