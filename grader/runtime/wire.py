@@ -68,13 +68,21 @@ def _fitted(rebuild: Any) -> Any:
         if rebuild.__name__ == "rebuild_tensor":
             cls, storage, (offset, size, stride, grad) = args
             empty = rebuild(cls, storage, (0, torch.Size([0]), (1,), False))
-        else:
+        else:  # first against the bytes it claims, before any IPC handle is opened
             cls, size, stride, offset, *rest = args
+            _check_extent(size, stride, offset, _claimed_elements(rest[1], rest[4]))
             empty, grad = rebuild(cls, torch.Size([0]), (1,), 0, *rest), rest[6]
         _check_extent(size, stride, offset, empty.untyped_storage().nbytes() // empty.itemsize)
         return empty.set_(empty.untyped_storage(), offset, size, stride).requires_grad_(grad)
 
     return checked
+
+
+def _claimed_elements(dtype: Any, size_bytes: Any) -> int:
+    """The elements a CUDA storage of `size_bytes` holds, as its sender claims."""
+    if not isinstance(dtype, torch.dtype) or type(size_bytes) is not int or size_bytes < 0:
+        raise Unreceivable(f"a CUDA tensor with storage {size_bytes!r} bytes of {dtype!r}")
+    return size_bytes // dtype.itemsize
 
 
 def _check_extent(size: Any, stride: Any, offset: Any, elements: int) -> None:

@@ -214,6 +214,37 @@ def test_a_received_tensor_must_lie_inside_its_storage(size, strides, offset, el
         assert got.flatten().tolist() == reached
 
 
+class _ForgedCuda:
+    """Pickles as a CUDA tensor by IPC handle, claiming `size` over a storage of `nbytes`."""
+
+    def __init__(self, size: list, nbytes: object, dtype: object = torch.float32):
+        self.args = (torch.Tensor, torch.Size(size), (1,), 0, torch.UntypedStorage, dtype, 0,
+                     b"not a handle", nbytes, 0, False, b"", 0, b"", False)  # fmt: skip
+
+    def __reduce__(self):
+        return reductions.rebuild_cuda_tensor, self.args
+
+
+@pytest.mark.parametrize(
+    ("size", "nbytes", "dtype", "match"),
+    [
+        ([1 << 28], 64, torch.float32, "does not fit its storage of 16 elements"),
+        ([17], 64, torch.float32, "does not fit its storage of 16 elements"),
+        ([4], -8, torch.float32, "storage -8 bytes"),
+        ([4], 64, "float32", "storage 64 bytes"),
+    ],  # fmt: skip
+)
+def test_a_cuda_tensor_is_checked_against_the_bytes_it_claims_before_its_handle_opens(
+    size, nbytes, dtype, match
+):
+    """No GPU needed: the claim is refused before rebuild_cuda_tensor touches the handle (on a
+    GPU the real storage is checked as well, once opened)."""
+    a, b = multiprocessing.Pipe()
+    wire.send(a, ("ok", _ForgedCuda(size, nbytes, dtype)))
+    with pytest.raises(wire.Unreceivable, match=match):
+        wire.receive(b)
+
+
 @given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=50))
 def test_assert_close_accepts_equal_tensors_and_rejects_a_perturbed_one(values):
     x = torch.tensor(values, dtype=torch.float64)
