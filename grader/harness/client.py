@@ -24,7 +24,7 @@ from grader.runtime import wire as channel
 from grader.runtime.device import cuda_count
 from grader.runtime.logs import read_tail, tail_line
 from grader.runtime.wire import CALLBACK, HANDLE
-from grader.sandbox.process import SANDBOX_DIR, kill_tree, limits_preexec
+from grader.sandbox.process import SANDBOX_DIR, MemoryWatch, kill_tree, limits_preexec
 
 
 class WorkerRaised(Exception):
@@ -58,6 +58,9 @@ class WorkerClient:
             preexec_fn=limits_preexec(None if gpu else limits["memory_mb"], limits["cpu_s"]),
         )
         theirs.close()
+        self.watch = MemoryWatch(self.proc, limits["memory_mb"]) if gpu else None
+        if self.watch:  # RLIMIT_AS is the limit without CUDA
+            self.watch.start()
         self.conn = Connection(ours.detach())
         self.callbacks: dict[int, Callable[..., Any]] = {}
         self._keys = itertools.count()
@@ -105,6 +108,8 @@ class WorkerClient:
         except (OSError, subprocess.TimeoutExpired):
             pass
         kill_tree(self.proc)
+        if self.watch:
+            self.watch.done.set()
         self.conn.close()
         self.log.close()
 
@@ -155,6 +160,8 @@ class WorkerClient:
         except subprocess.TimeoutExpired:
             return "the implementation's process stopped answering"
         last = tail_line(read_tail(self.log, 8000))
+        if self.watch and self.watch.reason:
+            return f"the implementation's process {self.watch.reason}"
         if code < 0:
             how = f"died with {signal.Signals(-code).name}"
         else:  # sys.exit or os._exit: the process left in the middle of a call

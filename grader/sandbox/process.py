@@ -12,6 +12,7 @@ import resource
 import signal
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -104,6 +105,32 @@ def limits_preexec(memory_mb: int | None, cpu_s: int | None):
             resource.setrlimit(resource.RLIMIT_CPU, (cpu_s, cpu_s + 5))
 
     return apply
+
+
+class MemoryWatch(threading.Thread):
+    """Where RLIMIT_AS cannot apply (CUDA reserves far more address space than it uses), the
+    process's resident memory is read every 50 ms; past `limit_mb` the process tree is killed
+    and `reason` says why, for the verdict."""
+
+    def __init__(self, proc: subprocess.Popen, limit_mb: int):
+        super().__init__(daemon=True, name="dojo-memory-watch")
+        self.proc, self.limit_mb, self.reason = proc, limit_mb, ""
+        self.done = threading.Event()
+
+    def run(self) -> None:
+        page_mb = os.sysconf("SC_PAGE_SIZE") / 2**20
+        while not self.done.wait(0.05) and self.proc.poll() is None:
+            try:
+                rss_mb = int(Path(f"/proc/{self.proc.pid}/statm").read_text().split()[1]) * page_mb
+            except (OSError, ValueError, IndexError):
+                return  # gone between the poll and the read
+            if rss_mb > self.limit_mb:
+                self.reason = (
+                    f"took {rss_mb:.0f} MB of host memory, over the limit of {self.limit_mb} MB "
+                    "(problem.toml [limits] memory_mb), and was stopped"
+                )
+                kill_tree(self.proc)
+                return
 
 
 @contextlib.contextmanager

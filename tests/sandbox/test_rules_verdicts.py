@@ -43,7 +43,7 @@ EXPECTED = {
         DYNAMIC,
     ),
     "rules_imports_by_computed_name": ("rms_norm", 6, "imports reference.rms_norm", DYNAMIC),
-    "rules_reads_a_solution": ("rms_norm", 7, "reads solutions/rms_norm/triton.py", DYNAMIC),
+    "rules_reads_a_solution": ("rms_norm", 9, "reads solutions/rms_norm/triton.py", DYNAMIC),
 }
 
 
