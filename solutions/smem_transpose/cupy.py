@@ -61,7 +61,10 @@ class Plan:
     def __post_init__(self):
         tiles = self.tile_rows * self.tile_cols
         if min(self.tile_rows, self.tile_cols) < 1 or tiles * SMEM_WORDS * 4 > 48 * 1024:
-            raise ValueError(f"a region of {self.tile_rows} x {self.tile_cols} tiles does not fit")
+            raise ValueError(
+                f"tile_rows and tile_cols must be >= 1 with at most 11 tiles in all (48 KB of "
+                f"static shared memory), got {self.tile_rows} x {self.tile_cols}"
+            )
         if not 1 <= self.group <= 1024:
             raise ValueError(f"group must be in 1..1024, got {self.group}")
 
