@@ -65,7 +65,8 @@ transpose_kernel(const float* __restrict__ x, float* __restrict__ out, int M, in
 // each value 0..31 once: no conflict. The write side mirrors it: thread s writes out row a of
 // the tile's block of out (tile column a), out columns b .. b+3 (tile rows b .. b+3), reading
 // word (4*(l%8) + e)*33 + a0 + l/8 for its e-th element, bank (4*(l%8) + e + a0 + l/8) mod 32:
-// all 32 banks again. SMEM_WORDS = 1056 is a multiple of 32, so a tile's base shifts no bank.
+// all 32 banks again. A warp never spans two tiles, so a tile's base offset shifts the banks
+// of all its lanes alike.
 
 #define VEC 4             // floats per 16-byte access
 #define VEC_THREADS 256   // one thread per float4 slot of a tile
@@ -99,8 +100,8 @@ __device__ __forceinline__ void store4(float* p, float4 v) {
 // launcher keeps the region count and group * regions_n below 2^31.
 __device__ __forceinline__ void region_origin(int b, int M, int N, int group, long long& r0,
                                               long long& c0) {
-    const int regions_m = (M + TILE * VEC_TILE_ROWS - 1) / (TILE * VEC_TILE_ROWS);
-    const int regions_n = (N + TILE * VEC_TILE_COLS - 1) / (TILE * VEC_TILE_COLS);
+    const int regions_m = ((long long)M + TILE * VEC_TILE_ROWS - 1) / (TILE * VEC_TILE_ROWS);
+    const int regions_n = ((long long)N + TILE * VEC_TILE_COLS - 1) / (TILE * VEC_TILE_COLS);
     const int span = group * regions_n, g = b / span, first = g * group;
     const int height = min(group, regions_m - first), w = b - g * span;
     r0 = (long long)(first + w % height) * (TILE * VEC_TILE_ROWS);
