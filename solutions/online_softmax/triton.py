@@ -6,10 +6,12 @@ m keeps exp from overflowing at x = 1e4. Statistics of two pieces of a row merge
 paths, chosen by row length and device:
   1. N <= MAX_ROW_BLOCK: one program per row holds the row in registers. Read once, write once.
   2. longer rows on CUDA: each row is cut into C = cdiv(N, SPLIT_BLOCK) chunks, one program
-     per chunk, each chunk held in registers. A program publishes its chunk's (max, sum) to a
-     workspace, counts itself in at its row's arrival counter, waits until all C chunks of the
-     row have arrived, merges the C pairs with the rule above and scales its chunk, still in
-     registers. x is read once; the workspace adds 8 bytes per chunk.
+     per chunk, each chunk held in registers. A program publishes its chunk's (max, sum) as one
+     packed 64-bit word in a per-call zeroed workspace (0 = not yet published), polls its row's
+     C words until none is 0, merges the C pairs with the rule above and scales its chunk,
+     still in registers. x is read once; the workspace adds 8 bytes per chunk. The message is
+     its own flag, so a waiting program needs one L2 round trip per poll and no separate
+     counter, fence or second read of the statistics.
   3. otherwise (the Triton interpreter, or C > SM count): one program per row loops over the
      row: a first loop keeps a running max and a running sum, rescaling the sum whenever the
      max grows; a second loop reads x again and writes the output. 3 passes of bytes, not 2.
@@ -26,13 +28,15 @@ C <= SM count suffices (C <= 32 here for N <= 262144; an H100 has 132 SMs), and 
 falls back to path 3 otherwise. What this does not cover: other work that holds SMs
 indefinitely (a persistent kernel on another stream, an MPS or green-context SM limit below C).
 The interpreter runs programs one after another, so a waiting program would wait forever:
-path 2 never runs there, and it is checked only on a GPU.
+path 2 never runs there. tests/unit/test_online_softmax_split_merge.py runs its kernel in the
+interpreter with the workspace pre-filled (no program waits); tests/gpu/ checks it whole.
 
 Three small @triton.jit steps, _finite_or_zero (the shift), _rescaled (the online rescale) and
 _divide (by the sum), reach the kernels as constexpr arguments and are inlined; each wrong_*.py
 variant passes its own version of one step through softmax_with.
 
-Tuning: the UPPER_CASE constants below are the knobs to sweep on a GPU.
+Tuning: the UPPER_CASE constants below are the knobs; scripts/gpu_softmax_sweep.py times them
+on the bench cases in one GPU call.
 Run it: `dojo check online_softmax --impl solution`, `dojo bench online_softmax --impl solution`.
 """
 
@@ -45,6 +49,9 @@ import triton.language as tl
 MAX_ROW_BLOCK = 16384  # longest row kept whole in one program's registers (path 1)
 SPLIT_BLOCK = 8192  # elements per program in path 2
 SPLIT_WARPS = 8
+# Cache hints for x and out in paths 1 and 2: "" (none) or "evict_first" (each byte is used once)
+ROW_EVICT = ""
+SPLIT_EVICT = ""
 LOOP_BLOCK = 4096  # elements per loop step in path 3
 LOOP_WARPS = 8
 # Path 2 takes (row, chunk) from an atomic ticket (the proof below needs it). False uses
@@ -83,6 +90,7 @@ def _softmax_row_kernel(
     x_row_stride,
     out_row_stride,
     BLOCK: tl.constexpr,
+    EVICT: tl.constexpr,
     SHIFT: tl.constexpr,
     DIVIDE: tl.constexpr,
 ):
@@ -90,68 +98,77 @@ def _softmax_row_kernel(
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < N
-    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=float("-inf"))
+    x_row = x_ptr + row * x_row_stride
+    x = tl.load(x_row + cols, mask=mask, other=float("-inf"), eviction_policy=EVICT)
     x = x.to(tl.float32)  # (BLOCK,) padded lanes hold -inf and contribute exp(-inf) = 0
     e = tl.exp(x - SHIFT(tl.max(x, axis=0)))
     y = e * DIVIDE(1.0, tl.sum(e, axis=0))
-    tl.store(out_ptr + row * out_row_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+    out_row = out_ptr + row * out_row_stride
+    tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
+
+
+@triton.jit
+def _pack(m, s):
+    # (max, sum) of a chunk as one int64: the max's fp32 bits high, the sum's low. No real chunk
+    # packs to 0: a max of +0.0 means an entry equal to the shift, so its sum is at least 1.
+    hi = m.to(tl.int32, bitcast=True).to(tl.int64) << 32
+    return hi | s.to(tl.uint32, bitcast=True).to(tl.int64)
+
+
+@triton.jit
+def _unpack(pair):
+    m = (pair >> 32).to(tl.int32).to(tl.float32, bitcast=True)
+    return m, pair.to(tl.int32).to(tl.float32, bitcast=True)
 
 
 @triton.jit
 def _softmax_split_kernel(
     x_ptr,
     out_ptr,
-    stats_ptr,
     sync_ptr,
     N,
     chunks,
-    num_slots,
     x_row_stride,
     out_row_stride,
     BLOCK: tl.constexpr,
     CHUNKS_POW2: tl.constexpr,
     TICKET: tl.constexpr,
+    EVICT: tl.constexpr,
     SHIFT: tl.constexpr,
     RESCALE: tl.constexpr,
     DIVIDE: tl.constexpr,
 ):
-    # Path 2. A program owns one chunk of BLOCK columns of one row. sync[0] is the ticket
-    # dispenser, sync[1 + row] the row's arrival counter; stats holds (max, sum) per chunk.
+    # Path 2. A program owns one chunk of BLOCK columns of one row. sync (int64, zeroed for
+    # each call): sync[0] hands out tickets, sync[1 + row * chunks + chunk] is the chunk's
+    # packed (max, sum), 0 until the chunk has published it.
     if TICKET:  # see the module docstring: why a ticket, not program_id
-        ticket = tl.atomic_add(sync_ptr, 1)
+        ticket = tl.atomic_add(sync_ptr, 1, sem="relaxed").to(tl.int32)
     else:
         ticket = tl.program_id(0)
     row, chunk = ticket // chunks, ticket % chunks
     cols = chunk * BLOCK + tl.arange(0, BLOCK)
     mask = cols < N
-    x = tl.load(x_ptr + row.to(tl.int64) * x_row_stride + cols, mask=mask, other=float("-inf"))
+    x_row = x_ptr + row.to(tl.int64) * x_row_stride
+    x = tl.load(x_row + cols, mask=mask, other=float("-inf"), eviction_policy=EVICT)
     x = x.to(tl.float32)  # (BLOCK,) read x[row, chunk] once
     m = tl.max(x, axis=0)
     e = tl.exp(x - SHIFT(m))  # (BLOCK,) kept in registers until the end
-    slot = row * chunks + chunk
-    tl.store(stats_ptr + slot, m)
-    tl.store(stats_ptr + num_slots + slot, tl.sum(e, axis=0))
-    tl.debug_barrier()  # the stores above come before the arrival below
-    # acq_rel: release our (max, sum); acquire the others' if we happen to arrive last
-    arrived = tl.atomic_add(sync_ptr + 1 + row, 1, sem="acq_rel") + 1
-    while arrived < chunks:  # spin: the row's other chunks run on other SMs right now
-        arrived = tl.atomic_add(sync_ptr + 1 + row, 0, sem="acquire")
-    tl.debug_barrier()
+    pairs_ptr = sync_ptr + 1 + row * chunks
+    # One 64-bit word carries the whole message, so no fence has to order data before a flag.
+    tl.atomic_xchg(pairs_ptr + chunk, _pack(m, tl.sum(e, axis=0)), sem="relaxed")
     j = tl.arange(0, CHUNKS_POW2)
-    first = row * chunks
-    # .cg reads L2 directly: L1 is not coherent across SMs, and stats were written elsewhere
-    ms = tl.load(stats_ptr + first + j, mask=j < chunks, other=float("-inf"), cache_modifier=".cg")
-    ss = tl.load(
-        stats_ptr + num_slots + first + j, mask=j < chunks, other=0.0, cache_modifier=".cg"
-    )
+    valid = j < chunks
+    # volatile: every poll reads L2 (L1 is not coherent across SMs) and is never hoisted
+    pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)  # (CHUNKS_POW2,)
+    while tl.sum((valid & (pairs == 0)).to(tl.int32), axis=0) > 0:  # spin: siblings run now
+        pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)
+    ms, ss = _unpack(pairs)
+    ms, ss = tl.where(valid, ms, float("-inf")), tl.where(valid, ss, 0.0)  # padding is neutral
     shift = SHIFT(tl.max(ms, axis=0))  # the row max
     total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
     y = e * DIVIDE(tl.exp(m - shift), total)  # rescale this chunk from its max to the row's
-    tl.store(
-        out_ptr + row.to(tl.int64) * out_row_stride + cols,
-        y.to(out_ptr.dtype.element_ty),
-        mask=mask,
-    )
+    out_row = out_ptr + row.to(tl.int64) * out_row_stride
+    tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
 
 
 @triton.jit
@@ -216,7 +233,15 @@ def softmax_with(
     if N <= MAX_ROW_BLOCK:
         block = triton.next_power_of_2(N)
         _softmax_row_kernel[(M,)](
-            x, out, N, x.stride(0), out.stride(0), BLOCK=block, **steps, num_warps=_row_warps(block)
+            x,
+            out,
+            N,
+            x.stride(0),
+            out.stride(0),
+            BLOCK=block,
+            EVICT=ROW_EVICT,
+            **steps,
+            num_warps=_row_warps(block),
         )
     elif x.is_cuda and chunks <= torch.cuda.get_device_properties(x.device).multi_processor_count:
         _split(x, out, chunks, RESCALE=rescale, **steps)
@@ -237,22 +262,22 @@ def softmax_with(
 
 def _split(x: torch.Tensor, out: torch.Tensor, chunks: int, **steps: triton.JITFunction) -> None:
     M, N = x.shape
-    stats = torch.empty(2 * M * chunks, dtype=torch.float32, device=x.device)  # maxes, sums
-    sync = torch.zeros(1 + M, dtype=torch.int32, device=x.device)  # ticket, arrivals per row
+    # Zeroed for every call, so no state survives from one call to the next: the ticket counter
+    # and one packed (max, sum) word per chunk, 0 meaning "not published yet".
+    sync = torch.zeros(1 + M * chunks, dtype=torch.int64, device=x.device)  # (1 + M*C,)
     grid = (M * chunks,)
     _softmax_split_kernel[grid](
         x,
         out,
-        stats,
         sync,
         N,
         chunks,
-        M * chunks,
         x.stride(0),
         out.stride(0),
         BLOCK=SPLIT_BLOCK,
         CHUNKS_POW2=triton.next_power_of_2(chunks),
         TICKET=TICKETS,
+        EVICT=SPLIT_EVICT,
         **steps,
         num_warps=SPLIT_WARPS,
     )
