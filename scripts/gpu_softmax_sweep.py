@@ -35,10 +35,13 @@ from solutions.online_softmax import triton as sol  # noqa: E402
 from solutions.online_softmax.triton import _finite_or_zero  # noqa: E402
 
 SAMPLES = 25
+REMATCH = 4  # the fastest few of each case are timed again, interleaved
 DEADLINE_S = 80.0  # stop timing new candidates after this (compiles dominate the run)
 # The long-row case: chunk sizes and warps, then tickets off and eviction hints on two of them
 SPLIT_SHAPES = [(2048, 4), (4096, 4), (4096, 8), (8192, 8), (8192, 16), (16384, 16)]
 SPLIT_EXTRAS = [(False, ""), (True, "evict_first"), (False, "evict_first")]  # TICKETS, EVICT
+PERSISTENT_SHAPES = [(8192, 8), (4096, 8), (4096, 4), (16384, 16)]
+PERSISTENT_PER_SM = [1, 2, 4]  # SPLIT_PERSISTENT: looping programs per SM
 ROW_GRID = {"ROW_WARPS": [4, 8, 16], "ROW_EVICT": ["", "evict_first"]}  # the short-row cases
 
 
@@ -64,6 +67,8 @@ def split_settings() -> list[dict]:
     out = [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w} for b, w in SPLIT_SHAPES]
     for (b, w), (tickets, evict) in itertools.product([(8192, 8), (4096, 8)], SPLIT_EXTRAS):
         out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "TICKETS": tickets, "SPLIT_EVICT": evict})
+    for (b, w), k in itertools.product(PERSISTENT_SHAPES, PERSISTENT_PER_SM):
+        out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "SPLIT_PERSISTENT": k})
     return out
 
 
@@ -215,7 +220,8 @@ def candidates(case: dict, x: torch.Tensor):
             sync.zero_,
         )
         for s in split_settings():
-            yield "split: packed", sol.softmax, s, None
+            kind = "persistent" if s.get("SPLIT_PERSISTENT") else "packed"
+            yield f"split: {kind}", sol.softmax, s, None
     else:
         for s in row_settings():
             yield "row", sol.softmax, s, None
@@ -232,10 +238,12 @@ def main() -> None:
         "copy_bandwidth_Bps": timing.copy_bandwidth(),
         "samples": SAMPLES,
         "rows": [],
+        "rematch": [],
     }
     for case in get_problem("online_softmax").perf["gpu"].cases:
         x = ref.make_inputs(case, torch.Generator(device="cuda").manual_seed(0))["x"]  # (M, N)
         expected = ref.softmax(x)
+        timed = []
         for name, fn, settings, prepare in candidates(case, x):
             print(f"[{time.perf_counter() - began:5.1f} s] {case} {name} {settings}", flush=True)
             if time.perf_counter() - began > DEADLINE_S:
@@ -244,10 +252,34 @@ def main() -> None:
             else:
                 bw = result["copy_bandwidth_Bps"]
                 row = measure(name, case, fn, settings, x, expected, bw, prepare)
+            if row["ok"] and name.startswith(("solution", "split", "row")):
+                timed.append((row, fn, prepare))
             result["rows"].append(row)
             result["wall_s"] = round(time.perf_counter() - began, 1)
             path.write_text(json.dumps(result, indent=1))  # after every row: a hang loses none
+        result["rematch"] += rematch(case, x, timed, result["copy_bandwidth_Bps"])
+        path.write_text(json.dumps(result, indent=1))
     print_table(result)
+
+
+def rematch(case: dict, x: torch.Tensor, timed: list, copy_bw: float) -> list[dict]:
+    """The REMATCH fastest and the default again, their samples interleaved (a drift in clocks
+    or temperature hits all alike): the ranking to trust when the first pass is close."""
+    timed = sorted(timed, key=lambda t: -t[0]["fraction"])
+    picked = timed[:REMATCH] + [
+        t for t in timed[REMATCH:] if t[0]["candidate"] == "solution (default)"
+    ]
+    ms: list[list[float]] = [[] for _ in picked]
+    for _ in range(SAMPLES):
+        for i, (row, fn, prepare) in enumerate(picked):
+            with knobs(**row["settings"]):
+                ms[i].append(sample(lambda fn=fn: fn(x), prepare))
+    out = []
+    for (row, _, _), xs in zip(picked, ms):
+        med = statistics.median(xs)
+        frac = ref.cost(case)["bytes"] / (med * 1e-3) / copy_bw
+        out.append(row | {"median_ms": round(med, 5), "fraction": round(frac, 4), "pass": 2})
+    return out
 
 
 def print_table(result: dict) -> None:
@@ -259,6 +291,9 @@ def print_table(result: dict) -> None:
     for r in result["rows"]:
         c = r["case"]
         by_case.setdefault(f"({c['M']}, {c['N']}) {c['dtype']}", []).append(r)
+    for r in result["rematch"]:
+        c = r["case"]
+        by_case.setdefault(f"({c['M']}, {c['N']}) {c['dtype']}: rematch, interleaved", []).append(r)
     for label, rs in by_case.items():
         print(f"\n{label}")
         for r in sorted(rs, key=lambda r: -r.get("fraction", -1)):

@@ -11,7 +11,9 @@ paths, chosen by row length and device:
      C words until none is 0, merges the C pairs with the rule above and scales its chunk,
      still in registers. x is read once; the workspace adds 8 bytes per chunk. The message is
      its own flag, so a waiting program needs one L2 round trip per poll and no separate
-     counter, fence or second read of the statistics.
+     counter, fence or second read of the statistics. With SPLIT_PERSISTENT = k > 0, about
+     k programs per SM each own one chunk of several rows instead, and read the next row's
+     chunk before waiting for this row's siblings: the read overlaps the wait.
   3. otherwise (the Triton interpreter, or C > SM count): one program per row loops over the
      row: a first loop keeps a running max and a running sum, rescaling the sum whenever the
      max grows; a second loop reads x again and writes the output. 3 passes of bytes, not 2.
@@ -23,10 +25,12 @@ can deadlock if the programs a row waits for can never start. Programs therefore
 when a program holds ticket t every ticket below t is held by a program that is running or
 done. Every row whose C tickets are all taken finishes; only the row holding the newest ticket
 can be incomplete, and its up to C - 1 waiting programs cannot fill the GPU as long as it holds
-at least C programs at once. Every SM can hold one program of a kernel that launches at all, so
-C <= SM count suffices (C <= 32 here for N <= 262144; an H100 has 132 SMs), and the wrapper
-falls back to path 3 otherwise. What this does not cover: other work that holds SMs
-indefinitely (a persistent kernel on another stream, an MPS or green-context SM limit below C).
+at least C programs at once. (Persistent: read "group of rows" for "row"; a complete group's
+programs are all running, so it finishes all its rows.) Every SM can hold one program of a
+kernel that launches at all, so C <= SM count suffices (C <= 32 here for N <= 262144; an H100
+has 132 SMs), and the wrapper falls back to path 3 otherwise. What this does not cover: other
+work that holds SMs indefinitely (a persistent kernel on another stream, an MPS or
+green-context SM limit below C).
 The interpreter runs programs one after another, so a waiting program would wait forever:
 path 2 never runs there. tests/unit/test_online_softmax_split_merge.py runs its kernel in the
 interpreter with the workspace pre-filled (no program waits); tests/gpu/ checks it whole.
@@ -49,15 +53,16 @@ import triton.language as tl
 MAX_ROW_BLOCK = 16384  # longest row kept whole in one program's registers (path 1)
 SPLIT_BLOCK = 8192  # elements per program in path 2
 SPLIT_WARPS = 8
+SPLIT_PERSISTENT = 0  # path 2: 0 = a program per (row, chunk); k > 0 = k looping programs per SM
 # Cache hints for x and out in paths 1 and 2: "" (none) or "evict_first" (each byte is used once)
 ROW_EVICT = ""
 SPLIT_EVICT = ""
 LOOP_BLOCK = 4096  # elements per loop step in path 3
 LOOP_WARPS = 8
-# Path 2 takes (row, chunk) from an atomic ticket (the proof below needs it). False uses
+# Path 2 takes (row, chunk) from an atomic ticket (the proof above needs it). False uses
 # program_id instead: one atomic round trip less per program, but then progress rests on the
 # hardware dispatching programs in program_id order, which CUDA does in practice but does not
-# promise.
+# promise. The persistent kernel always takes a ticket (once per program).
 TICKETS = True
 
 
@@ -122,6 +127,24 @@ def _unpack(pair):
 
 
 @triton.jit
+def _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2: tl.constexpr, SHIFT, RESCALE, DIVIDE):
+    # Waits until all `chunks` packed (max, sum) words of a row at pairs_ptr are published (not
+    # 0), merges them, and returns exp(m - row max) / row sum: the factor that turns a chunk's
+    # exp(x - SHIFT(m)) into its softmax.
+    j = tl.arange(0, CHUNKS_POW2)
+    valid = j < chunks
+    # volatile: every poll reads L2 (L1 is not coherent across SMs) and is never hoisted
+    pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)  # (CHUNKS_POW2,)
+    while tl.sum((valid & (pairs == 0)).to(tl.int32), axis=0) > 0:  # spin: siblings run now
+        pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)
+    ms, ss = _unpack(pairs)
+    ms, ss = tl.where(valid, ms, float("-inf")), tl.where(valid, ss, 0.0)  # padding is neutral
+    shift = SHIFT(tl.max(ms, axis=0))  # the row max
+    total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
+    return DIVIDE(tl.exp(m - shift), total)  # from this chunk's max to the row's
+
+
+@triton.jit
 def _softmax_split_kernel(
     x_ptr,
     out_ptr,
@@ -156,19 +179,59 @@ def _softmax_split_kernel(
     pairs_ptr = sync_ptr + 1 + row * chunks
     # One 64-bit word carries the whole message, so no fence has to order data before a flag.
     tl.atomic_xchg(pairs_ptr + chunk, _pack(m, tl.sum(e, axis=0)), sem="relaxed")
-    j = tl.arange(0, CHUNKS_POW2)
-    valid = j < chunks
-    # volatile: every poll reads L2 (L1 is not coherent across SMs) and is never hoisted
-    pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)  # (CHUNKS_POW2,)
-    while tl.sum((valid & (pairs == 0)).to(tl.int32), axis=0) > 0:  # spin: siblings run now
-        pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)
-    ms, ss = _unpack(pairs)
-    ms, ss = tl.where(valid, ms, float("-inf")), tl.where(valid, ss, 0.0)  # padding is neutral
-    shift = SHIFT(tl.max(ms, axis=0))  # the row max
-    total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
-    y = e * DIVIDE(tl.exp(m - shift), total)  # rescale this chunk from its max to the row's
+    y = e * _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2, SHIFT, RESCALE, DIVIDE)
     out_row = out_ptr + row.to(tl.int64) * out_row_stride
     tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
+
+
+@triton.jit
+def _softmax_split_persistent_kernel(
+    x_ptr,
+    out_ptr,
+    sync_ptr,
+    M,
+    N,
+    chunks,
+    groups,
+    x_row_stride,
+    out_row_stride,
+    BLOCK: tl.constexpr,
+    CHUNKS_POW2: tl.constexpr,
+    EVICT: tl.constexpr,
+    SHIFT: tl.constexpr,
+    RESCALE: tl.constexpr,
+    DIVIDE: tl.constexpr,
+):
+    # Path 2, persistent (SPLIT_PERSISTENT > 0): groups * chunks programs. The program holding
+    # ticket (group, chunk) owns that chunk of rows group, group + groups, ... It reads its
+    # next row's chunk before waiting for this row's siblings, so every wait overlaps a read.
+    ticket = tl.atomic_add(sync_ptr, 1, sem="relaxed").to(tl.int32)
+    group, chunk = ticket // chunks, ticket % chunks
+    cols = chunk * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < N
+    x_stride, out_stride = x_row_stride.to(tl.int64), out_row_stride.to(tl.int64)
+    x_next = tl.load(
+        x_ptr + group * x_stride + cols,
+        mask=mask,
+        other=float("-inf"),
+        eviction_policy=EVICT,
+    )
+    for row in range(group, M, groups):
+        x = x_next.to(tl.float32)  # (BLOCK,) x[row, chunk], read once
+        m = tl.max(x, axis=0)
+        e = tl.exp(x - SHIFT(m))  # (BLOCK,)
+        pairs_ptr = sync_ptr + 1 + row * chunks
+        tl.atomic_xchg(pairs_ptr + chunk, _pack(m, tl.sum(e, axis=0)), sem="relaxed")
+        nxt = row + groups  # prefetch: in flight while _row_scale waits
+        x_next = tl.load(
+            x_ptr + nxt * x_stride + cols,
+            mask=cols < tl.where(nxt < M, N, 0),  # past the last row: nothing
+            other=float("-inf"),
+            eviction_policy=EVICT,
+        )
+        y = e * _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2, SHIFT, RESCALE, DIVIDE)
+        out_row = out_ptr + row * out_stride
+        tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
 
 
 @triton.jit
@@ -265,19 +328,19 @@ def _split(x: torch.Tensor, out: torch.Tensor, chunks: int, **steps: triton.JITF
     # Zeroed for every call, so no state survives from one call to the next: the ticket counter
     # and one packed (max, sum) word per chunk, 0 meaning "not published yet".
     sync = torch.zeros(1 + M * chunks, dtype=torch.int64, device=x.device)  # (1 + M*C,)
-    grid = (M * chunks,)
-    _softmax_split_kernel[grid](
-        x,
-        out,
-        sync,
-        N,
-        chunks,
-        x.stride(0),
-        out.stride(0),
-        BLOCK=SPLIT_BLOCK,
-        CHUNKS_POW2=triton.next_power_of_2(chunks),
-        TICKET=TICKETS,
-        EVICT=SPLIT_EVICT,
-        **steps,
-        num_warps=SPLIT_WARPS,
-    )
+    meta = dict(BLOCK=SPLIT_BLOCK, CHUNKS_POW2=triton.next_power_of_2(chunks), EVICT=SPLIT_EVICT)
+    strides = (x.stride(0), out.stride(0))
+    if SPLIT_PERSISTENT:
+        sms = torch.cuda.get_device_properties(x.device).multi_processor_count
+        rows_each = triton.cdiv(M, max(1, sms * SPLIT_PERSISTENT // chunks))
+        groups = triton.cdiv(M, rows_each)  # the rows spread evenly over <= that many groups
+        grid = (groups * chunks,)
+        _softmax_split_persistent_kernel[grid](
+            x, out, sync, M, N, chunks, groups, *strides, **meta, **steps, num_warps=SPLIT_WARPS
+        )
+    else:
+        grid = (M * chunks,)
+        _softmax_split_kernel[grid](
+            x, out, sync, N, chunks, *strides, **meta, TICKET=TICKETS, **steps,
+            num_warps=SPLIT_WARPS,
+        )  # fmt: skip

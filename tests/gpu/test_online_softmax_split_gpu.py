@@ -20,11 +20,13 @@ from solutions.online_softmax import wrong_zero_for_all_neg_inf_rows as wrong_ze
 pytestmark = pytest.mark.gpu
 HOOKS = hooks_for(get_problem("online_softmax"))
 VALUES = ["normal", "wide", "large", "near_1e4", "offset", "neginf", "neginf_prefix", "all_neginf"]
-CONFIGS = [  # (SPLIT_BLOCK, SPLIT_WARPS, TICKETS): the shipped one and the sweep's neighbours
-    (sol.SPLIT_BLOCK, sol.SPLIT_WARPS, sol.TICKETS),
-    (4096, 4, True),
-    (16384, 16, True),
-    (8192, 8, False),
+CONFIGS = [  # (SPLIT_BLOCK, SPLIT_WARPS, TICKETS, SPLIT_PERSISTENT): the shipped one, neighbours
+    (sol.SPLIT_BLOCK, sol.SPLIT_WARPS, sol.TICKETS, sol.SPLIT_PERSISTENT),
+    (4096, 4, True, 0),
+    (16384, 16, True, 0),
+    (8192, 8, False, 0),
+    (8192, 8, True, 2),
+    (4096, 8, True, 1),
 ]
 
 
@@ -33,13 +35,14 @@ class _NotTheSplitPath:
         raise AssertionError("the looped path ran: these rows should take the split path")
 
 
-@pytest.fixture(params=CONFIGS, ids=lambda c: f"block{c[0]}-warps{c[1]}-tickets{c[2]}")
+@pytest.fixture(params=CONFIGS, ids=lambda c: "block{}-warps{}-tickets{}-persistent{}".format(*c))
 def split_only(request, monkeypatch):
     """The solution with one split configuration, its looped fallback made to fail if called."""
-    block, warps, tickets = request.param
+    block, warps, tickets, persistent = request.param
     monkeypatch.setattr(sol, "SPLIT_BLOCK", block)
     monkeypatch.setattr(sol, "SPLIT_WARPS", warps)
     monkeypatch.setattr(sol, "TICKETS", tickets)
+    monkeypatch.setattr(sol, "SPLIT_PERSISTENT", persistent)
     monkeypatch.setattr(sol, "_softmax_looped_kernel", _NotTheSplitPath())
     return block
 
