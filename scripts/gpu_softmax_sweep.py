@@ -40,8 +40,9 @@ DEADLINE_S = 80.0  # stop timing new candidates after this (compiles dominate th
 # The long-row case: chunk sizes and warps, then tickets off and eviction hints on two of them
 SPLIT_SHAPES = [(2048, 4), (4096, 4), (4096, 8), (8192, 8), (8192, 16), (16384, 16)]
 SPLIT_EXTRAS = [(False, ""), (True, "evict_first"), (False, "evict_first")]  # TICKETS, EVICT
-PERSISTENT_SHAPES = [(8192, 8), (4096, 8), (4096, 4), (16384, 16)]
-PERSISTENT_PER_SM = [1, 2, 4]  # SPLIT_PERSISTENT: looping programs per SM
+# SPLIT_PERSISTENT = looping programs per SM; more than fit (registers) start late and trail
+PERSISTENT = [((8192, 8), (1, 2)), ((4096, 8), (2, 4)), ((4096, 4), (2, 4)), ((2048, 4), (4, 8)),
+              ((16384, 16), (1,))]  # fmt: skip
 ROW_GRID = {"ROW_WARPS": [4, 8, 16], "ROW_EVICT": ["", "evict_first"]}  # the short-row cases
 
 
@@ -67,8 +68,8 @@ def split_settings() -> list[dict]:
     out = [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w} for b, w in SPLIT_SHAPES]
     for (b, w), (tickets, evict) in itertools.product([(8192, 8), (4096, 8)], SPLIT_EXTRAS):
         out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "TICKETS": tickets, "SPLIT_EVICT": evict})
-    for (b, w), k in itertools.product(PERSISTENT_SHAPES, PERSISTENT_PER_SM):
-        out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "SPLIT_PERSISTENT": k})
+    for (b, w), per_sm in PERSISTENT:
+        out += [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "SPLIT_PERSISTENT": k} for k in per_sm]
     return out
 
 

@@ -127,7 +127,15 @@ def _unpack(pair):
 
 
 @triton.jit
-def _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2: tl.constexpr, SHIFT, RESCALE, DIVIDE):
+def _row_scale(
+    pairs_ptr,
+    chunks,
+    m,
+    CHUNKS_POW2: tl.constexpr,
+    SHIFT: tl.constexpr,
+    RESCALE: tl.constexpr,
+    DIVIDE: tl.constexpr,
+):
     # Waits until all `chunks` packed (max, sum) words of a row at pairs_ptr are published (not
     # 0), merges them, and returns exp(m - row max) / row sum: the factor that turns a chunk's
     # exp(x - SHIFT(m)) into its softmax.
