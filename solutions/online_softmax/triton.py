@@ -217,7 +217,8 @@ def _softmax_split_persistent_kernel(
     group, chunk = ticket // chunks, ticket % chunks
     cols = chunk * BLOCK + tl.arange(0, BLOCK)
     mask = cols < N
-    x_stride, out_stride = x_row_stride.to(tl.int64), out_row_stride.to(tl.int64)
+    # int64 offsets; tl.cast, as a stride of 1 reaches the kernel as a constexpr int
+    x_stride, out_stride = tl.cast(x_row_stride, tl.int64), tl.cast(out_row_stride, tl.int64)
     x_next = tl.load(
         x_ptr + group * x_stride + cols,
         mask=mask,

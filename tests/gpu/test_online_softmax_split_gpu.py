@@ -101,6 +101,18 @@ def test_row_strided_views_take_the_split_path(split_only):
     check(wide[:, :50_001])  # row stride 70000, N = 50001
 
 
+def test_a_row_stride_of_one_is_not_special(split_only):
+    """A (1, N) view of a column has row stride 1, which Triton passes as a constexpr."""
+    col = inputs(40_000, 1, "float32", "normal", seed=8)  # (N, 1)
+    check(col.t())  # (1, N), strides (1, 1)
+
+
+@pytest.mark.parametrize("M", [37, 131])
+def test_row_counts_that_groups_do_not_divide(split_only, M):
+    """The persistent kernel gives each group cdiv(M, groups) rows; the last group fewer."""
+    check(inputs(M, 100_000, "float32", "offset", seed=M))
+
+
 def test_repeated_calls_leave_no_stale_state(split_only):
     """Every call gets a fresh, zeroed workspace: back-to-back calls with other inputs, shapes
     and a row count that changes the workspace size must each match on their own."""
