@@ -9,6 +9,8 @@ constants at the top of solutions/online_softmax/triton.py: the best row's setti
 lines to change there.
 
 Usage (from the repository root, on a CUDA GPU): python scripts/gpu_softmax_sweep.py
+(scripts/gpu_softmax.sh runs it with the GPU tests). Its cost is mostly Triton compiles, about
+35 kernels; DEADLINE_S stops it starting new candidates after 80 s (those are listed, untimed).
 """
 
 from __future__ import annotations
@@ -65,9 +67,11 @@ def knobs(**settings):
 
 
 def split_settings() -> list[dict]:
-    out = [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w} for b, w in SPLIT_SHAPES]
+    plain = {"SPLIT_PERSISTENT": 0, "TICKETS": True, "SPLIT_EVICT": ""}
+    out = [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w} | plain for b, w in SPLIT_SHAPES]
     for (b, w), (tickets, evict) in itertools.product([(8192, 8), (4096, 8)], SPLIT_EXTRAS):
-        out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "TICKETS": tickets, "SPLIT_EVICT": evict})
+        out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w} | plain | {"TICKETS": tickets})
+        out[-1]["SPLIT_EVICT"] = evict
     for (b, w), per_sm in PERSISTENT:
         out += [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "SPLIT_PERSISTENT": k} for k in per_sm]
     return out
