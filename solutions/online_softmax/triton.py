@@ -6,10 +6,14 @@ m keeps exp from overflowing at x = 1e4. Statistics of two pieces of a row merge
 paths, chosen by row length and device:
   1. N <= MAX_ROW_BLOCK: one program per row holds the row in registers. Read once, write once.
   2. longer rows on CUDA: each row is cut into C = cdiv(N, SPLIT_BLOCK) chunks, one program
-     per chunk, each chunk held in registers. A program publishes its chunk's (max, sum) to a
-     workspace, counts itself in at its row's arrival counter, waits until all C chunks of the
-     row have arrived, merges the C pairs with the rule above and scales its chunk, still in
-     registers. x is read once; the workspace adds 8 bytes per chunk.
+     per chunk, each chunk held in registers. A program publishes its chunk's (max, sum) as one
+     packed 64-bit word in a per-call zeroed workspace (0 = not yet published), polls its row's
+     C words until none is 0, merges the C pairs with the rule above and scales its chunk,
+     still in registers. x is read once; the workspace adds 8 bytes per chunk. The message is
+     its own flag, so a waiting program needs one L2 round trip per poll and no separate
+     counter, fence or second read of the statistics. With SPLIT_PERSISTENT = k > 0, about
+     k programs per SM each own one chunk of several rows instead, and read the next row's
+     chunk before waiting for this row's siblings: the read overlaps the wait.
   3. otherwise (the Triton interpreter, or C > SM count): one program per row loops over the
      row: a first loop keeps a running max and a running sum, rescaling the sum whenever the
      max grows; a second loop reads x again and writes the output. 3 passes of bytes, not 2.
@@ -21,18 +25,22 @@ can deadlock if the programs a row waits for can never start. Programs therefore
 when a program holds ticket t every ticket below t is held by a program that is running or
 done. Every row whose C tickets are all taken finishes; only the row holding the newest ticket
 can be incomplete, and its up to C - 1 waiting programs cannot fill the GPU as long as it holds
-at least C programs at once. Every SM can hold one program of a kernel that launches at all, so
-C <= SM count suffices (C <= 32 here for N <= 262144; an H100 has 132 SMs), and the wrapper
-falls back to path 3 otherwise. What this does not cover: other work that holds SMs
-indefinitely (a persistent kernel on another stream, an MPS or green-context SM limit below C).
+at least C programs at once. (Persistent: read "group of rows" for "row"; a complete group's
+programs are all running, so it finishes all its rows.) Every SM can hold one program of a
+kernel that launches at all, so C <= SM count suffices (C <= 32 here for N <= 262144; an H100
+has 132 SMs), and the wrapper falls back to path 3 otherwise. What this does not cover: other
+work that holds SMs indefinitely (a persistent kernel on another stream, an MPS or
+green-context SM limit below C).
 The interpreter runs programs one after another, so a waiting program would wait forever:
-path 2 never runs there, and it is checked only on a GPU.
+path 2 never runs there. tests/unit/test_online_softmax_split_merge.py runs its kernel in the
+interpreter with the workspace pre-filled (no program waits); tests/gpu/ checks it whole.
 
 Three small @triton.jit steps, _finite_or_zero (the shift), _rescaled (the online rescale) and
 _divide (by the sum), reach the kernels as constexpr arguments and are inlined; each wrong_*.py
 variant passes its own version of one step through softmax_with.
 
-Tuning: the UPPER_CASE constants below are the knobs to sweep on a GPU.
+Tuning: the UPPER_CASE constants below are the knobs; scripts/gpu_softmax_sweep.py times them
+on the bench cases in one GPU call.
 Run it: `dojo check online_softmax --impl solution`, `dojo bench online_softmax --impl solution`.
 """
 
@@ -45,12 +53,16 @@ import triton.language as tl
 MAX_ROW_BLOCK = 16384  # longest row kept whole in one program's registers (path 1)
 SPLIT_BLOCK = 8192  # elements per program in path 2
 SPLIT_WARPS = 8
+SPLIT_PERSISTENT = 0  # path 2: 0 = a program per (row, chunk); k > 0 = k looping programs per SM
+# Cache hints for x and out in paths 1 and 2: "" (none) or "evict_first" (each byte is used once)
+ROW_EVICT = ""
+SPLIT_EVICT = ""
 LOOP_BLOCK = 4096  # elements per loop step in path 3
 LOOP_WARPS = 8
-# Path 2 takes (row, chunk) from an atomic ticket (the proof below needs it). False uses
+# Path 2 takes (row, chunk) from an atomic ticket (the proof above needs it). False uses
 # program_id instead: one atomic round trip less per program, but then progress rests on the
 # hardware dispatching programs in program_id order, which CUDA does in practice but does not
-# promise.
+# promise. The persistent kernel always takes a ticket (once per program).
 TICKETS = True
 
 
@@ -83,6 +95,7 @@ def _softmax_row_kernel(
     x_row_stride,
     out_row_stride,
     BLOCK: tl.constexpr,
+    EVICT: tl.constexpr,
     SHIFT: tl.constexpr,
     DIVIDE: tl.constexpr,
 ):
@@ -90,68 +103,144 @@ def _softmax_row_kernel(
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK)
     mask = cols < N
-    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=float("-inf"))
+    x_row = x_ptr + row * x_row_stride
+    x = tl.load(x_row + cols, mask=mask, other=float("-inf"), eviction_policy=EVICT)
     x = x.to(tl.float32)  # (BLOCK,) padded lanes hold -inf and contribute exp(-inf) = 0
     e = tl.exp(x - SHIFT(tl.max(x, axis=0)))
     y = e * DIVIDE(1.0, tl.sum(e, axis=0))
-    tl.store(out_ptr + row * out_row_stride + cols, y.to(out_ptr.dtype.element_ty), mask=mask)
+    out_row = out_ptr + row * out_row_stride
+    tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
+
+
+@triton.jit
+def _pack(m, s):
+    # (max, sum) of a chunk as one int64: the max's fp32 bits high, the sum's low. No real chunk
+    # packs to 0: a max of +0.0 means an entry equal to the shift, so its sum is at least 1.
+    hi = m.to(tl.int32, bitcast=True).to(tl.int64) << 32
+    return hi | s.to(tl.uint32, bitcast=True).to(tl.int64)
+
+
+@triton.jit
+def _unpack(pair):
+    m = (pair >> 32).to(tl.int32).to(tl.float32, bitcast=True)
+    return m, pair.to(tl.int32).to(tl.float32, bitcast=True)
+
+
+@triton.jit
+def _row_scale(
+    pairs_ptr,
+    chunks,
+    m,
+    CHUNKS_POW2: tl.constexpr,
+    SHIFT: tl.constexpr,
+    RESCALE: tl.constexpr,
+    DIVIDE: tl.constexpr,
+):
+    # Waits until all `chunks` packed (max, sum) words of a row at pairs_ptr are published (not
+    # 0), merges them, and returns exp(m - row max) / row sum: the factor that turns a chunk's
+    # exp(x - SHIFT(m)) into its softmax.
+    j = tl.arange(0, CHUNKS_POW2)
+    valid = j < chunks
+    # volatile: every poll reads L2 (L1 is not coherent across SMs) and is never hoisted
+    pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)  # (CHUNKS_POW2,)
+    while tl.sum((valid & (pairs == 0)).to(tl.int32), axis=0) > 0:  # spin: siblings run now
+        pairs = tl.load(pairs_ptr + j, mask=valid, other=0, volatile=True)
+    ms, ss = _unpack(pairs)
+    ms, ss = tl.where(valid, ms, float("-inf")), tl.where(valid, ss, 0.0)  # padding is neutral
+    shift = SHIFT(tl.max(ms, axis=0))  # the row max
+    total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
+    return DIVIDE(tl.exp(m - shift), total)  # from this chunk's max to the row's
 
 
 @triton.jit
 def _softmax_split_kernel(
     x_ptr,
     out_ptr,
-    stats_ptr,
     sync_ptr,
     N,
     chunks,
-    num_slots,
     x_row_stride,
     out_row_stride,
     BLOCK: tl.constexpr,
     CHUNKS_POW2: tl.constexpr,
     TICKET: tl.constexpr,
+    EVICT: tl.constexpr,
     SHIFT: tl.constexpr,
     RESCALE: tl.constexpr,
     DIVIDE: tl.constexpr,
 ):
-    # Path 2. A program owns one chunk of BLOCK columns of one row. sync[0] is the ticket
-    # dispenser, sync[1 + row] the row's arrival counter; stats holds (max, sum) per chunk.
+    # Path 2. A program owns one chunk of BLOCK columns of one row. sync (int64, zeroed for
+    # each call): sync[0] hands out tickets, sync[1 + row * chunks + chunk] is the chunk's
+    # packed (max, sum), 0 until the chunk has published it.
     if TICKET:  # see the module docstring: why a ticket, not program_id
-        ticket = tl.atomic_add(sync_ptr, 1)
+        ticket = tl.atomic_add(sync_ptr, 1, sem="relaxed").to(tl.int32)
     else:
         ticket = tl.program_id(0)
     row, chunk = ticket // chunks, ticket % chunks
     cols = chunk * BLOCK + tl.arange(0, BLOCK)
     mask = cols < N
-    x = tl.load(x_ptr + row.to(tl.int64) * x_row_stride + cols, mask=mask, other=float("-inf"))
+    x_row = x_ptr + row.to(tl.int64) * x_row_stride
+    x = tl.load(x_row + cols, mask=mask, other=float("-inf"), eviction_policy=EVICT)
     x = x.to(tl.float32)  # (BLOCK,) read x[row, chunk] once
     m = tl.max(x, axis=0)
     e = tl.exp(x - SHIFT(m))  # (BLOCK,) kept in registers until the end
-    slot = row * chunks + chunk
-    tl.store(stats_ptr + slot, m)
-    tl.store(stats_ptr + num_slots + slot, tl.sum(e, axis=0))
-    tl.debug_barrier()  # the stores above come before the arrival below
-    # acq_rel: release our (max, sum); acquire the others' if we happen to arrive last
-    arrived = tl.atomic_add(sync_ptr + 1 + row, 1, sem="acq_rel") + 1
-    while arrived < chunks:  # spin: the row's other chunks run on other SMs right now
-        arrived = tl.atomic_add(sync_ptr + 1 + row, 0, sem="acquire")
-    tl.debug_barrier()
-    j = tl.arange(0, CHUNKS_POW2)
-    first = row * chunks
-    # .cg reads L2 directly: L1 is not coherent across SMs, and stats were written elsewhere
-    ms = tl.load(stats_ptr + first + j, mask=j < chunks, other=float("-inf"), cache_modifier=".cg")
-    ss = tl.load(
-        stats_ptr + num_slots + first + j, mask=j < chunks, other=0.0, cache_modifier=".cg"
-    )
-    shift = SHIFT(tl.max(ms, axis=0))  # the row max
-    total = tl.sum(RESCALE(ss, ms, shift), axis=0)  # the online merge of all C chunks
-    y = e * DIVIDE(tl.exp(m - shift), total)  # rescale this chunk from its max to the row's
-    tl.store(
-        out_ptr + row.to(tl.int64) * out_row_stride + cols,
-        y.to(out_ptr.dtype.element_ty),
+    pairs_ptr = sync_ptr + 1 + row * chunks
+    # One 64-bit word carries the whole message, so no fence has to order data before a flag.
+    tl.atomic_xchg(pairs_ptr + chunk, _pack(m, tl.sum(e, axis=0)), sem="relaxed")
+    y = e * _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2, SHIFT, RESCALE, DIVIDE)
+    out_row = out_ptr + row.to(tl.int64) * out_row_stride
+    tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
+
+
+@triton.jit
+def _softmax_split_persistent_kernel(
+    x_ptr,
+    out_ptr,
+    sync_ptr,
+    M,
+    N,
+    chunks,
+    groups,
+    x_row_stride,
+    out_row_stride,
+    BLOCK: tl.constexpr,
+    CHUNKS_POW2: tl.constexpr,
+    EVICT: tl.constexpr,
+    SHIFT: tl.constexpr,
+    RESCALE: tl.constexpr,
+    DIVIDE: tl.constexpr,
+):
+    # Path 2, persistent (SPLIT_PERSISTENT > 0): groups * chunks programs. The program holding
+    # ticket (group, chunk) owns that chunk of rows group, group + groups, ... It reads its
+    # next row's chunk before waiting for this row's siblings, so every wait overlaps a read.
+    ticket = tl.atomic_add(sync_ptr, 1, sem="relaxed").to(tl.int32)
+    group, chunk = ticket // chunks, ticket % chunks
+    cols = chunk * BLOCK + tl.arange(0, BLOCK)
+    mask = cols < N
+    # int64 offsets; tl.cast, as a stride of 1 reaches the kernel as a constexpr int
+    x_stride, out_stride = tl.cast(x_row_stride, tl.int64), tl.cast(out_row_stride, tl.int64)
+    x_next = tl.load(
+        x_ptr + group * x_stride + cols,
         mask=mask,
+        other=float("-inf"),
+        eviction_policy=EVICT,
     )
+    for row in range(group, M, groups):
+        x = x_next.to(tl.float32)  # (BLOCK,) x[row, chunk], read once
+        m = tl.max(x, axis=0)
+        e = tl.exp(x - SHIFT(m))  # (BLOCK,)
+        pairs_ptr = sync_ptr + 1 + row * chunks
+        tl.atomic_xchg(pairs_ptr + chunk, _pack(m, tl.sum(e, axis=0)), sem="relaxed")
+        nxt = row + groups  # prefetch: in flight while _row_scale waits
+        x_next = tl.load(
+            x_ptr + nxt * x_stride + cols,
+            mask=cols < tl.where(nxt < M, N, 0),  # past the last row: nothing
+            other=float("-inf"),
+            eviction_policy=EVICT,
+        )
+        y = e * _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2, SHIFT, RESCALE, DIVIDE)
+        out_row = out_ptr + row * out_stride
+        tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
 
 
 @triton.jit
@@ -216,7 +305,15 @@ def softmax_with(
     if N <= MAX_ROW_BLOCK:
         block = triton.next_power_of_2(N)
         _softmax_row_kernel[(M,)](
-            x, out, N, x.stride(0), out.stride(0), BLOCK=block, **steps, num_warps=_row_warps(block)
+            x,
+            out,
+            N,
+            x.stride(0),
+            out.stride(0),
+            BLOCK=block,
+            EVICT=ROW_EVICT,
+            **steps,
+            num_warps=_row_warps(block),
         )
     elif x.is_cuda and chunks <= torch.cuda.get_device_properties(x.device).multi_processor_count:
         _split(x, out, chunks, RESCALE=rescale, **steps)
@@ -237,22 +334,22 @@ def softmax_with(
 
 def _split(x: torch.Tensor, out: torch.Tensor, chunks: int, **steps: triton.JITFunction) -> None:
     M, N = x.shape
-    stats = torch.empty(2 * M * chunks, dtype=torch.float32, device=x.device)  # maxes, sums
-    sync = torch.zeros(1 + M, dtype=torch.int32, device=x.device)  # ticket, arrivals per row
-    grid = (M * chunks,)
-    _softmax_split_kernel[grid](
-        x,
-        out,
-        stats,
-        sync,
-        N,
-        chunks,
-        M * chunks,
-        x.stride(0),
-        out.stride(0),
-        BLOCK=SPLIT_BLOCK,
-        CHUNKS_POW2=triton.next_power_of_2(chunks),
-        TICKET=TICKETS,
-        **steps,
-        num_warps=SPLIT_WARPS,
-    )
+    # Zeroed for every call, so no state survives from one call to the next: the ticket counter
+    # and one packed (max, sum) word per chunk, 0 meaning "not published yet".
+    sync = torch.zeros(1 + M * chunks, dtype=torch.int64, device=x.device)  # (1 + M*C,)
+    meta = dict(BLOCK=SPLIT_BLOCK, CHUNKS_POW2=triton.next_power_of_2(chunks), EVICT=SPLIT_EVICT)
+    strides = (x.stride(0), out.stride(0))
+    if SPLIT_PERSISTENT:
+        sms = torch.cuda.get_device_properties(x.device).multi_processor_count
+        rows_each = triton.cdiv(M, max(1, sms * SPLIT_PERSISTENT // chunks))
+        groups = triton.cdiv(M, rows_each)  # the rows spread evenly over <= that many groups
+        grid = (groups * chunks,)
+        _softmax_split_persistent_kernel[grid](
+            x, out, sync, M, N, chunks, groups, *strides, **meta, **steps, num_warps=SPLIT_WARPS
+        )
+    else:
+        grid = (M * chunks,)
+        _softmax_split_kernel[grid](
+            x, out, sync, N, chunks, *strides, **meta, TICKET=TICKETS, **steps,
+            num_warps=SPLIT_WARPS,
+        )  # fmt: skip
