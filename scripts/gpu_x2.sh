@@ -15,11 +15,19 @@
 #   scripts/gpu_x2.sh suite    GPU 0: scripts/gpu_smollm2_weights.sh run (the default model's
 #                              halves carried: see there), then scripts/gpu_bs1_profile.py
 #                              GPU 1: the full test suite, pytest -n 8 (scripts/gpu_suite_part.sh)
+#   scripts/gpu_x2.sh kernels  GPU 0: the smem_transpose and online_softmax sweeps, then both
+#                              benched as the grader scores them (transpose with its peers)
+#                              GPU 1: the spec_decode sweep and bench, then GPU tests of what
+#                              changed (tests/gpu, the three problems, the verdict tests that
+#                              failed under -n 8, the server); then ep_all_to_all graded on both
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-python3 -m pip install -q --no-deps --no-index --target /tmp/site .device/wheels/*.whl  # gguf, ruff
+for d in .device/wheels .device/serve; do  # gguf, ruff; the server's and Liger's wheels
+    ls "$d"/*.whl > /dev/null 2>&1 && python3 -m pip install -q --no-deps --no-index --upgrade \
+        --target /tmp/site "$d"/*.whl
+done
 export PYTHONPATH=$PWD:/tmp/site PATH=$PATH:/tmp/site/bin PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1  # NVLink multicast stays off
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader | tee "$OUT/env.txt"
@@ -59,6 +67,11 @@ engine_stages() {
     STAGES="chat 8b" timeout 380 bash scripts/gpu_engine.sh
     fp8_stage
 }
+ep_grade() {
+    timeout 120 python3 -m grader grade ep_all_to_all --impl solution --json \
+        --save "$OUT/h200x2.json" > "$OUT/grade_ep.json" 2> "$OUT/grade_ep.err"
+    echo "grade ep_all_to_all exit $?"; tail -3 "$OUT/grade_ep.err"
+}
 ep() {
     timeout 150 python3 -m grader grade ep_all_to_all --impl solution --json \
         --save "$OUT/h200x2.json" > "$OUT/grade_ep.json" 2> "$OUT/grade_ep.err"
@@ -71,14 +84,45 @@ smollm2_then_bs1() {
     timeout 330 bash scripts/gpu_smollm2_weights.sh run
     timeout 200 python3 scripts/gpu_bs1_profile.py "$OUT/bs1_profile.json" 2>&1 | tail -25
 }
+bench_json() {  # bench_json SLUG [FLAGS...]: `dojo bench` as JSON, and a one-line summary
+    local slug=$1; shift
+    timeout 150 python3 -m grader bench "$slug" --impl solution --json "$@" \
+        > "$OUT/bench_$slug.json" 2> "$OUT/bench_$slug.err"
+    python3 - "$OUT/bench_$slug.json" <<'PY' 2>&1 | tail -4
+import json, sys
+b = json.load(open(sys.argv[1]))
+cases = [(round(c.get("fraction") or 0, 3), round(c.get("median_ms") or 0, 4)) for c in b.get("cases", [])]
+peers = [(p.get("label", p.get("name")), p.get("status"), p.get("fraction")) for p in b.get("peers", [])]
+print(sys.argv[1].rsplit("/", 1)[-1], b.get("status"), b.get("tier"), cases, peers, b.get("message", "")[:300])
+PY
+}
+kernel_sweeps() {
+    timeout 150 python3 scripts/gpu_transpose_sweep.py > "$OUT/transpose_sweep.txt" 2>&1
+    tail -4 "$OUT/transpose_sweep.txt"
+    timeout 150 python3 scripts/gpu_softmax_sweep.py > "$OUT/softmax_sweep.txt" 2>&1
+    tail -12 "$OUT/softmax_sweep.txt"
+    bench_json smem_transpose --peers
+    bench_json online_softmax
+}
+spec_and_checks() {
+    timeout 100 python3 scripts/gpu_spec_sweep.py > "$OUT/spec_sweep.txt" 2>&1
+    tail -12 "$OUT/spec_sweep.txt"
+    bench_json spec_decode
+    bash scripts/gpu_suite_part.sh changed 300 8 tests/gpu problems/smem_transpose \
+        problems/online_softmax problems/spec_decode tests/sandbox/test_isolation.py \
+        tests/sandbox/test_sandbox_verdicts.py tests/sandbox/test_rules_verdicts.py \
+        tests/engine/test_server.py tests/engine/test_server_openai.py tests/unit/test_memory_watch.py
+}
 case "${1:-}" in
 grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;
 engine) lane engine 0 timeout 560 bash scripts/gpu_engine.sh; lane spec 1 spec_then_redteam ;;
 ep)     lane ep 0,1 ep ;;
+kernels) lane kernels 0 kernel_sweeps; lane checks 1 spec_and_checks; wait
+         lane ep 0,1 ep_grade ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
