@@ -1,16 +1,17 @@
 """Speculative-decoding verification in Triton: read only the p and q rows each batch row stops
-at, once, in one launch, and never synchronise with the host.
+at, once, in one kernel, and never synchronise with the host.
 
 Idea: the stop position n of a row needs G gathered probabilities (a few bytes), so every program
 recomputes it. The row's p_n and q_n are split over SPLIT programs (a 0.5 MB row per tensor at
-V = 128256: one program per row would leave SMs idle and too few bytes in flight); each program
-streams its BLOCK-wide pieces once and writes two sums per block: of the residual max(0, p - q)
-and of p (the fallback when the residual has no mass). Then it bumps the row's arrival counter;
-the last program of the row to arrive does the combine: one vector load of the row's block sums,
-their running sum, the block where it passes u * total, a re-read of just that block, and the
-inverse CDF inside it. Rows that accepted every draft read no q at all (masked loads issue no
-memory traffic) and sample the bonus from p_G. `Plan(fused=False)` runs the combine as a
-second kernel instead (no counters, one more launch).
+V = 128256: one program per row would give 128 programs to 132 SMs, with too few bytes in
+flight each); each program streams its BLOCK-wide pieces once and writes two sums per block: of
+the residual max(0, p - q) and of p (the fallback when the residual has no mass). Then it bumps
+the row's arrival counter; the last program of the row to arrive does the combine: one vector
+load of the row's block sums, their running sum, the block where it passes u * total, a re-read
+of just that block, and the inverse CDF inside it. Rows that accepted every draft read no q at
+all (masked loads issue no memory traffic) and sample the bonus from p_G. The counters cost a
+memset of B ints before the kernel; `Plan(fused=False)` runs the combine as a second kernel
+instead (no counters, the stop positions found again).
 Memory traffic: 8*B*V bytes for the p and q rows, plus B*G gathers per program, 2 sums per
 block, and one re-read block per row. The CDF is summed block by block, a different order from
 a sequential cumsum: on rows whose partial sums are exact (the tests' 2^-24 grid) the token is
@@ -18,7 +19,7 @@ identical; otherwise it can move only within rounding of a block boundary.
 Limits: ROWS rows share a program when rows are short (small V), one row per program for a
 large vocabulary. Interpreted on a CPU it is correct but slow.
 Run it: `dojo check spec_decode --impl solution:triton`, on a GPU
-`dojo bench spec_decode --impl solution:triton`.
+`dojo bench spec_decode --impl solution:triton`; `scripts/gpu_spec_sweep.py` times the plans.
 """
 
 from __future__ import annotations
@@ -100,22 +101,10 @@ def _block_sums(p_row, q_row, use_q, row_ok, res_sums_ptr, p_sums_ptr, rows, fir
 
 
 @triton.jit
-def _sample(
-    p_row,
-    q_row,
-    use_q,
-    res_sums_ptr,
-    p_sums_ptr,
-    su_ptr,
-    rows,
-    row_ok,
-    V,
-    NB,
-    STRIDE,
-    NB_PAD: tl.constexpr,
-    BLOCK: tl.constexpr,
-):
-    """[ROWS] tokens: the first j whose running sum of the weights passes u * total."""
+def _find_block(res_sums_ptr, p_sums_ptr, su_ptr, rows, row_ok, NB, STRIDE,
+                NB_PAD: tl.constexpr):  # fmt: skip
+    """From the [ROWS, NB] block sums: whether the residual is empty (sample p instead), the
+    threshold u * total, the block where the running sum passes it, and the sum before that."""
     k = tl.arange(0, NB_PAD)
     at = rows[:, None] * STRIDE + k[None, :]  # [ROWS, NB_PAD] this row's block sums
     km = row_ok[:, None] & (k[None, :] < NB)
@@ -132,7 +121,16 @@ def _sample(
     thr = tl.load(su_ptr + rows, mask=row_ok, other=0.0) * total  # [ROWS] u * total in fp32
     blk = tl.minimum(tl.sum((prefix <= thr[:, None]).to(tl.int32), axis=1), NB - 1)
     base = tl.max(tl.where(k[None, :] < blk[:, None], prefix, 0.0), axis=1)  # sum before blk
-    # re-read that one block and finish the inverse CDF inside it
+    return empty, thr, blk, base
+
+
+@triton.jit
+def _sample(p_row, q_row, use_q, res_sums_ptr, p_sums_ptr, su_ptr, rows, row_ok, V, NB, STRIDE,
+            NB_PAD: tl.constexpr, BLOCK: tl.constexpr):  # fmt: skip
+    """[ROWS] tokens: the first j whose running sum of the weights passes u * total, found in
+    the one block _find_block names, re-read from p_n and q_n."""
+    empty, thr, blk, base = _find_block(res_sums_ptr, p_sums_ptr, su_ptr, rows, row_ok, NB,
+                                        STRIDE, NB_PAD)  # fmt: skip
     cols = tl.arange(0, BLOCK)
     c = blk[:, None] * BLOCK + cols[None, :]  # [ROWS, BLOCK]
     m = row_ok[:, None] & (c < V)
