@@ -101,6 +101,16 @@ def _block_sums(p_row, q_row, use_q, row_ok, res_sums_ptr, p_sums_ptr, rows, fir
 
 
 @triton.jit
+def _prefix(s, first, NB_PAD: tl.constexpr, KC: tl.constexpr):
+    """[ROWS, KC] running sums of s [ROWS, NB_PAD] at blocks first .. first + KC - 1, as masked
+    tree sums: the same tree for every block with zeros past it, so they never decrease (and
+    take few registers: one [ROWS, KC, NB_PAD] chunk at a time, not the whole triangle)."""
+    kk = first + tl.arange(0, KC)  # [KC]
+    upto = kk[None, :, None] >= tl.arange(0, NB_PAD)[None, None, :]  # [1, KC, NB_PAD] j <= k
+    return tl.sum(tl.where(upto, s[:, None, :], 0.0), axis=2), kk
+
+
+@triton.jit
 def _find_block(res_sums_ptr, p_sums_ptr, su_ptr, rows, row_ok, NB, STRIDE,
                 NB_PAD: tl.constexpr):  # fmt: skip
     """From the [ROWS, NB] block sums: whether the residual is empty (sample p instead), the
@@ -113,15 +123,20 @@ def _find_block(res_sums_ptr, p_sums_ptr, su_ptr, rows, row_ok, NB, STRIDE,
     ps = tl.load(p_sums_ptr + at, mask=km, other=0.0, cache_modifier=".cg")
     empty = tl.sum(res, axis=1) == 0.0  # [ROWS] p <= q everywhere: sample from p instead
     s = tl.where(empty[:, None], ps, res)  # [ROWS, NB_PAD]
-    # running sums as masked tree sums, not tl.cumsum (Triton 3.6 fails to lower a scan over a
-    # few-element axis): the same tree for every k with zeros past k, so prefix never decreases
-    upto = k[None, :, None] >= k[None, None, :]  # [1, NB_PAD, NB_PAD] block j counts toward k
-    prefix = tl.sum(tl.where(upto, s[:, None, :], 0.0), axis=2)  # [ROWS, NB_PAD]
-    total = tl.max(prefix, axis=1)  # the last prefix: the same sum, rounded the same way
+    # Running sums, not tl.cumsum: Triton 3.6 fails to lower a scan over a few-element axis.
+    KC: tl.constexpr = NB_PAD if NB_PAD < 16 else 16
+    last, _ = _prefix(s, NB_PAD - KC, NB_PAD, KC)
+    total = tl.max(last, axis=1)  # the last running sum, rounded as the others are
     thr = tl.load(su_ptr + rows, mask=row_ok, other=0.0) * total  # [ROWS] u * total in fp32
-    blk = tl.minimum(tl.sum((prefix <= thr[:, None]).to(tl.int32), axis=1), NB - 1)
-    base = tl.max(tl.where(k[None, :] < blk[:, None], prefix, 0.0), axis=1)  # sum before blk
-    return empty, thr, blk, base
+    blk = tl.zeros_like(thr).to(tl.int32)  # blocks whose running sum is <= thr: the ones before
+    base = tl.zeros_like(thr)  # the largest running sum <= thr: the sum before the block
+    for first in tl.static_range(0, NB_PAD, KC):
+        pre, kk = _prefix(s, first, NB_PAD, KC)  # [ROWS, KC]
+        below = pre <= thr[:, None]
+        blk += tl.sum(below.to(tl.int32), axis=1)
+        # up to block NB - 2: u * total can round up to total, then the last block is taken
+        base = tl.maximum(base, tl.max(tl.where(below & (kk < NB - 1), pre, 0.0), axis=1))
+    return empty, thr, tl.minimum(blk, NB - 1), base
 
 
 @triton.jit
