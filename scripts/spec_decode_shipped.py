@@ -1,5 +1,8 @@
-"""Speculative-decoding verification in Triton: read only the p and q rows each batch row stops
-at, once, and never synchronise with the host.
+"""A frozen copy of solutions/spec_decode/triton.py as shipped before issue 14's rewrite (two
+kernels, serial combine loops): scripts/gpu_spec_sweep.py times it beside the new plans.
+
+Original docstring: read only the p and q rows each batch row stops at, once, and never
+synchronise with the host.
 
 Idea: the stop position n of a row needs G gathered probabilities (a few bytes), so every program
 recomputes it. Kernel 1 then streams the row's p_n and q_n in BLOCK-wide pieces, split over
