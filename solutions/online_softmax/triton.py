@@ -51,8 +51,8 @@ import triton
 import triton.language as tl
 
 MAX_ROW_BLOCK = 16384  # longest row kept whole in one program's registers (path 1)
-SPLIT_BLOCK = 8192  # elements per program in path 2
-SPLIT_WARPS = 8
+SPLIT_BLOCK = 4096  # elements per program in path 2
+SPLIT_WARPS = 4
 SPLIT_PERSISTENT = 0  # path 2: 0 = a program per (row, chunk); k > 0 = k looping programs per SM
 # Cache hints for x and out in paths 1 and 2: "" (none) or "evict_first" (each byte is used once)
 ROW_EVICT = ""

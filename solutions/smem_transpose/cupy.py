@@ -78,7 +78,7 @@ class Plan:
 
 # The float4 kernel shipped (scripts/gpu_transpose_sweep.py times the alternatives): to switch,
 # change this one line.
-PLAN = Plan(tile_rows=2, tile_cols=2, group=8, persistent=False, streaming=False)
+PLAN = Plan(tile_rows=2, tile_cols=2, group=1024, persistent=False, streaming=False)
 
 
 def layout_source(path: Path, smem_words: int, plan: Plan = PLAN) -> CudaSource:

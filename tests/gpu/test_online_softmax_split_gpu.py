@@ -147,7 +147,9 @@ def test_wrong_variants_are_still_wrong_on_the_split_path(split_only, variant, v
 
 
 def test_the_unrescaled_sum_is_wrong_on_the_split_path(split_only):
-    x = torch.randn(2, 3 * split_only, device="cuda")  # (M, N)
+    # past MAX_ROW_BLOCK (else one program holds the row and nothing is rescaled), >= 3 chunks
+    n = max(3 * split_only, sol.MAX_ROW_BLOCK + 2 * split_only)
+    x = torch.randn(2, n, device="cuda")  # (M, N)
     x[:, -1] = 30.0  # the max in the last chunk: every other chunk's sum needs rescaling
     with pytest.raises(AssertionError, match="softmax"):
         check(x, softmax=wrong_stale_running_sum.softmax)
