@@ -7,7 +7,7 @@
 # Expected: 6-8 min (about 40 worker processes at a few seconds each, Inductor and FlexAttention
 # compiles, moe_dispatch's per-token reference re-checking every sample); it stops at 540 s.
 set -u
-export PYTHONPATH=$PWD PYTHONUNBUFFERED=1
+export PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH} PYTHONUNBUFFERED=1  # keep /tmp/site (Liger)
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 START=$(date +%s); DEADLINE=$((START + ${PEERS_S:-540}))  # PEERS_S: a shorter budget
 { nvidia-smi --query-gpu=name,memory.total,clocks.max.sm --format=csv

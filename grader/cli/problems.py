@@ -198,13 +198,7 @@ def grade_cmd(
     problems = _problems(ctx) if all_ else [_problem(ctx, slug)]
     if not all_:  # over --all, an impl one problem lacks is that problem's error
         _usable_impl(problems[0], impl)
-    grades: list[Grade] = []
-    for p in problems:
-        with err.status(f"grading {p.slug} ({impl})…"):
-            grades.append(grade(p, impl, fail_fast=fail_fast))
-        if impl == "attempt":
-            g = grades[-1]
-            store.record_result(p.slug, impl, {"verdict": g.check.verdict, "score": g.score})
+    grades = _graded(problems, impl, fail_fast, save)
     bank = questions.load_bank(ctx.obj)
     incomplete = [p.slug for p in problems if missing_parts(p, ctx.obj, bank)]
     ready = readiness([g for g in grades if g.check.problem not in incomplete])
@@ -212,7 +206,7 @@ def grade_cmd(
     if incomplete:  # `dojo new` problems still being written: graded, not counted
         data["incomplete"] = incomplete
     if save is not None:
-        save.write_text(json.dumps({**data, "machine": doctor_mod.facts(measure=False)}, indent=1))
+        _save(save, data)
     if as_json:
         emit_json(data)
     else:
@@ -224,6 +218,26 @@ def grade_cmd(
         raise typer.Exit(1)
     if not all_ and grades[0].check.verdict == "needs_gpu":
         raise typer.Exit(EXIT_NEEDS_GPU)
+
+
+def _graded(problems: list, impl: str, fail_fast: bool, save: Path | None) -> list[Grade]:
+    """Each problem graded in turn; with --save, the file is rewritten after each one, so a
+    run cut short (a timeout, Ctrl-C) keeps what it graded, marked partial."""
+    grades: list[Grade] = []
+    for i, p in enumerate(problems, 1):
+        with err.status(f"grading {p.slug} ({impl})…"):
+            grades.append(grade(p, impl, fail_fast=fail_fast))
+        if impl == "attempt":
+            g = grades[-1]
+            store.record_result(p.slug, impl, {"verdict": g.check.verdict, "score": g.score})
+        if save is not None and i < len(problems):
+            partial = f"{i} of {len(problems)} problems graded: the run stopped before the rest"
+            _save(save, {"schema": 1, "results": [g.to_json() for g in grades], "partial": partial})
+    return grades
+
+
+def _save(path: Path, data: dict) -> None:
+    path.write_text(json.dumps({**data, "machine": doctor_mod.facts(measure=False)}, indent=1))
 
 
 def hint(

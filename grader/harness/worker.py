@@ -109,6 +109,10 @@ class Worker:
                 for key in args[0]:
                     self.objects.pop(key, None)
                 return ("ok", None)
+            if op == "trim":  # cached GPU memory back to the device, for the other processes
+                if torch.cuda.is_initialized():
+                    torch.cuda.empty_cache()
+                return ("ok", None)
             if op in ("run", "fetch"):
                 return ("ok", self.run() if op == "run" else self.fetch())
             fn, label = self.target(*args[0])

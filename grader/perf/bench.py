@@ -143,7 +143,12 @@ class Call:
         return remote(self.i.client, (op, self.target, (), x), self.name)
 
     def reference(self, x: dict) -> Any:
-        return remote(self.b.client, ("call", self.target, (), x), "the reference")
+        """The reference's output; its worker then hands its cached GPU memory back (an fp32
+        reference over a large case reserves tens of GB that the implementation or a peer
+        timed next would run out of: paged_attention's peers did on an H200)."""
+        out = remote(self.b.client, ("call", self.target, (), x), "the reference")
+        remote(self.b.client, ("trim",), "the reference")
+        return out
 
     def verify(self, x: dict, out: Any, want: Any = None) -> None:
         self.hooks.compare(out, self.reference(x) if want is None else want, x)

@@ -3,10 +3,11 @@
 Right for every pool of up to 2^31 elements; past that (4.3 GB of bf16 at S=16, Hkv=8, D=128,
 an ordinary KV cache on an 80 GB GPU) the offset wraps negative and the kernel reads outside
 the pool. Only a GPU holds such a pool in a test: rejected there by
-test_pools_over_2_to_the_31_elements_need_64_bit_offsets; on a CPU every check passes and
-problem.toml lists it under [params] wrong_on_gpu_only.
+test_pools_over_2_to_the_31_elements_need_64_bit_offsets, where the wrapped offset reads
+before the pool and the kernel faults (an H200 run: illegal memory access, verdict crashed);
+on a CPU every check passes and problem.toml lists it under [params] wrong_on_gpu_only.
 
-Rejected by: test_pools_over_2_to_the_31_elements_need_64_bit_offsets (GPU)
+Rejected by: test_pools_over_2_to_the_31_elements_need_64_bit_offsets (GPU, crashed)
 """
 
 import triton

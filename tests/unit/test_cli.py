@@ -127,6 +127,30 @@ def test_grade_scores_a_wrong_answer_zero():
     assert code == 1 and data["results"][0]["score"] == 0
 
 
+def test_grade_all_save_keeps_what_a_cut_short_run_graded(tmp_path, monkeypatch):
+    """--save is rewritten after each problem: a run stopped at the third (an H200 call's
+    timeout once lost a whole --all run) leaves the first two, marked partial."""
+    from grader.cli import problems as cli_problems
+    from grader.perf.grade import Grade
+
+    calls = []
+
+    def fake_grade(p, impl, fail_fast=False):
+        calls.append(p.slug)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        check = CheckResult(p.slug, impl, "passed", "1 check passed", [], 0.1)
+        return Grade(check, {"status": "needs_gpu", "message": "no GPU"})
+
+    monkeypatch.setattr(cli_problems, "grade", fake_grade)
+    out = tmp_path / "run.json"
+    result = runner.invoke(app, ["grade", "--all", "--impl", "solution", "--save", str(out)])
+    assert result.exit_code != 0 and len(calls) == 3
+    data = json.loads(out.read_text())
+    assert [r["problem"] for r in data["results"]] == calls[:2]
+    assert data["partial"].startswith(f"2 of {len(all_problems())} problems graded")
+
+
 def test_grade_needs_one_slug_or_all():
     result = runner.invoke(app, ["grade"])
     assert result.exit_code == 2 and "give one problem slug or --all" in result.output

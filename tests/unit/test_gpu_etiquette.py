@@ -19,7 +19,7 @@ def _delayed(exclusive: bool, delay: float, hold: float, log, name: str) -> None
 
 def _run(plan: list[tuple[str, bool, float, float]]) -> dict[tuple[str, str], float]:
     """plan: (name, exclusive, start after s, hold for s); when each got in and out."""
-    ctx = mp.get_context("spawn")
+    ctx = mp.get_context("fork")  # spawn would re-import this module by a name xdist lacks
     log = ctx.Queue()
     procs = []
     for name, exclusive, delay, hold in plan:
