@@ -42,9 +42,6 @@ DEADLINE_S = 80.0  # stop timing new candidates after this (compiles dominate th
 # The long-row case: chunk sizes and warps, then tickets off and eviction hints on two of them
 SPLIT_SHAPES = [(2048, 4), (4096, 4), (4096, 8), (8192, 8), (8192, 16), (16384, 16)]
 SPLIT_EXTRAS = [(False, ""), (True, "evict_first"), (False, "evict_first")]  # TICKETS, EVICT
-# SPLIT_PERSISTENT = looping programs per SM; more than fit (registers) start late and trail
-PERSISTENT = [((8192, 8), (1, 2)), ((4096, 8), (2, 4)), ((4096, 4), (2, 4)), ((2048, 4), (4, 8)),
-              ((16384, 16), (1,))]  # fmt: skip
 ROW_GRID = {"ROW_WARPS": [4, 8, 16], "ROW_EVICT": ["", "evict_first"]}  # the short-row cases
 
 
@@ -67,13 +64,11 @@ def knobs(**settings):
 
 
 def split_settings() -> list[dict]:
-    plain = {"SPLIT_PERSISTENT": 0, "TICKETS": True, "SPLIT_EVICT": ""}
+    plain = {"TICKETS": True, "SPLIT_EVICT": ""}
     out = [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w} | plain for b, w in SPLIT_SHAPES]
     for (b, w), (tickets, evict) in itertools.product([(8192, 8), (4096, 8)], SPLIT_EXTRAS):
         out.append({"SPLIT_BLOCK": b, "SPLIT_WARPS": w} | plain | {"TICKETS": tickets})
         out[-1]["SPLIT_EVICT"] = evict
-    for (b, w), per_sm in PERSISTENT:
-        out += [{"SPLIT_BLOCK": b, "SPLIT_WARPS": w, "SPLIT_PERSISTENT": k} for k in per_sm]
     return out
 
 
@@ -225,8 +220,7 @@ def candidates(case: dict, x: torch.Tensor):
             sync.zero_,
         )
         for s in split_settings():
-            kind = "persistent" if s.get("SPLIT_PERSISTENT") else "packed"
-            yield f"split: {kind}", sol.softmax, s, None
+            yield "split: packed", sol.softmax, s, None
     else:
         for s in row_settings():
             yield "row", sol.softmax, s, None

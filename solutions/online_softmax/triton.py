@@ -11,9 +11,9 @@ paths, chosen by row length and device:
      C words until none is 0, merges the C pairs with the rule above and scales its chunk,
      still in registers. x is read once; the workspace adds 8 bytes per chunk. The message is
      its own flag, so a waiting program needs one L2 round trip per poll and no separate
-     counter, fence or second read of the statistics. With SPLIT_PERSISTENT = k > 0, about
-     k programs per SM each own one chunk of several rows instead, and read the next row's
-     chunk before waiting for this row's siblings: the read overlaps the wait.
+     counter, fence or second read of the statistics. (A persistent variant, k programs per
+     SM each owning a chunk of several rows and reading the next row's chunk while it waits,
+     measured 0.756 of copy on an H200 against this one's 0.780, and was dropped.)
   3. otherwise (the Triton interpreter, or C > SM count): one program per row loops over the
      row: a first loop keeps a running max and a running sum, rescaling the sum whenever the
      max grows; a second loop reads x again and writes the output. 3 passes of bytes, not 2.
@@ -25,10 +25,9 @@ can deadlock if the programs a row waits for can never start. Programs therefore
 when a program holds ticket t every ticket below t is held by a program that is running or
 done. Every row whose C tickets are all taken finishes; only the row holding the newest ticket
 can be incomplete, and its up to C - 1 waiting programs cannot fill the GPU as long as it holds
-at least C programs at once. (Persistent: read "group of rows" for "row"; a complete group's
-programs are all running, so it finishes all its rows.) Every SM can hold one program of a
-kernel that launches at all, so C <= SM count suffices (C <= 32 here for N <= 262144; an H100
-has 132 SMs), and the wrapper falls back to path 3 otherwise. What this does not cover: other
+at least C programs at once. Every SM can hold one program of a kernel that launches at all,
+so C <= SM count suffices (C <= 64 here for N <= 262144; an H100 or H200 has 132 SMs), and
+the wrapper falls back to path 3 otherwise. What this does not cover: other
 work that holds SMs indefinitely (a persistent kernel on another stream, an MPS or
 green-context SM limit below C).
 The interpreter runs programs one after another, so a waiting program would wait forever:
@@ -53,7 +52,6 @@ import triton.language as tl
 MAX_ROW_BLOCK = 16384  # longest row kept whole in one program's registers (path 1)
 SPLIT_BLOCK = 4096  # elements per program in path 2
 SPLIT_WARPS = 4
-SPLIT_PERSISTENT = 0  # path 2: 0 = a program per (row, chunk); k > 0 = k looping programs per SM
 # Cache hints for x and out in paths 1 and 2: "" (none) or "evict_first" (each byte is used once)
 ROW_EVICT = ""
 SPLIT_EVICT = ""
@@ -62,7 +60,7 @@ LOOP_WARPS = 8
 # Path 2 takes (row, chunk) from an atomic ticket (the proof above needs it). False uses
 # program_id instead: one atomic round trip less per program, but then progress rests on the
 # hardware dispatching programs in program_id order, which CUDA does in practice but does not
-# promise. The persistent kernel always takes a ticket (once per program).
+# promise.
 TICKETS = True
 
 
@@ -193,57 +191,6 @@ def _softmax_split_kernel(
 
 
 @triton.jit
-def _softmax_split_persistent_kernel(
-    x_ptr,
-    out_ptr,
-    sync_ptr,
-    M,
-    N,
-    chunks,
-    groups,
-    x_row_stride,
-    out_row_stride,
-    BLOCK: tl.constexpr,
-    CHUNKS_POW2: tl.constexpr,
-    EVICT: tl.constexpr,
-    SHIFT: tl.constexpr,
-    RESCALE: tl.constexpr,
-    DIVIDE: tl.constexpr,
-):
-    # Path 2, persistent (SPLIT_PERSISTENT > 0): groups * chunks programs. The program holding
-    # ticket (group, chunk) owns that chunk of rows group, group + groups, ... It reads its
-    # next row's chunk before waiting for this row's siblings, so every wait overlaps a read.
-    ticket = tl.atomic_add(sync_ptr, 1, sem="relaxed").to(tl.int32)
-    group, chunk = ticket // chunks, ticket % chunks
-    cols = chunk * BLOCK + tl.arange(0, BLOCK)
-    mask = cols < N
-    # int64 offsets; tl.cast, as a stride of 1 reaches the kernel as a constexpr int
-    x_stride, out_stride = tl.cast(x_row_stride, tl.int64), tl.cast(out_row_stride, tl.int64)
-    x_next = tl.load(
-        x_ptr + group * x_stride + cols,
-        mask=mask,
-        other=float("-inf"),
-        eviction_policy=EVICT,
-    )
-    for row in range(group, M, groups):
-        x = x_next.to(tl.float32)  # (BLOCK,) x[row, chunk], read once
-        m = tl.max(x, axis=0)
-        e = tl.exp(x - SHIFT(m))  # (BLOCK,)
-        pairs_ptr = sync_ptr + 1 + row * chunks
-        tl.atomic_xchg(pairs_ptr + chunk, _pack(m, tl.sum(e, axis=0)), sem="relaxed")
-        nxt = row + groups  # prefetch: in flight while _row_scale waits
-        x_next = tl.load(
-            x_ptr + nxt * x_stride + cols,
-            mask=cols < tl.where(nxt < M, N, 0),  # past the last row: nothing
-            other=float("-inf"),
-            eviction_policy=EVICT,
-        )
-        y = e * _row_scale(pairs_ptr, chunks, m, CHUNKS_POW2, SHIFT, RESCALE, DIVIDE)
-        out_row = out_ptr + row * out_stride
-        tl.store(out_row + cols, y.to(out_ptr.dtype.element_ty), mask=mask, eviction_policy=EVICT)
-
-
-@triton.jit
 def _softmax_looped_kernel(
     x_ptr,
     out_ptr,
@@ -339,17 +286,7 @@ def _split(x: torch.Tensor, out: torch.Tensor, chunks: int, **steps: triton.JITF
     sync = torch.zeros(1 + M * chunks, dtype=torch.int64, device=x.device)  # (1 + M*C,)
     meta = dict(BLOCK=SPLIT_BLOCK, CHUNKS_POW2=triton.next_power_of_2(chunks), EVICT=SPLIT_EVICT)
     strides = (x.stride(0), out.stride(0))
-    if SPLIT_PERSISTENT:
-        sms = torch.cuda.get_device_properties(x.device).multi_processor_count
-        rows_each = triton.cdiv(M, max(1, sms * SPLIT_PERSISTENT // chunks))
-        groups = triton.cdiv(M, rows_each)  # the rows spread evenly over <= that many groups
-        grid = (groups * chunks,)
-        _softmax_split_persistent_kernel[grid](
-            x, out, sync, M, N, chunks, groups, *strides, **meta, **steps, num_warps=SPLIT_WARPS
-        )
-    else:
-        grid = (M * chunks,)
-        _softmax_split_kernel[grid](
-            x, out, sync, N, chunks, *strides, **meta, TICKET=TICKETS, **steps,
-            num_warps=SPLIT_WARPS,
-        )  # fmt: skip
+    _softmax_split_kernel[(M * chunks,)](
+        x, out, sync, N, chunks, *strides, **meta, TICKET=TICKETS, **steps,
+        num_warps=SPLIT_WARPS,
+    )  # fmt: skip

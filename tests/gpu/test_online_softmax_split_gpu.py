@@ -20,10 +20,9 @@ from solutions.online_softmax import wrong_zero_for_all_neg_inf_rows as wrong_ze
 pytestmark = pytest.mark.gpu
 HOOKS = hooks_for(get_problem("online_softmax"))
 VALUES = ["normal", "wide", "large", "near_1e4", "offset", "neginf", "neginf_prefix", "all_neginf"]
-SHIPPED = (sol.SPLIT_BLOCK, sol.SPLIT_WARPS, sol.TICKETS, sol.SPLIT_PERSISTENT)
-NEIGHBOURS = [(8192, 8, True, 0), (16384, 16, True, 0), (8192, 8, False, 0), (8192, 8, True, 2),
-              (4096, 8, True, 1)]  # fmt: skip
-# (SPLIT_BLOCK, SPLIT_WARPS, TICKETS, SPLIT_PERSISTENT): the shipped one first, then neighbours
+SHIPPED = (sol.SPLIT_BLOCK, sol.SPLIT_WARPS, sol.TICKETS)
+NEIGHBOURS = [(8192, 8, True), (16384, 16, True), (8192, 8, False), (4096, 8, True)]
+# (SPLIT_BLOCK, SPLIT_WARPS, TICKETS): the shipped one first, then neighbours
 CONFIGS = [SHIPPED, *(c for c in NEIGHBOURS if c != SHIPPED)]
 
 
@@ -32,14 +31,13 @@ class _NotTheSplitPath:
         raise AssertionError("the looped path ran: these rows should take the split path")
 
 
-@pytest.fixture(params=CONFIGS, ids=lambda c: "block{}-warps{}-tickets{}-persistent{}".format(*c))
+@pytest.fixture(params=CONFIGS, ids=lambda c: "block{}-warps{}-tickets{}".format(*c))
 def split_only(request, monkeypatch):
     """The solution with one split configuration, its looped fallback made to fail if called."""
-    block, warps, tickets, persistent = request.param
+    block, warps, tickets = request.param
     monkeypatch.setattr(sol, "SPLIT_BLOCK", block)
     monkeypatch.setattr(sol, "SPLIT_WARPS", warps)
     monkeypatch.setattr(sol, "TICKETS", tickets)
-    monkeypatch.setattr(sol, "SPLIT_PERSISTENT", persistent)
     monkeypatch.setattr(sol, "_softmax_looped_kernel", _NotTheSplitPath())
     return block
 
@@ -105,8 +103,8 @@ def test_a_row_stride_of_one_is_not_special(split_only):
 
 
 @pytest.mark.parametrize("M", [37, 131])
-def test_row_counts_that_groups_do_not_divide(split_only, M):
-    """The persistent kernel gives each group cdiv(M, groups) rows; the last group fewer."""
+def test_odd_row_counts(split_only, M):
+    """Row counts that no chunk count divides: tickets map to (row, chunk) to the last one."""
     check(inputs(M, 100_000, "float32", "offset", seed=M))
 
 

@@ -32,9 +32,8 @@ def published_pairs(x: torch.Tensor, block: int) -> torch.Tensor:
     return (m.view(torch.int32).long() << 32) | (s.view(torch.int32).long() & 0xFFFFFFFF)
 
 
-def split_softmax(x: torch.Tensor, block: int, groups: int, rescale=sol._rescaled):
-    """The split kernel alone, launched as solution._split does, with the pairs already there;
-    groups > 0 runs the persistent kernel with that many groups of programs."""
+def split_softmax(x: torch.Tensor, block: int, rescale=sol._rescaled):
+    """The split kernel alone, launched as solution._split does, with the pairs already there."""
     M, N = x.shape
     C = triton.cdiv(N, block)
     sync = torch.cat([torch.zeros(1, dtype=torch.int64), published_pairs(x, block).flatten()])
@@ -42,17 +41,8 @@ def split_softmax(x: torch.Tensor, block: int, groups: int, rescale=sol._rescale
     meta = dict(BLOCK=block, CHUNKS_POW2=triton.next_power_of_2(C), EVICT="", num_warps=4)
     steps = dict(SHIFT=sol._finite_or_zero, RESCALE=rescale, DIVIDE=sol._divide)
     strides = (x.stride(0), out.stride(0))
-    if groups:
-        grid = (groups * C,)
-        sol._softmax_split_persistent_kernel[grid](
-            x, out, sync, M, N, C, groups, *strides, **meta, **steps
-        )
-    else:
-        sol._softmax_split_kernel[(M * C,)](
-            x, out, sync, N, C, *strides, **meta, **steps, TICKET=True
-        )
-    programs = groups * C if groups else M * C
-    assert int(sync[0]) == programs, "every program takes exactly one ticket"
+    sol._softmax_split_kernel[(M * C,)](x, out, sync, N, C, *strides, **meta, **steps, TICKET=True)
+    assert int(sync[0]) == M * C, "every program takes exactly one ticket"
     return out
 
 
@@ -62,18 +52,17 @@ def split_softmax(x: torch.Tensor, block: int, groups: int, rescale=sol._rescale
     block=st.sampled_from([128, 512, 1024]),
     dtype=st.sampled_from(["float32", "float16"]),
     values=st.sampled_from(VALUES),
-    groups=st.integers(0, 4),
     pad=st.integers(0, 40),
     seed=st.integers(0, 2**16),
 )
 def test_split_kernel_merges_published_pairs_into_the_softmax(
-    M, N, block, dtype, values, groups, pad, seed
+    M, N, block, dtype, values, pad, seed
 ):
     gen = torch.Generator().manual_seed(seed)
     x = ref.make_inputs({"M": M, "N": N, "dtype": dtype, "values": values}, gen)["x"]  # (M, N)
     wide = torch.zeros(M, N + pad, dtype=x.dtype)  # (M, N + pad): rows strided when pad > 0
     wide[:, :N] = x
-    got = split_softmax(wide[:, :N], block, min(groups, M))  # the wrapper keeps groups <= M
+    got = split_softmax(wide[:, :N], block)
     assert_close(got, ref.softmax(x), HOOKS.tolerance(x.dtype, N), name="split softmax(x)")
 
 
@@ -82,8 +71,8 @@ def test_the_merge_uses_the_rescale_step():
     chunk maxes differ: the kernel merges through RESCALE, so that variant stays rejected."""
     x = torch.randn(2, 1000)  # (M, N)
     x[:, -1] = 30.0  # the row max in the last chunk
-    ok = split_softmax(x, 256, 0)
-    bad = split_softmax(x, 256, 0, rescale=wrong_stale_running_sum._not_rescaled)
+    ok = split_softmax(x, 256)
+    bad = split_softmax(x, 256, rescale=wrong_stale_running_sum._not_rescaled)
     tol = HOOKS.tolerance(x.dtype, 1000)
     assert_close(ok, ref.softmax(x), tol, name="split softmax(x)")
     assert not torch.allclose(bad, ok, rtol=1e-3), "an unrescaled merge should be wrong"
