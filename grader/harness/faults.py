@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from grader.problem.impls import one_line, where_in
-from grader.runtime.cuda import CUDA_FAULT
+from grader.runtime.cuda import CUDA_FAULT, INVALID_LAUNCH, LIMITS_HINT
 from grader.runtime.errors import ImplLoadError, NotAttempted
 
 
@@ -46,6 +46,8 @@ def compiler_aware_line(e: BaseException) -> str:
     if cause is not None:  # the interpreter's wrapper says only repr(cause): say the cause
         return f"{type(e).__name__} in a Triton kernel: {compiler_aware_line(cause)}"[:500]
     if "CompilationError" not in type(e).__name__:
+        if INVALID_LAUNCH.search(str(e)):  # the driver names no limit: say them
+            return f"{one_line(e)[:200]} ({LIMITS_HINT})"
         return one_line(e)[:500]
     where = _lines(e)[0] if _lines(e) else ""
     inner = e

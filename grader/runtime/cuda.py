@@ -3,6 +3,7 @@ GPU, launched with an explicit grid and block on torch tensors shared through DL
 
 from __future__ import annotations
 
+import operator
 import os
 import re
 from functools import cached_property
@@ -100,10 +101,61 @@ def _first_error(log: str, name: str) -> str:
     return (errors or [log.strip().splitlines()[0] if log.strip() else "compile error"])[0][:400]
 
 
+# CUDA's launch limits (compute capability 5.0 and later): a launch past them fails with
+# CUDA_ERROR_INVALID_VALUE ("invalid argument"), which names none of them
+GRID_LIMITS = (2**31 - 1, 65535, 65535)
+BLOCK_LIMITS = (1024, 1024, 64)
+MAX_THREADS = 1024
+INVALID_LAUNCH = re.compile(
+    r"CUDA_ERROR_INVALID_VALUE|invalid argument|invalid configuration", re.I
+)
+LIMITS_HINT = (
+    "a launch past CUDA's limits fails this way: gridDim.x <= 2^31 - 1, gridDim.y and "
+    "gridDim.z <= 65535, at most 1024 threads per block, shared memory per block within "
+    "the device's (48 KB unless the kernel opts in to more)"
+)
+
+
+def check_launch(grid: tuple[int, ...], block: tuple[int, ...]) -> None:
+    """ValueError naming the limit a grid or block breaks, before the driver says only
+    'invalid argument'."""
+    for kind, dims, limits in (("grid", grid, GRID_LIMITS), ("block", block, BLOCK_LIMITS)):
+        if not 1 <= len(dims) <= 3 or not all(_positive_int(d) for d in dims):
+            raise ValueError(f"{kind} {dims}: give 1 to 3 positive ints (x, y, z)")
+        dims = tuple(operator.index(d) for d in dims)
+        for axis, d, limit in zip("xyz", dims, limits):
+            if d > limit:
+                fold = kind == "grid" and axis != "x"
+                fix = ": index with blockIdx.x (a 1-D grid reaches 2^31 - 1 blocks)" if fold else ""
+                raise ValueError(
+                    f"{kind}Dim.{axis} = {d:,} is over CUDA's limit of {limit:,} for {kind} "
+                    f"{tuple(dims)}{fix}"
+                )
+    block = tuple(operator.index(d) for d in block)
+    if _prod(block) > MAX_THREADS:
+        raise ValueError(f"block {tuple(block)} has {_prod(block):,} threads; CUDA allows 1,024")
+
+
+def _positive_int(d: Any) -> bool:
+    try:
+        return operator.index(d) >= 1 and not isinstance(d, bool)
+    except TypeError:
+        return False
+
+
+def _prod(dims: tuple[int, ...]) -> int:
+    n = 1
+    for d in dims:
+        n *= d
+    return n
+
+
 def launch(
     kernel: Any, grid: tuple[int, ...], block: tuple[int, ...], args: tuple, shared_mem: int = 0
 ) -> None:
-    """Launch on torch's current stream; tensors go through DLPack (zero copy)."""
+    """Launch on torch's current stream; tensors go through DLPack (zero copy). A grid or block
+    past CUDA's limits is refused first, naming the limit."""
+    check_launch(tuple(grid), tuple(block))
     import cupy
 
     converted = tuple(cupy.from_dlpack(a) if isinstance(a, torch.Tensor) else a for a in args)
