@@ -24,7 +24,8 @@
 #                              (h200_peers.json); each stops itself at 540 s
 #   scripts/gpu_x2.sh rest     what session 7 left unverified: GPU 0: pytest -n 8 over the
 #                              problems/ not yet run on a GPU; GPU 1: paged_attention's peers
-#                              (the reference worker's cache trim), the int32-overflow variant
+#                              (the reference worker's cache trim), its wrong variants, the
+#                              launch-limit and CUDA-fault bad attempts
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -130,8 +131,8 @@ rest_problems() {
 }
 rest_paged() {
     bench_json paged_attention --peers
-    bash scripts/gpu_suite_part.sh int32 200 1 tests/sandbox/test_problems_reject_wrong_answers.py \
-        -k "paged_attention"
+    bash scripts/gpu_suite_part.sh int32 200 2 tests/sandbox/test_problems_reject_wrong_answers.py \
+        tests/gpu/test_fault_attribution_gpu.py -k "paged_attention or fault_attribution"
 }
 case "${1:-}" in
 grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;
