@@ -3,6 +3,7 @@ GPU, launched with an explicit grid and block on torch tensors shared through DL
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import re
@@ -122,18 +123,18 @@ def check_launch(grid: tuple[int, ...], block: tuple[int, ...]) -> None:
     for kind, dims, limits in (("grid", grid, GRID_LIMITS), ("block", block, BLOCK_LIMITS)):
         if not 1 <= len(dims) <= 3 or not all(_positive_int(d) for d in dims):
             raise ValueError(f"{kind} {dims}: give 1 to 3 positive ints (x, y, z)")
-        dims = tuple(operator.index(d) for d in dims)
+        dims = tuple(map(operator.index, dims))  # numpy ints print as plain ones below
         for axis, d, limit in zip("xyz", dims, limits):
             if d > limit:
                 fold = kind == "grid" and axis != "x"
                 fix = ": index with blockIdx.x (a 1-D grid reaches 2^31 - 1 blocks)" if fold else ""
                 raise ValueError(
                     f"{kind}Dim.{axis} = {d:,} is over CUDA's limit of {limit:,} for {kind} "
-                    f"{tuple(dims)}{fix}"
+                    f"{dims}{fix}"
                 )
-    block = tuple(operator.index(d) for d in block)
-    if _prod(block) > MAX_THREADS:
-        raise ValueError(f"block {tuple(block)} has {_prod(block):,} threads; CUDA allows 1,024")
+    threads = math.prod(map(operator.index, block))
+    if threads > MAX_THREADS:
+        raise ValueError(f"block {tuple(block)} has {threads:,} threads; CUDA allows 1,024")
 
 
 def _positive_int(d: Any) -> bool:
@@ -141,13 +142,6 @@ def _positive_int(d: Any) -> bool:
         return operator.index(d) >= 1 and not isinstance(d, bool)
     except TypeError:
         return False
-
-
-def _prod(dims: tuple[int, ...]) -> int:
-    n = 1
-    for d in dims:
-        n *= d
-    return n
 
 
 def launch(

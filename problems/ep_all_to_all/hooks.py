@@ -153,7 +153,7 @@ def _locator(ref: ImplRef) -> tuple[str, str]:
 
 
 def _load_impl(locator: tuple[str, str]) -> Any:
-    """("spec", an --impl argument) or ("path", a file); the module with its entries checked."""
+    """The module the locator's --impl argument names (a file path is one), entries checked."""
     problem = get_problem(SLUG)
     return load(problem, resolve(problem, locator[1]))
 

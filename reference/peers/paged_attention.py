@@ -34,8 +34,8 @@ def sdpa_gathered(
     scale: float,
 ) -> torch.Tensor:
     """The query heads of one KV head as that head's query rows: SDPA sees Hkv heads of
-    group = Hq // Hkv queries, and K and V are never repeated per query head (enable_gqa
-    would take its math path with a mask and copy them 4x: out of memory at B=256)."""
+    group = Hq // Hkv queries, so K and V are never repeated per query head (enable_gqa with a
+    mask takes the math path, which repeats them: Hq // Hkv times the gathered cache)."""
     k, v, keep = dense(k_cache, v_cache, block_tables, seq_lens)
     B, Hq, D = q.shape
     qg = q.view(B, k.shape[1], Hq // k.shape[1], D)  # (B, Hkv, group, D)
