@@ -25,7 +25,8 @@
 #   scripts/gpu_x2.sh rest     what session 7 left unverified: GPU 0: pytest -n 8 over the
 #                              problems/ not yet run on a GPU; GPU 1: paged_attention's peers
 #                              (the reference worker's cache trim), its wrong variants, the
-#                              launch-limit and CUDA-fault bad attempts
+#                              launch-limit and CUDA-fault bad attempts, then the ncu
+#                              evidence of the bars not reached (scripts/gpu_ncu_evidence.sh)
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -133,6 +134,7 @@ rest_paged() {
     bench_json paged_attention --peers
     bash scripts/gpu_suite_part.sh int32 200 2 tests/sandbox/test_problems_reject_wrong_answers.py \
         tests/gpu/test_fault_attribution_gpu.py -k "paged_attention or fault_attribution"
+    timeout 160 bash scripts/gpu_ncu_evidence.sh 110
 }
 case "${1:-}" in
 grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;

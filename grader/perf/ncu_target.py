@@ -1,5 +1,6 @@
-"""One profiled call of an implementation on its first benchmark case, for `dojo bench --ncu`
-(run under `ncu --profile-from-start off`; only the region between start and stop is profiled)."""
+"""One profiled call of an implementation on one benchmark case (the first unless a case index is
+given), for `dojo bench --ncu` and scripts/gpu_ncu_evidence.sh (run under `ncu
+--profile-from-start off`; only the region between start and stop is profiled)."""
 
 from __future__ import annotations
 
@@ -14,13 +15,13 @@ from grader.problem.impls import load, resolve
 from grader.problem.registry import get_problem
 
 
-def main(slug: str, spec: str) -> None:
+def main(slug: str, spec: str, case: int = 0) -> None:
     problem = get_problem(slug)
     module = load(problem, resolve(problem, spec))
     perf = choose_perf(problem)
     ref = importlib.import_module(f"reference.{slug}")
     gen = torch.Generator(device="cuda").manual_seed(0)
-    inputs = ref.make_inputs(perf.cases[0], gen)
+    inputs = ref.make_inputs(perf.cases[case], gen)
     target = hooks_for(problem).bench_target(module, perf)
     target(**inputs)  # compile and warm up outside the profiled region
     torch.cuda.synchronize()
@@ -31,4 +32,4 @@ def main(slug: str, spec: str) -> None:
 
 
 if __name__ == "__main__":
-    main(sys.argv[1], sys.argv[2])
+    main(sys.argv[1], sys.argv[2], int(sys.argv[3]) if len(sys.argv) > 3 else 0)
