@@ -44,6 +44,7 @@ def lines(b: dict) -> list[str]:
         head = f"{b['problem']} {case}: {b['impl']} {row['fraction']:.3f} ({tier})"
         if versus.get("best_peer"):
             best = f"{versus['best_peer']} {versus['best_fraction']:.3f}"
+            best += " (inexact)" if _inexact(b, versus["best_peer"]) else ""
             out.append(f"{head} | best peer {best} -> {versus['ratio']:.2f}x")
         else:
             out.append(f"{head} | no peer timed")
@@ -63,6 +64,11 @@ def main(folder: Path, target: Path) -> None:
         for line in lines(b):
             print(line)
     print(f"wrote {target} ({len(results)} problems)")
+
+
+def _inexact(b: dict, name: str) -> bool:
+    """A peer timed outside the problem's tolerance (grader.perf.bench.INEXACT_FACTOR)."""
+    return any(p.get("name") == name and p.get("status") == "inexact" for p in b.get("peers", []))
 
 
 if __name__ == "__main__":

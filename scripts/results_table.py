@@ -65,6 +65,7 @@ def peers_table(path: Path) -> str:
             peer, ratio = "none timed", "—"
             if v.get("best_peer"):
                 peer, ratio = f"{v['best_peer']} {v['best_fraction']:.3f}", f"{v['ratio']:.2f}x"
+                peer += " (inexact)" if _inexact(b, v["best_peer"]) else ""
             lines.append(
                 f"| {b['problem']} | {_case(row['case'])} | {row['fraction']:.3f} | "
                 f"{row['tier'] or 'below bronze'} | {peer} | {ratio} |"
@@ -80,6 +81,11 @@ def main(paths: list[str]) -> str:
         if results:
             out.append(table(f) if "verdict" in results[0] else peers_table(f))
     return "\n\n".join(out)
+
+
+def _inexact(b: dict, name: str) -> bool:
+    """A peer timed outside the problem's tolerance (grader.perf.bench.INEXACT_FACTOR)."""
+    return any(p.get("name") == name and p.get("status") == "inexact" for p in b.get("peers", []))
 
 
 if __name__ == "__main__":

@@ -29,12 +29,15 @@ def print_peers(console: Console, b: dict[str, Any]) -> None:
         why = "its baseline is what a user would call" if b["metric"] == "custom" else "none"
         console.print(f"peers: {b['problem']} declares none ({why}; see its problem.toml)")
         return
-    width = max(14, len(b["impl"]), *(len(p["label"]) for p in b["peers"]))
+    width = max(14, len(b["impl"]), *(len(_label(p)) for p in b["peers"]))
     for i in range(len(b["cases"])):
         _case_table(console, b, i, width)
         console.print(_verdict(b, b["versus_peers"][i]))
     for p in b["peers"]:
-        if p["status"] != "measured":
+        if p["status"] == "inexact":
+            why = "outside this problem's tolerance, timed anyway: " + _first(p["message"])
+            hang(console, Text(f"{p['label']}: "), why, "dim")
+        elif p["status"] != "measured":
             hang(console, Text(f"{p['label']}: "), _first(p.get("message", "")), "dim")
 
 
@@ -48,7 +51,7 @@ def _case_table(console: Console, b: dict[str, Any], i: int, width: int) -> None
     )
     best = b["versus_peers"][i]["best_peer"]
     timed = [(b["cases"][i], b["impl"], "")]
-    timed += [(p["cases"][i], p["label"], "*" if p["name"] == best else "") for p in _measured(b)]
+    timed += [(p["cases"][i], _label(p), "*" if p["name"] == best else "") for p in _measured(b)]
     for row, label, mark in sorted(timed, key=lambda t: -t[0]["fraction"]):
         line = Text(f"{mark or ' '} {label:<{width}}  {perf_value(row['fraction']):>9}  ")
         line.append_text(tier_text(row.get("tier")))
@@ -56,7 +59,7 @@ def _case_table(console: Console, b: dict[str, Any], i: int, width: int) -> None
         line.append(f"  {_ms(row['median_ms']):>10}")
         console.print(line, no_wrap=True, overflow="fold")
     for p in b["peers"]:
-        if p["status"] != "measured":
+        if p["status"] in NOT_TIMED:
             console.print(Text(f"  {p['label']:<{width}}  {NOT_TIMED[p['status']]}", "dim"))
 
 
@@ -64,14 +67,18 @@ def _verdict(b: dict[str, Any], versus: dict[str, Any]) -> Text:
     who = "your kernel" if b["impl"] == "attempt" else b["impl"]
     if not versus.get("best_peer"):
         return Text(f"{who}: no peer was timed on this machine", style="dim")
-    label = next(p["label"] for p in b["peers"] if p["name"] == versus["best_peer"])
+    label = next(_label(p) for p in b["peers"] if p["name"] == versus["best_peer"])
     ratio = versus["ratio"]
     style = "bold green" if ratio >= 1 else "bold red"
     return Text.assemble(f"{who} is ", (f"{ratio:.2f}x", style), f" the best peer ({label}) *")
 
 
 def _measured(b: dict[str, Any]) -> list[dict[str, Any]]:
-    return [p for p in b["peers"] if p["status"] == "measured"]
+    return [p for p in b["peers"] if p["status"] in ("measured", "inexact")]
+
+
+def _label(p: dict[str, Any]) -> str:
+    return p["label"] + (" (inexact)" if p["status"] == "inexact" else "")
 
 
 def _ms(ms: float) -> str:

@@ -5,6 +5,7 @@ with a subclass of Hooks named in `HOOKS = MyHooks`; the grader calls methods, n
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from functools import cache
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,7 @@ import torch
 from grader.harness.compare import assert_matches
 from grader.problem.impls import ImplRef, import_file
 from grader.problem.registry import get_problem
-from grader.problem.spec import Perf, Problem, SpecError
+from grader.problem.spec import Perf, Problem, SpecError, Tolerance
 from grader.runtime.errors import ImplLoadError
 
 
@@ -24,6 +25,16 @@ class Hooks:
 
     def __init__(self, problem: Problem):
         self.problem = problem
+
+    def relaxed(self, factor: float) -> Hooks:
+        """These hooks over the problem's tolerances times `factor` (0 stays 0: an exact
+        problem stays exact): how the bench tells a peer that rounds differently from one that
+        is wrong."""
+        wider = {
+            k: Tolerance(t.rtol * factor, t.atol * factor)
+            for k, t in self.problem.tolerance.items()
+        }
+        return type(self)(replace(self.problem, tolerance=wider))
 
     def compare(self, got: Any, expected: Any, inputs: dict[str, Any]) -> None:
         """Raise AssertionError with a mismatch report. Default: floating tensors within

@@ -51,6 +51,10 @@ CPU_BENCH_ENV = {
 # implementation that knew the inputs in advance could answer them all before the clock starts.
 # Above 2**32, so never one of the tests' seeds (grader.harness.strategies).
 SEED = (1 << 32) + secrets.randbelow(1 << 40)
+# A peer outside the problem's tolerance but within this many times it rounds differently (SDPA
+# rounds P to bf16 before P @ V: 1-2 output ulps at bf16): it is timed and marked inexact, never
+# called right. Beyond it, or on an exact problem (tolerance 0 stays 0), the peer is wrong.
+INEXACT_FACTOR = 4
 
 
 def measure(problem: Problem, spec: str, peers: bool = False) -> dict[str, Any]:
@@ -76,7 +80,8 @@ def measure(problem: Problem, spec: str, peers: bool = False) -> dict[str, Any]:
 def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: str) -> dict:
     """One declared peer through the implementation's path: loaded in a worker of its own,
     its first output checked, then timed with every output re-checked. A wrong peer is
-    reported as failed and its times are not kept."""
+    reported as failed and its times are not kept; one within INEXACT_FACTOR times the
+    tolerance is timed and reported inexact, with its first mismatch."""
     peer, root = problem.peers[name], problem.path.parent.parent
     if peer_missing(peer):  # absent is "not installed", wherever it would have run
         return {"name": name, "status": "not_installed", "message": peer_missing(peer)}
@@ -85,14 +90,19 @@ def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: s
         return {"name": name, "status": "not_here", "message": f"not on {perf.device}: {why}"}
 
     def timed() -> dict[str, Any]:
-        rows = []
+        rows, lenient = [], hooks.relaxed(INEXACT_FACTOR)
         with _opened(problem, f"peer:{name}", root) as impl:
             for case in perf.cases:
                 try:
-                    rows.append(_case(problem, perf, hooks, impl, base, case))
+                    rows.append(_case(problem, perf, hooks, impl, base, case, lenient))
                 except AssertionError as e:  # which case: a peer may be right on the others
                     raise AssertionError(f"case {case}: {e}") from None
-        return {"status": "measured", "cases": rows}
+        off = [f"case {r['case']}: {r.pop('inexact')}" for r in rows if "inexact" in r]
+        return (
+            {"status": "inexact", "message": off[0], "cases": rows}
+            if off
+            else {"status": "measured", "cases": rows}
+        )
 
     try:
         return {"name": name, **_outcome(timed)}
@@ -110,17 +120,25 @@ def _opened(problem: Problem, spec: str, root: Path) -> Iterator[CheckedImpl]:
 
 
 def _case(
-    problem: Problem, perf: Perf, hooks: Hooks, impl: CheckedImpl, base: CheckedImpl, case: dict
+    problem: Problem,
+    perf: Perf,
+    hooks: Hooks,
+    impl: CheckedImpl,
+    base: CheckedImpl,
+    case: dict,
+    lenient: Hooks | None = None,
 ) -> dict[str, Any]:
     """One benchmark case: a first checked call, warm-up on the GPU, then the timed samples.
-    The reference runs in a worker of its own, which no attempt has touched."""
+    The reference runs in a worker of its own, which no attempt has touched. With `lenient`
+    (peers only), outputs outside the tolerance but within lenient's are kept, noted in the
+    row's "inexact"."""
     ref = importlib.import_module(f"reference.{problem.slug}")
     device = "cuda" if perf.device != "cpu" else "cpu"
 
     def inputs(i: int) -> dict[str, Any]:
         return ref.make_inputs(case, torch.Generator(device).manual_seed(SEED + i))
 
-    call = Call(impl, base, ("bench_target", perf.device), perf.entry, hooks)
+    call = Call(impl, base, ("bench_target", perf.device), perf.entry, hooks, lenient)
     call.checked(inputs(-1))
     row: dict[str, Any] = {"case": case}
     if device == "cuda":
@@ -130,14 +148,19 @@ def _case(
         row["baseline_value"] = _baseline(perf, hooks, case)
     else:
         row.update(time_cpu(call, perf, inputs))
+    if call.mismatch:
+        row["inexact"] = call.mismatch
     return row
 
 
 class Call:
     """The timed target in both workers, and the check of one output against the reference's."""
 
-    def __init__(self, impl: CheckedImpl, base: CheckedImpl, target: tuple, name: str, hooks):
+    def __init__(
+        self, impl: CheckedImpl, base: CheckedImpl, target: tuple, name: str, hooks, lenient=None
+    ):
         self.i, self.b, self.target, self.name, self.hooks = impl, base, target, name, hooks
+        self.lenient, self.mismatch = lenient, ""  # the first output outside hooks' tolerance
 
     def impl(self, x: dict, op: str = "call") -> Any:
         return remote(self.i.client, (op, self.target, (), x), self.name)
@@ -152,7 +175,20 @@ class Call:
         return out
 
     def verify(self, x: dict, out: Any, want: Any = None) -> None:
-        self.hooks.compare(out, self.reference(x) if want is None else want, x)
+        want = self.reference(x) if want is None else want
+        try:
+            self.hooks.compare(out, want, x)
+        except AssertionError as e:
+            if self.lenient is None or not self._within_lenient(out, want, x):
+                raise  # the message names the problem's own tolerance
+            self.mismatch = self.mismatch or str(e)
+
+    def _within_lenient(self, out: Any, want: Any, x: dict) -> bool:
+        try:
+            self.lenient.compare(out, want, x)
+        except AssertionError:
+            return False
+        return True
 
     def checked(self, x: dict) -> None:
         self.verify(x, self.impl(own_copy(x)))

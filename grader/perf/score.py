@@ -121,6 +121,7 @@ def _transfer_charge(transfer: Any, n: int) -> float:
 
 PEER_STATUSES = (
     "measured",
+    "inexact",  # timed, but outside the problem's tolerance (within grader.perf.bench's factor)
     "not_installed",
     "not_here",
     "failed",
@@ -128,6 +129,9 @@ PEER_STATUSES = (
     "crashed",
     "not_attempted",
 )
+
+
+TIMED = ("measured", "inexact")  # peer statuses that carry times (inexact: see bench.py)
 
 
 def _peers(problem: Problem, perf: Perf, rows: Any) -> list[dict[str, Any]]:
@@ -143,8 +147,10 @@ def _peer(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
     head = {"name": peer.name, "label": peer.label, "status": row.get("status")}
     if head["status"] not in PEER_STATUSES:
         raise BadRecord(f"peer {peer.name}: unknown status {head['status']!r}")
-    if head["status"] != "measured":
+    if head["status"] not in TIMED:
         return {**head, "message": str(row.get("message", ""))[:2000]}
+    if head["status"] == "inexact":
+        head["message"] = str(row.get("message", ""))[:2000]
     rows = _rows(row.get("cases"), len(perf.cases))
     if [r.get("case") for r in rows] != list(perf.cases):
         raise BadRecord(f"peer {peer.name}: cases other than [perf.{perf.device}] cases")
@@ -160,7 +166,7 @@ def _versus(cases: list[dict], peers: list[dict]) -> list[dict[str, Any]]:
     """Per case: the best measured peer, and the implementation's fraction over its."""
     out = []
     for i, case in enumerate(cases):
-        timed = [(p["cases"][i]["fraction"], p["name"]) for p in peers if p["status"] == "measured"]
+        timed = [(p["cases"][i]["fraction"], p["name"]) for p in peers if p["status"] in TIMED]
         best = max(timed, default=None)
         row = {"case": case["case"], "best_peer": best and best[1]}
         if best:

@@ -58,7 +58,7 @@ SMALL = {
     "spec_decode": [{"B": 8, "G": 3, "V": 500}],
     "moe_dispatch": [{"T": 64, "E": 4, "k": 2, "H": 32, "F": 64, "dtype": "bfloat16"}],
     # float32: in half precision SDPA rounds the probabilities before P.V and misses the
-    # tolerance, which the GPU run reports as a wrong peer
+    # tolerance, which the GPU run reports as an inexact peer (timed, marked)
     "paged_attention": [
         {"B": 3, "Hq": 4, "Hkv": 2, "D": 32, "S": 16, "seq_len": 100, "dtype": "float32"}
     ],
