@@ -6,6 +6,8 @@ reference, as fractions of the copy bandwidth measured in the same run.
 Usage (on a CUDA machine, from the repository root):
     PYTHONPATH=$PWD python scripts/gpu_paged_attention.py [OUT_DIR]
 writes OUT_DIR/paged_attention_peers.json (OUT_DIR defaults to $OUT, else ./out).
+    PYTHONPATH=$PWD python scripts/gpu_paged_attention.py OUT_DIR --long
+sweeps only the B = 1, 128k-key case, longer chunks included (paged_attention_long.json).
 """
 
 from __future__ import annotations
@@ -100,7 +102,21 @@ def sweep(bench: Bench) -> list[dict]:
     return rows
 
 
-def run_case(case: dict, copy_bw: float) -> dict:
+def long_sweep(bench: Bench) -> list[dict]:
+    """B = 1 at 128k keys: chunks up to 16384 keys (8 programs per KV head) at each tile knob."""
+    a = bench.pool[0]
+    base = sol.plan_for(a["q"], a["k_cache"], a["block_tables"].shape[1])
+    rows = []
+    for chunk in (4096, 8192, 16384):
+        for block_n, warps, stages in [(bn, w, st) for bn in (64, 128) for w, st in WARPS_STAGES]:
+            plan = dataclasses.replace(
+                base, chunk=chunk, block_n=block_n, warps=warps, stages=stages
+            )
+            rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
+    return rows
+
+
+def run_case(case: dict, copy_bw: float, long: bool = False) -> dict:
     gen = torch.Generator(device=DEVICE)
     pool = [ref.make_inputs(case, gen.manual_seed(1000 + i)) for i in range(POOL)]
     expected = [ref.paged_decode_attention(**p) for p in pool]
@@ -111,15 +127,17 @@ def run_case(case: dict, copy_bw: float) -> dict:
         "bytes": ref.cost(case)["bytes"],
         "solution": measure(sol.paged_decode_attention, bench),
         "solution_plan": dataclasses.asdict(plan),
-        "sweep": sweep(bench),
-        "peers": {
+        "sweep": long_sweep(bench) if long else sweep(bench),
+        "peers": {}
+        if long
+        else {
             "torch_sdpa_over_gathered_pages": measure(sdpa_gathered, bench),
             "flex_attention_over_gathered_pages": measure(flex_gathered, bench),
         },
     }
 
 
-def main(out_dir: Path) -> None:
+def main(out_dir: Path, long: bool = False) -> None:
     out_dir.mkdir(parents=True, exist_ok=True)
     started = time.time()
     copy_bw = timing.copy_bandwidth()
@@ -131,13 +149,13 @@ def main(out_dir: Path) -> None:
         "bars": PERF.bars,
         "cases": [],
     }
-    for case in PERF.cases:
-        row = run_case(case, copy_bw)
+    for case in PERF.cases[:1] if long else PERF.cases:
+        row = run_case(case, copy_bw, long)
         result["cases"].append(row)
         print(summary(row), flush=True)
         torch.cuda.empty_cache()
     result["seconds"] = round(time.time() - started, 1)
-    path = out_dir / "paged_attention_peers.json"
+    path = out_dir / ("paged_attention_long.json" if long else "paged_attention_peers.json")
     path.write_text(json.dumps(result, indent=1))
     print(f"copy {copy_bw / 1e12:.3f} TB/s; wrote {path} in {result['seconds']} s")
 
@@ -160,7 +178,8 @@ def summary(row: dict) -> str:
 
 if __name__ == "__main__":
     try:
-        main(Path(sys.argv[1] if len(sys.argv) > 1 else os.environ.get("OUT", "out")))
+        args = [a for a in sys.argv[1:] if a != "--long"]
+        main(Path(args[0] if args else os.environ.get("OUT", "out")), "--long" in sys.argv)
     except Exception:
         traceback.print_exc()
         sys.exit(1)
