@@ -27,6 +27,9 @@
 #                              (the reference worker's cache trim), its wrong variants, the
 #                              launch-limit and CUDA-fault bad attempts, then the ncu
 #                              evidence of the bars not reached (scripts/gpu_ncu_evidence.sh)
+#   scripts/gpu_x2.sh sweeps   the test suite in two halves, one per GPU (pytest -n 8 each),
+#                              then GPU 0: the wmma_gemm and paged B = 1 sweeps; GPU 1: the
+#                              spec_decode sweep and the CUDA-fault probe; then both: ep sweep
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -136,6 +139,24 @@ rest_paged() {
         tests/gpu/test_fault_attribution_gpu.py -k "paged_attention or fault_attribution"
     timeout 160 bash scripts/gpu_ncu_evidence.sh 110
 }
+suite_a_then_sweeps() {  # session 8: half the suite, then the GEMM and paged B = 1 sweeps
+    bash scripts/gpu_suite_part.sh sandbox_gpu 330 8 tests/sandbox tests/gpu
+    timeout 120 python3 scripts/gpu_wmma_sweep.py > "$OUT/wmma_sweep.txt" 2>&1
+    tail -20 "$OUT/wmma_sweep.txt"
+    timeout 70 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
+    tail -4 "$OUT/paged_long.txt"
+}
+suite_b_then_sweeps() {  # the other half, then the spec_decode sweep and the CUDA-fault probe
+    bash scripts/gpu_suite_part.sh unit_engine 330 8 tests/unit tests/engine tests/distributed
+    timeout 90 python3 scripts/gpu_spec_sweep.py > "$OUT/spec_sweep.txt" 2>&1
+    tail -20 "$OUT/spec_sweep.txt"
+    timeout 100 python3 scripts/gpu_fault_probe.py > "$OUT/fault_probe.txt" 2>&1
+    head -c 4000 "$OUT/fault_probe.txt"
+}
+ep_sweep() {
+    timeout 120 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
+    tail -25 "$OUT/ep_sweep.txt"
+}
 case "${1:-}" in
 grade)  lane grade 0 grade_all; lane peers 1 bash scripts/gpu_peers.sh ;;
 engine) lane engine 0 timeout 560 bash scripts/gpu_engine.sh; lane spec 1 spec_then_redteam ;;
@@ -143,11 +164,13 @@ ep)     lane ep 0,1 ep ;;
 kernels) lane kernels 0 kernel_sweeps; lane checks 1 spec_and_checks; wait
          lane ep 0,1 ep_grade ;;
 rest)   lane problems 0 rest_problems; lane paged 1 rest_paged ;;
+sweeps) lane suite_a 0 suite_a_then_sweeps; lane suite_b 1 suite_b_then_sweeps; wait
+        lane ep 0,1 ep_sweep ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"

@@ -16,7 +16,11 @@ import pytest
 
 from grader.runtime.device import cuda_count
 
-LOCKS = Path(tempfile.gettempdir()) / f"kernel-dojo-gpu-tests-{os.getuid()}"
+# one lock per set of visible GPUs: two suites on two GPUs of one host do not wait for each other
+_GPUS = "".join(
+    c for c in os.environ.get("CUDA_VISIBLE_DEVICES", "all") if c.isalnum() or c in ",-"
+)
+LOCKS = Path(tempfile.gettempdir()) / f"kernel-dojo-gpu-tests-{os.getuid()}-{_GPUS or 'none'}"
 
 
 @contextmanager
