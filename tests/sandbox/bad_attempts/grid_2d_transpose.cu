@@ -1,6 +1,7 @@
 // A padded-tile transpose on a 2-D grid (blockIdx.y = tile row, blockIdx.x = tile column),
 // for the GPU-only bad attempts grid_y_over_the_launch_limit.py and writes_far_out_of_bounds.py.
-// Compiled with -DTILE=32 -DSMEM_WORDS=1056, and -DFAR_WRITE for the faulting one.
+// Compiled with -DTILE=32 -DSMEM_WORDS=1056, and -DFAR_WRITE=<element offset> for the faulting
+// one (a write that far from out: outside every allocation).
 #define ROWS 8
 
 __device__ __forceinline__ int smem_offset(int row, int col) { return row * (TILE + 1) + col; }
@@ -21,6 +22,6 @@ extern "C" __global__ void transpose_kernel(const float* __restrict__ x, float* 
         if (orow < N && ocol < M) out[(long long)orow * M + ocol] = tile[smem_offset(tx, ty + j)];
     }
 #ifdef FAR_WRITE
-    if (tr == 0 && tc == 0 && tx == 0 && ty == 0) out[1LL << 40] = 1.0f;  // 4 TB past out
+    if (tr == 0 && tc == 0 && tx == 0 && ty == 0) out[FAR_WRITE] = 1.0f;
 #endif
 }

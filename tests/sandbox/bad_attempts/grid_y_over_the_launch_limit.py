@@ -1,6 +1,6 @@
 """GPU only: a correct transpose launched on a 2-D grid, gridDim.y = ceil(M / 32). Right until
 M passes 2,097,120 rows, where gridDim.y passes CUDA's 65,535 and the driver would say only
-CUDA_ERROR_INVALID_VALUE; the grader must name the limit (problem.toml's fixed cases of 2.1M rows)."""
+CUDA_ERROR_INVALID_VALUE; the grader must name the limit (problem.toml's cases of 2.1M rows)."""
 
 from pathlib import Path
 

@@ -2,6 +2,7 @@
 memory access on every call. The verdict must be crashed, naming the check and the
 compute-sanitizer command that finds the access, never an internal error of the grader."""
 
+import os
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +13,10 @@ from grader.runtime.cuda import CudaSource, launch
 TILE = 32
 ROWS = 8
 SMEM_WORDS = TILE * (TILE + 1)
+FAR = os.environ.get("DOJO_PROBE_FAR_WRITE", "(1LL << 40)")  # elements past out: 4 TB
 SOURCE = CudaSource(
     Path(__file__).with_name("grid_2d_transpose.cu"),
-    options=(f"-DTILE={TILE}", f"-DSMEM_WORDS={SMEM_WORDS}", "-DFAR_WRITE"),
+    options=(f"-DTILE={TILE}", f"-DSMEM_WORDS={SMEM_WORDS}", f"-DFAR_WRITE={FAR}"),
 )
 
 
