@@ -113,7 +113,23 @@ def long_sweep(bench: Bench) -> list[dict]:
                 base, chunk=chunk, block_n=block_n, warps=warps, stages=stages
             )
             rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
+    rows.append({"plan": "default, phase 1 alone (the combine skipped: timed, marked wrong)",
+                 **measure(phase_one_only, bench)})  # fmt: skip
     return rows
+
+
+def phase_one_only(**inputs) -> torch.Tensor:
+    """The solution with its combine kernel not launched: what the second launch costs."""
+    combine, sol._combine_kernel = sol._combine_kernel, _NoLaunch()
+    try:
+        return sol.paged_decode_attention(**inputs)
+    finally:
+        sol._combine_kernel = combine
+
+
+class _NoLaunch:
+    def __getitem__(self, grid):
+        return lambda *args, **kwargs: None
 
 
 def run_case(case: dict, copy_bw: float, long: bool = False) -> dict:
