@@ -61,8 +61,10 @@ KERNELS = {  # kernel name -> its tile, as instantiated at the end of wmma_gemm.
 CANDIDATES = {
     "sw_256x128x64_s3": Tile(256, 128, 64, 256, 3, padded=False),
     "sw_256x128x64_s4": Tile(256, 128, 64, 256, 4, padded=False),
+    "sw_256x128x64_s4_split": Tile(256, 128, 64, 256, 4, padded=False),
     "sw_256x128x64_s4_g16": Tile(256, 128, 64, 256, 4, padded=False),
     "sw_128x256x64_s4": Tile(128, 256, 64, 256, 4, padded=False),
+    "sw_128x256x64_s4_split": Tile(128, 256, 64, 256, 4, padded=False),
     "sw_256x128x32_s6": Tile(256, 128, 32, 256, 6, padded=False),
     "sw_128x256x32_s6": Tile(128, 256, 32, 256, 6, padded=False),
     "sw_128x128x64_s3_x2": Tile(128, 128, 64, 128, 3, padded=False, ctas_per_sm=2),

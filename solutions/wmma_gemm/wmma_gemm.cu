@@ -171,7 +171,10 @@ struct Gemm {
     }
 };
 
+// NAME_smem_bytes: the dynamic shared memory NAME needs, for tests to hold cupy.py's table to.
 #define DEFINE_GEMM(NAME, BM, BN, BK, WM, WN, STAGES, ALIGNED)                                 \
+    extern "C" __constant__ int NAME##_smem_bytes =                                            \
+        Gemm<BM, BN, BK, WM, WN, STAGES, ALIGNED>::SMEM_BYTES;                                 \
     extern "C" __global__ void __launch_bounds__(Gemm<BM, BN, BK, WM, WN, STAGES, ALIGNED>::THREADS, 1) \
         NAME(const half* A, const half* B, half* C, int M, int N, int K) {                    \
         Gemm<BM, BN, BK, WM, WN, STAGES, ALIGNED>::run(A, B, C, M, N, K);                     \
@@ -223,8 +226,8 @@ struct Swizzle {
 };
 
 __device__ __forceinline__ void cp_async_16s(unsigned dst, const void* src, int src_bytes) {
-    asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src),
-                 "r"(src_bytes));
+    asm volatile("cp.async.cg.shared.global.L2::128B [%0], [%1], 16, %2;\n" ::"r"(dst),
+                 "l"(src), "r"(src_bytes));
 }
 __device__ __forceinline__ void ldsm_x4(unsigned (&r)[4], unsigned addr) {
     asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0,%1,%2,%3}, [%4];\n"
@@ -246,12 +249,13 @@ __device__ __forceinline__ void grouped_tile(int M, int N, int& m0, int& n0) {
     n0 = ((blockIdx.x % group) / rows) * BN;
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, int GROUP>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int GROUP, bool SPLIT>
 struct SwizzledGemm {
     static constexpr int WARPS_N = BN / WN;
     static constexpr int THREADS = 32 * (BM / WM) * WARPS_N;
     static constexpr int MI = WM / 16, NI = WN / 8;  // mma tiles per warp
     static constexpr int KS = BK / 16;               // k16 steps per slice
+    static constexpr int COPY_B_STEP = SPLIT && KS > 2 ? 1 : 0;  // before the wait at KS-1
     static constexpr int STAGE_BYTES = (BM * BK + BK * BN) * 2;
     static constexpr int SMEM_BYTES = STAGES * STAGE_BYTES;
     // Copy plan: thread t copies chunk column t % CH of rows t / CH, t / CH + STEP, ...
@@ -289,24 +293,26 @@ struct SwizzledGemm {
             b_in_n = n0 + bc * 8 < N;
         }
 
-        // Issue the cp.async of the next slice into `stage` (shared address); zero-fill
-        // chunks past M, N or K (src-size 0 reads nothing, so the base pointer stands in).
-        __device__ void copy(unsigned stage, const half* A, const half* B, int N, int K) {
+        // cp.async of the next slice into `stage` (a shared address), A then B; chunks past
+        // M, N or K are zero-filled (src-size 0 reads nothing; the base pointer stands in).
+        __device__ void copy_a(unsigned stage, const half* A, int K) const {
             const bool a_in_k = k0 + a_k < K;
 #pragma unroll
             for (int i = 0; i < A_ITERS; ++i) {
                 const bool in = a_in_k && (a_rows >> i & 1);
-                cp_async_16s(stage + a_smem + i * A_STEP * BK * 2, in ? a + (long long)i * A_STEP * K : A,
-                             in ? 16 : 0);
+                const half* src = in ? a + (long long)i * A_STEP * K : A;
+                cp_async_16s(stage + a_smem + i * A_STEP * BK * 2, src, in ? 16 : 0);
             }
+        }
+        __device__ void copy_b(unsigned stage, const half* B, int N, int K) const {
 #pragma unroll
             for (int i = 0; i < B_ITERS; ++i) {
                 const bool in = b_in_n && k0 + b_k + i * B_STEP < K;
-                cp_async_16s(stage + b_smem + i * B_STEP * BN * 2, in ? b + (long long)i * B_STEP * N : B,
-                             in ? 16 : 0);
+                const half* src = in ? b + (long long)i * B_STEP * N : B;
+                cp_async_16s(stage + b_smem + i * B_STEP * BN * 2, src, in ? 16 : 0);
             }
-            a += BK, b += (long long)BK * N, k0 += BK;
         }
+        __device__ void advance(int N) { a += BK, b += (long long)BK * N, k0 += BK; }
     };
 
     // Fragments of k16 step s from one stage: ldmatrix rows at the lane's precomputed offsets
@@ -360,7 +366,11 @@ struct SwizzledGemm {
         const int slices = (K + BK - 1) / BK;
 #pragma unroll
         for (int s = 0; s < STAGES - 1; ++s) {  // prologue: STAGES-1 slices in flight
-            if (s < slices) copier.copy(base + s * STAGE_BYTES, A, B, N, K);
+            if (s < slices) {
+                copier.copy_a(base + s * STAGE_BYTES, A, K);
+                copier.copy_b(base + s * STAGE_BYTES, B, N, K);
+                copier.advance(N);
+            }
             cp_async_commit();
         }
         cp_async_wait<STAGES - 2>();  // slice 0 has landed (for this thread) ...
@@ -384,11 +394,17 @@ struct SwizzledGemm {
                 }
                 load_frags(s + 1 < KS ? cur : nxt, (s + 1) % KS, ao, bo, a[(s + 1) & 1],
                            b[(s + 1) & 1]);
-                if (s == 0) {
-                    // Refill the stage of slice kt-1: every warp read its last fragments
-                    // before the barrier of the previous slice. Always commit (maybe an
-                    // empty group), so wait_group's count stays "slices still in flight".
-                    if (kt + STAGES - 1 < slices) copier.copy(base + write * STAGE_BYTES, A, B, N, K);
+                // Refill the stage of slice kt-1: every warp read its last fragments before
+                // the previous barrier. SPLIT issues A's copies at step 0 and B's at step 1,
+                // so they do not all queue up in front of one step's ldmatrix. Always commit
+                // (maybe an empty group): wait_group then counts slices.
+                const bool refill = kt + STAGES - 1 < slices;
+                if (s == 0 && refill) copier.copy_a(base + write * STAGE_BYTES, A, K);
+                if (s == COPY_B_STEP) {
+                    if (refill) {
+                        copier.copy_b(base + write * STAGE_BYTES, B, N, K);
+                        copier.advance(N);
+                    }
                     cp_async_commit();
                     write = write + 1 == STAGES ? 0 : write + 1;
                 }
@@ -419,19 +435,24 @@ struct SwizzledGemm {
 };
 
 // MIN_BLOCKS = CTAs per SM that __launch_bounds__ must leave registers for (2: <= 128 KiB smem
-// each and <= 255 registers at 128 threads).
-#define DEFINE_SWIZZLED(NAME, BM, BN, BK, WM, WN, STAGES, GROUP, MIN_BLOCKS)                     \
+// each and <= 255 registers at 128 threads). GROUP: CTA rows per raster group. SPLIT: copy A
+// and B of a slice at two different k16 steps.
+#define DEFINE_SWIZZLED(NAME, BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT, MIN_BLOCKS)              \
+    extern "C" __constant__ int NAME##_smem_bytes =                                            \
+        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT>::SMEM_BYTES;                    \
     extern "C" __global__ void __launch_bounds__(                                              \
-        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP>::THREADS, MIN_BLOCKS)                  \
+        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT>::THREADS, MIN_BLOCKS)           \
         NAME(const half* A, const half* B, half* C, int M, int N, int K) {                     \
-        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP>::run(A, B, C, M, N, K);                \
+        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT>::run(A, B, C, M, N, K);         \
     }
 
-DEFINE_SWIZZLED(sw_256x128x64_s3, 256, 128, 64, 64, 64, 3, 8, 1)
-DEFINE_SWIZZLED(sw_256x128x64_s4, 256, 128, 64, 64, 64, 4, 8, 1)
-DEFINE_SWIZZLED(sw_128x256x64_s4, 128, 256, 64, 64, 64, 4, 8, 1)
-DEFINE_SWIZZLED(sw_256x128x32_s6, 256, 128, 32, 64, 64, 6, 8, 1)
-DEFINE_SWIZZLED(sw_128x128x64_s3_x2, 128, 128, 64, 64, 64, 3, 8, 2)
-DEFINE_SWIZZLED(sw_128x128x32_s6_x2, 128, 128, 32, 64, 64, 6, 8, 2)
-DEFINE_SWIZZLED(sw_128x256x32_s6, 128, 256, 32, 64, 64, 6, 8, 1)
-DEFINE_SWIZZLED(sw_256x128x64_s4_g16, 256, 128, 64, 64, 64, 4, 16, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s3, 256, 128, 64, 64, 64, 3, 8, false, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s4, 256, 128, 64, 64, 64, 4, 8, false, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s4_split, 256, 128, 64, 64, 64, 4, 8, true, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s4_g16, 256, 128, 64, 64, 64, 4, 16, false, 1)
+DEFINE_SWIZZLED(sw_128x256x64_s4, 128, 256, 64, 64, 64, 4, 8, false, 1)
+DEFINE_SWIZZLED(sw_128x256x64_s4_split, 128, 256, 64, 64, 64, 4, 8, true, 1)
+DEFINE_SWIZZLED(sw_256x128x32_s6, 256, 128, 32, 64, 64, 6, 8, false, 1)
+DEFINE_SWIZZLED(sw_128x256x32_s6, 128, 256, 32, 64, 64, 6, 8, false, 1)
+DEFINE_SWIZZLED(sw_128x128x64_s3_x2, 128, 128, 64, 64, 64, 3, 8, false, 2)
+DEFINE_SWIZZLED(sw_128x128x32_s6_x2, 128, 128, 32, 64, 64, 6, 8, false, 2)
