@@ -11,6 +11,10 @@ Limits: mma.sync is the Ampere instruction; Hopper's cuBLAS uses wgmma + TMA, wh
 problem does not ask for, so expect about half of cuBLAS. The fast path needs K % 8 == 0,
 N % 8 == 0 and 16-byte-aligned bases (cp.async moves 16 bytes); anything else takes a
 64 x 64 kernel with guarded element loads.
+Candidates (CANDIDATES, aligned inputs only, picked by name: `_matmul(SOURCE, a, b, kernel=)`):
+XOR-swizzled unpadded shared memory (4 stages fit), the slice's wait + barrier one k16 step
+early so no warp idles at a slice boundary, precomputed copy pointers; scripts/
+gpu_wmma_sweep.py checks and times them all against cuBLAS in one run on a GPU.
 Run it: `dojo check wmma_gemm --impl solution`, `dojo bench wmma_gemm --impl solution`.
 """
 
