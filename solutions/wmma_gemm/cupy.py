@@ -73,6 +73,8 @@ CANDIDATES = {
     "sw_128x256x32_s6": Tile(128, 256, 32, 256, 6, padded=False),
     "sw_128x128x64_s3_x2": Tile(128, 128, 64, 128, 3, padded=False, ctas_per_sm=2),
     "sw_128x128x32_s6_x2": Tile(128, 128, 32, 128, 6, padded=False, ctas_per_sm=2),
+    "sw_256x128x64_s4_w64x32": Tile(256, 128, 64, 512, 4, padded=False),
+    "sw_128x128x64_s3_w64x32_x2": Tile(128, 128, 64, 256, 3, padded=False, ctas_per_sm=2),
 }
 KERNELS |= CANDIDATES
 FAST = "hgemm_256x128x64_s3"  # fastest on an H100 at 4096^3 and 8192^3 (scripts/sweep.py gemm)

@@ -203,7 +203,9 @@ DEFINE_GEMM(hgemm_64x64_any, 64, 64, 32, 32, 32, 2, false)
 //     (ptxas: ~145 non-mma instructions per 128 mma in the main loop, against ~500 in Gemm's).
 // The instantiations at the end vary what the sweep should decide: stages (3, 4, 6), BK (64 or
 // 32), 256 x 128 against 128 x 256, one CTA of 8 warps per SM against two of 4 warps (the
-// other CTA fills one's barrier stalls), raster group height, and when the copies issue.
+// other CTA fills one's barrier stalls), 8 warps of 64 x 64 per SM against 16 of 64 x 32
+// (twice the warps to hide fixed-latency stalls, at 1.5x the ldmatrix bytes per mma), raster
+// group height, and when the copies issue.
 // ==============================================================================================
 
 // Offset in halves of 16-byte chunk c (8 halves) of row r in an unpadded tile with COLS halves
@@ -255,7 +257,8 @@ __device__ __forceinline__ void grouped_tile(int M, int N, int& m0, int& n0) {
     n0 = ((blockIdx.x % group) / rows) * BN;
 }
 
-template <int BM, int BN, int BK, int WM, int WN, int STAGES, int GROUP, bool SPLIT>
+template <int BM, int BN, int BK, int WM, int WN, int STAGES, int GROUP, bool SPLIT,
+          bool PREFETCH>
 struct SwizzledGemm {
     static constexpr int WARPS_N = BN / WN;
     static constexpr int THREADS = 32 * (BM / WM) * WARPS_N;
@@ -267,7 +270,7 @@ struct SwizzledGemm {
     // Copy plan: thread t copies chunk column t % CH of rows t / CH, t / CH + STEP, ...
     static constexpr int A_CH = BK / 8, A_STEP = THREADS / A_CH, A_ITERS = BM / A_STEP;
     static constexpr int B_CH = BN / 8, B_STEP = THREADS / B_CH, B_ITERS = BK / B_STEP;
-    static_assert(KS % 2 == 0, "the fragment double buffer must be back at 0 on a new slice");
+    static_assert(KS % 2 == 0 || !PREFETCH, "the double buffer must be back at 0 on a new slice");
     static_assert(THREADS % A_CH == 0 && BM % A_STEP == 0, "A slice splits evenly");
     static_assert(THREADS % B_CH == 0 && BK % B_STEP == 0, "B slice splits evenly");
     static_assert(A_STEP % Swizzle<BK>::PERIOD == 0 && B_STEP % Swizzle<BN>::PERIOD == 0,
@@ -379,9 +382,20 @@ struct SwizzledGemm {
             }
             cp_async_commit();
         }
+        if constexpr (PREFETCH)
+            loop_prefetch(acc, copier, base, ao, bo, slices, A, B, N, K);
+        else
+            loop_simple(acc, copier, base, ao, bo, slices, A, B, N, K);
+        cp_async_wait<0>();
+        store(C, acc, M, N, m0 + wm, n0 + wn, lane);
+    }
+
+    // The main loop with the fragment double buffer spanning slices (see 2. above).
+    __device__ static void loop_prefetch(float (&acc)[MI][NI][4], Copier& copier, unsigned base,
+                                         const unsigned (&ao)[KS], const unsigned (&bo)[NI / 2],
+                                         int slices, const half* A, const half* B, int N, int K) {
         cp_async_wait<STAGES - 2>();  // slice 0 has landed (for this thread) ...
         __syncthreads();              // ... for every thread
-
         unsigned a[2][MI][4], b[2][NI / 2][4];  // fragment double buffer: step s in [s & 1]
         load_frags(base, 0, ao, bo, a[0], b[0]);
         int read = 0, write = STAGES - 1;  // stage of slice kt; stage refilled with kt+STAGES-1
@@ -391,12 +405,9 @@ struct SwizzledGemm {
             const unsigned nxt = base + read * STAGE_BYTES;
 #pragma unroll
             for (int s = 0; s < KS; ++s) {
-                if (s == KS - 1) {
-                    // Slice kt+1 must be complete before its first fragments are read. Every
-                    // warp also has all of slice kt in registers by now, which is what lets
-                    // the copy below (next slice) overwrite slice kt's stage... one slice later.
-                    cp_async_wait<STAGES - 2>();
-                    __syncthreads();
+                if (s == KS - 1) {  // slice kt+1 must be complete before its first fragments
+                    cp_async_wait<STAGES - 2>();  // are read; by now every warp also holds
+                    __syncthreads();              // all of slice kt in registers
                 }
                 load_frags(s + 1 < KS ? cur : nxt, (s + 1) % KS, ao, bo, a[(s + 1) & 1],
                            b[(s + 1) & 1]);
@@ -417,8 +428,34 @@ struct SwizzledGemm {
                 mma_step(acc, a[s & 1], b[s & 1]);
             }
         }
-        cp_async_wait<0>();
-        store(C, acc, M, N, m0 + wm, n0 + wn, lane);
+    }
+
+    // Gemm's loop order (wait + barrier at the top of a slice, each step's fragments loaded
+    // just before its mma) with one fragment buffer: for 64 x 32 warp tiles, whose 16 warps
+    // per SM must fit in 128 registers and hide each other's ldmatrix latency instead.
+    __device__ static void loop_simple(float (&acc)[MI][NI][4], Copier& copier, unsigned base,
+                                       const unsigned (&ao)[KS], const unsigned (&bo)[NI / 2],
+                                       int slices, const half* A, const half* B, int N, int K) {
+        unsigned a[MI][4], b[NI / 2][4];
+        int read = 0, write = STAGES - 1;
+        for (int kt = 0; kt < slices; ++kt) {
+            cp_async_wait<STAGES - 2>();  // slice kt has landed (for this thread) ...
+            __syncthreads();              // ... for every thread; stage of kt-1 is free again
+            if (kt + STAGES - 1 < slices) {
+                copier.copy_a(base + write * STAGE_BYTES, A, K);
+                copier.copy_b(base + write * STAGE_BYTES, B, N, K);
+                copier.advance(N);
+            }
+            cp_async_commit();
+            write = write + 1 == STAGES ? 0 : write + 1;
+            const unsigned cur = base + read * STAGE_BYTES;
+            read = read + 1 == STAGES ? 0 : read + 1;
+#pragma unroll
+            for (int s = 0; s < KS; ++s) {
+                load_frags(cur, s, ao, bo, a, b);
+                mma_step(acc, a, b);
+            }
+        }
     }
 
     // Accumulator c0,c1 sit at (row g, cols 2q, 2q+1) of each m16n8 tile, c2,c3 at row g + 8.
@@ -442,23 +479,26 @@ struct SwizzledGemm {
 
 // MIN_BLOCKS = CTAs per SM that __launch_bounds__ must leave registers for (2: <= 128 KiB smem
 // each and <= 255 registers at 128 threads). GROUP: CTA rows per raster group. SPLIT: copy A
-// and B of a slice at two different k16 steps.
-#define DEFINE_SWIZZLED(NAME, BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT, MIN_BLOCKS)              \
+// and B of a slice at two different k16 steps. PREFETCH: loop_prefetch, else loop_simple.
+#define DEFINE_SWIZZLED(NAME, BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT, PREFETCH, MIN_BLOCKS)    \
     extern "C" __constant__ int NAME##_smem_bytes =                                            \
-        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT>::SMEM_BYTES;                    \
+        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT, PREFETCH>::SMEM_BYTES;          \
     extern "C" __global__ void __launch_bounds__(                                              \
-        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT>::THREADS, MIN_BLOCKS)           \
+        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT, PREFETCH>::THREADS, MIN_BLOCKS) \
         NAME(const half* A, const half* B, half* C, int M, int N, int K) {                     \
-        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT>::run(A, B, C, M, N, K);         \
+        SwizzledGemm<BM, BN, BK, WM, WN, STAGES, GROUP, SPLIT, PREFETCH>::run(A, B, C, M, N, K); \
     }
 
-DEFINE_SWIZZLED(sw_256x128x64_s3, 256, 128, 64, 64, 64, 3, 8, false, 1)
-DEFINE_SWIZZLED(sw_256x128x64_s4, 256, 128, 64, 64, 64, 4, 8, false, 1)
-DEFINE_SWIZZLED(sw_256x128x64_s4_split, 256, 128, 64, 64, 64, 4, 8, true, 1)
-DEFINE_SWIZZLED(sw_256x128x64_s4_g16, 256, 128, 64, 64, 64, 4, 16, false, 1)
-DEFINE_SWIZZLED(sw_128x256x64_s4, 128, 256, 64, 64, 64, 4, 8, false, 1)
-DEFINE_SWIZZLED(sw_128x256x64_s4_split, 128, 256, 64, 64, 64, 4, 8, true, 1)
-DEFINE_SWIZZLED(sw_256x128x32_s6, 256, 128, 32, 64, 64, 6, 8, false, 1)
-DEFINE_SWIZZLED(sw_128x256x32_s6, 128, 256, 32, 64, 64, 6, 8, false, 1)
-DEFINE_SWIZZLED(sw_128x128x64_s3_x2, 128, 128, 64, 64, 64, 3, 8, false, 2)
-DEFINE_SWIZZLED(sw_128x128x32_s6_x2, 128, 128, 32, 64, 64, 6, 8, false, 2)
+DEFINE_SWIZZLED(sw_256x128x64_s3, 256, 128, 64, 64, 64, 3, 8, false, true, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s4, 256, 128, 64, 64, 64, 4, 8, false, true, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s4_split, 256, 128, 64, 64, 64, 4, 8, true, true, 1)
+DEFINE_SWIZZLED(sw_256x128x64_s4_g16, 256, 128, 64, 64, 64, 4, 16, false, true, 1)
+DEFINE_SWIZZLED(sw_128x256x64_s4, 128, 256, 64, 64, 64, 4, 8, false, true, 1)
+DEFINE_SWIZZLED(sw_128x256x64_s4_split, 128, 256, 64, 64, 64, 4, 8, true, true, 1)
+DEFINE_SWIZZLED(sw_256x128x32_s6, 256, 128, 32, 64, 64, 6, 8, false, true, 1)
+DEFINE_SWIZZLED(sw_128x256x32_s6, 128, 256, 32, 64, 64, 6, 8, false, true, 1)
+DEFINE_SWIZZLED(sw_128x128x64_s3_x2, 128, 128, 64, 64, 64, 3, 8, false, true, 2)
+DEFINE_SWIZZLED(sw_128x128x32_s6_x2, 128, 128, 32, 64, 64, 6, 8, false, true, 2)
+// 16 warps of 64 x 32 per SM (<= 128 registers each), without the cross-slice prefetch:
+DEFINE_SWIZZLED(sw_256x128x64_s4_w64x32, 256, 128, 64, 64, 32, 4, 8, false, false, 1)
+DEFINE_SWIZZLED(sw_128x128x64_s3_w64x32_x2, 128, 128, 64, 64, 32, 3, 8, false, false, 2)
