@@ -355,7 +355,9 @@ struct SwizzledGemm {
         const int warp = threadIdx.x >> 5, lane = threadIdx.x & 31;
         const int wm = (warp / WARPS_N) * WM, wn = (warp % WARPS_N) * WN;
         const unsigned base = smem_u32(sw_smem);
-        unsigned ao[KS], bo[NI / 2];  // lanes 0-15: rows 0-15 at the low k (n) chunk; 16-31: next chunk
+        // ldmatrix row addresses: lanes 0-15 give rows 0-15 at the lower 8 k (A) or n (B)
+        // columns, lanes 16-31 the same rows 8 columns on; ao per k16 step, bo per n16 pair.
+        unsigned ao[KS], bo[NI / 2];
 #pragma unroll
         for (int s = 0; s < KS; ++s)
             ao[s] = (wm * BK + Swizzle<BK>::at(lane & 15, 2 * s + (lane >> 4))) * 2;
