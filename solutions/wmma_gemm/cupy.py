@@ -71,6 +71,7 @@ CANDIDATES = {
     "sw_128x256x64_s4_split": Tile(128, 256, 64, 256, 4, padded=False),
     "sw_256x128x32_s6": Tile(256, 128, 32, 256, 6, padded=False),
     "sw_128x256x32_s6": Tile(128, 256, 32, 256, 6, padded=False),
+    "sw_256x128x128_s2": Tile(256, 128, 128, 256, 2, padded=False),
     "sw_128x128x64_s3_x2": Tile(128, 128, 64, 128, 3, padded=False, ctas_per_sm=2),
     "sw_128x128x32_s6_x2": Tile(128, 128, 32, 128, 6, padded=False, ctas_per_sm=2),
     "sw_256x128x64_s4_w64x32": Tile(256, 128, 64, 512, 4, padded=False),

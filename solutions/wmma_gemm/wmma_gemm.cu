@@ -499,6 +499,7 @@ DEFINE_SWIZZLED(sw_128x256x64_s4, 128, 256, 64, 64, 64, 4, 8, false, true, 1)
 DEFINE_SWIZZLED(sw_128x256x64_s4_split, 128, 256, 64, 64, 64, 4, 8, true, true, 1)
 DEFINE_SWIZZLED(sw_256x128x32_s6, 256, 128, 32, 64, 64, 6, 8, false, true, 1)
 DEFINE_SWIZZLED(sw_128x256x32_s6, 128, 256, 32, 64, 64, 6, 8, false, true, 1)
+DEFINE_SWIZZLED(sw_256x128x128_s2, 256, 128, 128, 64, 64, 2, 8, true, true, 1)  // half the barriers
 DEFINE_SWIZZLED(sw_128x128x64_s3_x2, 128, 128, 64, 64, 64, 3, 8, false, true, 2)
 DEFINE_SWIZZLED(sw_128x128x32_s6_x2, 128, 128, 32, 64, 64, 6, 8, false, true, 2)
 // 16 warps of 64 x 32 per SM (<= 128 registers each), without the cross-slice prefetch:
