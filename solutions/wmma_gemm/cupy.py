@@ -101,15 +101,24 @@ def _matmul(source: CudaSource, a: torch.Tensor, b: torch.Tensor, kernel: str | 
         raise ValueError(f"{name} needs K % 8 == N % 8 == 0 and 16-byte-aligned a and b")
     tile = KERNELS[name]
     grid = (-(-m // tile.bm) * -(-n // tile.bn),)
-    fn = source.kernel(name, max_dynamic_smem=tile.smem_bytes)
     launch(
-        fn,
+        compiled(source, name),
         grid,
         (tile.threads,),
         (a, b, c, np.int32(m), np.int32(n), np.int32(k)),
         shared_mem=tile.smem_bytes,
     )
     return c
+
+
+def compiled(source: CudaSource, name: str):
+    """The compiled kernel, allowed its shared memory (and, for two CTAs per SM, all of L1 as
+    shared memory: with the driver's default split only one CTA might fit)."""
+    tile = KERNELS[name]
+    fn = source.kernel(name, max_dynamic_smem=tile.smem_bytes)
+    if tile.ctas_per_sm > 1:
+        fn.preferred_shared_memory_carveout = 100
+    return fn
 
 
 def _aligned(a: torch.Tensor, b: torch.Tensor, n: int, k: int) -> bool:
