@@ -110,11 +110,11 @@ def checked(names: list[str]) -> dict[str, str]:
             if line.startswith("{"):
                 row = json.loads(line)
                 verdicts[row["kernel"]] = row["check"]
-                print(f"check {row['kernel']:24s} {row['check']}", flush=True)
+                print(f"check {row['kernel']:27s} {row['check']}", flush=True)
         if failure:
             name = next(n for n in todo if n not in verdicts)
             verdicts[name] = failure
-            print(f"check {name:24s} {failure}", flush=True)
+            print(f"check {name:27s} {failure}", flush=True)
     return verdicts
 
 
@@ -154,11 +154,11 @@ def time_size(size: int, names: list[str], rounds: int) -> dict[str, float]:
 
 
 def table(rows: list[dict]) -> str:
-    lines = [f"  {'kernel':24s} {'4096 frac':>9s} {'8192 frac':>9s} {'score':>6s} regs local ctas"]
+    lines = [f"  {'kernel':27s} {'4096 frac':>9s} {'8192 frac':>9s} {'score':>6s} regs local ctas"]
     for r in rows:
         f = r["fraction"] or {"4096": math.nan, "8192": math.nan}
         lines.append(
-            f"{'*' if r['shipped'] else ' '} {r['kernel']:24s} {f['4096']:9.3f} {f['8192']:9.3f} "
+            f"{'*' if r['shipped'] else ' '} {r['kernel']:27s} {f['4096']:9.3f} {f['8192']:9.3f} "
             f"{r['score'] or math.nan:6.3f} "
             f"{r['regs']!s:>4} {r['local_bytes']!s:>5} {r['ctas_per_sm']!s:>4} {r['check']}"
         )
