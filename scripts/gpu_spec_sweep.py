@@ -37,6 +37,7 @@ POOL = 4  # distinct inputs (seeds) rotated through the samples
 BUDGET_S = 1.0
 MIN_SAMPLES = 24
 DEADLINE_S = 75  # plans not started by then are skipped (the run stays under 100 s)
+SMEM_PER_SM = 228 * 1024  # an H100's or H200's shared memory per SM
 FAST = {"sampler": "scan", "pdl": True}  # kernel 2 vectorised and launched early
 
 PLANS = {  # name -> plan, most telling first: kernel 2's knobs, then kernel 1's on top of FAST
@@ -47,6 +48,9 @@ PLANS = {  # name -> plan, most telling first: kernel 2's knobs, then kernel 1's
     "scan_pdl_per16": sol.Plan(**FAST, per_program=16),
     "scan_pdl_prefetch_per16": sol.Plan(**FAST, prefetch=True, per_program=16),
     "scan_pdl_b1024_prefetch_per16": sol.Plan(**FAST, block=1024, prefetch=True, per_program=16),
+    "scan_pdl_stages3_per16": sol.Plan(**FAST, stages=3, per_program=16),
+    "scan_pdl_stages3_b1024_per16": sol.Plan(**FAST, stages=3, block=1024, per_program=16),
+    "scan_pdl_stages2": sol.Plan(**FAST, stages=2),
     "scan_pdl_evict_first": sol.Plan(**FAST, evict="evict_first"),
     "scan_pdl_per4": sol.Plan(**FAST, per_program=4),
     "scan_pdl_per32": sol.Plan(**FAST, per_program=32),
@@ -131,20 +135,23 @@ def measure(call: Callable, bench: Bench, check: bool = True) -> dict:
 
 def compiled() -> dict[int, dict]:
     """Every compiled variant of the solution's kernels: registers, spills, warps, and how many
-    programs of it one SM holds by registers and warps (65536 registers, 64 warps per SM).
+    programs of it one SM holds by registers, warps and shared memory (65536 registers, 64 warps,
+    228 KiB per SM, 1 KiB of it reserved per program).
     Best effort: Triton's cache layout is internal."""
     out = {}
     for fn in (sol._block_sums_kernel, sol._sample_kernel, sol._sample_scan_kernel):
         for cache in getattr(fn, "device_caches", {}).values():
             for k in cache[0].values():
-                regs, warps = getattr(k, "n_regs", 0), k.metadata.num_warps
+                regs, warps, smem = getattr(k, "n_regs", 0), k.metadata.num_warps, k.metadata.shared
                 fit = 65536 // max(1, -(-regs // 8) * 8 * 32 * warps) if regs else None
                 out[id(k)] = {
                     "kernel": fn.__name__,
                     "regs": regs,
                     "spills": getattr(k, "n_spills", None),
                     "warps": warps,
-                    "programs_per_sm_est": fit and min(fit, 64 // warps),
+                    "shared": smem,
+                    "programs_per_sm_est": fit
+                    and min(fit, 64 // warps, SMEM_PER_SM // (smem + 1024)),
                 }
     return out
 
@@ -290,7 +297,8 @@ def table(result: dict) -> str:
             lines.append(f"{name:<32} {r.get('error') or r.get('check', '?')}")
             continue
         regs = " ".join(  # registers/spills and est. programs per SM of each kernel compiled
-            f"{k['kernel'][1:9]}:{k['regs']}r/{k['spills']}s/{k['programs_per_sm_est']}"
+            f"{k['kernel'][1:9]}:{k['regs']}r/{k['spills']}s/{k.get('shared', 0) // 1024}K/"
+            f"{k['programs_per_sm_est']}"
             for k in r.get("compiled", [])
         )
         lines.append(

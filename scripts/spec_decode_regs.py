@@ -39,8 +39,8 @@ B, G, V = 128, 5, 128256  # the bench case
 
 
 def registers(fn, consts: dict, warps: int) -> str:
-    """'REG:n' of fn compiled for sm_90 with these constexprs (Triton specialises pointers and
-    multiples of 16 as aligned, as it does at launch)."""
+    """'REG:n LOCAL:n smem:n' of fn compiled for sm_90 with these constexprs (Triton
+    specialises pointers and multiples of 16 as aligned, as it does at launch)."""
     names = list(fn.arg_names)
     kind = {n: "*i64" if n in INT64 else "i32" if n in INTS else "*fp32" for n in names}
     sig = {n: "constexpr" if n in consts else kind[n] for n in names}
@@ -51,15 +51,16 @@ def registers(fn, consts: dict, warps: int) -> str:
         if n not in consts and (kind[n].startswith("*") or n in ALIGNED)
     }
     src = ASTSource(fn, sig, constexprs, attrs)
-    cubin = triton.compile(src, target=TARGET, options={"num_warps": warps}).asm["cubin"]
+    kernel = triton.compile(src, target=TARGET, options={"num_warps": warps})
     with tempfile.NamedTemporaryFile("wb", suffix=".cubin") as f:
-        f.write(cubin)
+        f.write(kernel.asm["cubin"])
         f.flush()
         out = subprocess.run(
             [str(CUOBJDUMP), "--dump-resource-usage", f.name], capture_output=True, text=True
         ).stdout
     usage = [w for line in out.splitlines() if "REG:" in line for w in line.split()]
-    return " ".join(w for w in usage if w.startswith(("REG:", "LOCAL:"))) or out[-200:]
+    regs = " ".join(w for w in usage if w.startswith(("REG:", "LOCAL:"))) or out[-200:]
+    return f"{regs} smem:{kernel.metadata.shared}"  # smem: Triton's (dynamic) shared memory
 
 
 def plan_line(name: str, plan: sol.Plan) -> str:
@@ -69,7 +70,7 @@ def plan_line(name: str, plan: sol.Plan) -> str:
     split = triton.cdiv(nb, per)
     warps = plan.warps or 4
     k1 = dict(ROWS=1, G_PAD=8, BLOCK=plan.block, PER_PROGRAM=per)
-    k1 |= dict(PREFETCH=plan.prefetch, EVICT=plan.evict, PDL=plan.pdl)
+    k1 |= dict(PREFETCH=plan.prefetch, STAGES=plan.stages, EVICT=plan.evict, PDL=plan.pdl)
     text = f"{name:<32} {B * split:>5} programs  k1 " + registers(sol._block_sums_kernel, k1, warps)
     k2 = dict(ROWS=1, G_PAD=8, BLOCK=plan.block, PDL=plan.pdl)
     fn, sample_warps = sol._sample_kernel, plan.sample_warps or 4

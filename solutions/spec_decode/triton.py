@@ -48,13 +48,16 @@ class Plan:
     sampler: str = "loop"  # kernel 2 walks the block sums: "loop" one by one, "scan" tl.cumsum
     pdl: bool = False  # launch kernel 2 early (programmatic dependent launch, sm_90+ only)
     prefetch: bool = False  # kernel 1 loads block k+1 before it sums block k
+    stages: int = 0  # > 0: kernel 1's loop pipelined by Triton over this many stages
     evict: str = ""  # kernel 1's cache hint for the streamed rows (read once)
 
     def __post_init__(self):
         if self.block < 16 or self.block & (self.block - 1):
             raise ValueError(f"Plan.block must be a power of two >= 16, got {self.block}")
-        if self.per_program < 1 or self.warps < 0 or self.sample_warps < 0:
-            raise ValueError("Plan.per_program must be >= 1 and the warp counts >= 0")
+        if self.per_program < 1 or min(self.warps, self.sample_warps, self.stages) < 0:
+            raise ValueError("Plan.per_program must be >= 1, the warps and stages >= 0")
+        if self.prefetch and self.stages:
+            raise ValueError("Plan.prefetch and Plan.stages are two ways to one end: pick one")
         if self.sampler not in SAMPLERS or self.evict not in EVICTIONS:
             raise ValueError(f"Plan.sampler must be one of {SAMPLERS}, evict one of {EVICTIONS}")
 
@@ -93,6 +96,7 @@ def _block_sums_kernel(
     BLOCK: tl.constexpr,
     PER_PROGRAM: tl.constexpr,
     PREFETCH: tl.constexpr,
+    STAGES: tl.constexpr,
     EVICT: tl.constexpr,
     PDL: tl.constexpr,
 ):
@@ -115,6 +119,10 @@ def _block_sums_kernel(
             p_next, q_next = _load_block(p_row, q_row, live, use_q, first + k + 1, V, BLOCK, EVICT)
             _store_sums(res_sums_ptr, p_sums_ptr, p, q, rows, row_ok, first + k, SUMS_STRIDE)
             p, q = p_next, q_next
+    elif STAGES > 0:  # Triton's pipeliner: cp.async into STAGES shared-memory buffers
+        for k in tl.range(PER_PROGRAM, num_stages=STAGES):
+            p, q = _load_block(p_row, q_row, row_ok, use_q, first + k, V, BLOCK, EVICT)
+            _store_sums(res_sums_ptr, p_sums_ptr, p, q, rows, row_ok, first + k, SUMS_STRIDE)
     else:
         for k in range(PER_PROGRAM):
             p, q = _load_block(p_row, q_row, row_ok, use_q, first + k, V, BLOCK, EVICT)
@@ -310,7 +318,8 @@ def verify(
     _block_sums_kernel[grid](
         *args, res_sums, p_sums, B, G, V, stride,
         ROWS=rows, G_PAD=g_pad, BLOCK=block, PER_PROGRAM=per_program,
-        PREFETCH=plan.prefetch, EVICT=plan.evict, PDL=pdl, num_warps=plan.warps or warps,
+        PREFETCH=plan.prefetch, STAGES=plan.stages, EVICT=plan.evict, PDL=pdl,
+        num_warps=plan.warps or warps,
     )  # fmt: skip
     sampler, shape, warps = _sample_kernel, {}, plan.sample_warps or warps
     if plan.sampler == "scan" and rows == 1:  # (short rows have one block: nothing to scan)
