@@ -12,6 +12,9 @@ Memory traffic: 8*B*V bytes for the p and q rows, plus B*G gathers, 2 per-block 
 re-read block per row (usually still in L2). The CDF is summed block by block, a different
 order from a sequential cumsum: on rows whose partial sums are exact (the tests' 2^-24 grid)
 the token is identical; otherwise it can move only within rounding of a block boundary.
+Launch: a Plan (block size, blocks per program, warps, kernel 2's walk as one tl.cumsum,
+kernel 2 launched early by programmatic dependent launch, kernel 1's loads prefetched or
+pipelined); PLAN is the one verify() uses, scripts/gpu_spec_sweep.py times the others on a GPU.
 Limits: ROWS rows share a program when rows are short (small V), one row per program for a
 large vocabulary. Interpreted on a CPU it is correct but slow.
 Run it: `dojo check spec_decode --impl solution:triton`, on a GPU
@@ -187,8 +190,7 @@ def _sample_kernel(
     total = tl.where(empty, p_total, res_total)
     thr = tl.load(su_ptr + rows, mask=row_ok, other=0.0) * total  # [ROWS] u * total in fp32
     # Walk the block sums again: blk = the first block whose running sum passes thr, base = the
-    # running sum before it. (A sequential loop, not tl.cumsum: Triton 3.6 fails to lower a
-    # scan over a few-element axis, and NB is small.)
+    # running sum before it. (A sequential loop; _sample_scan_kernel does it with one tl.cumsum.)
     running = tl.zeros([ROWS], dtype=tl.float32)
     base = tl.zeros([ROWS], dtype=tl.float32)
     blk = tl.zeros([ROWS], dtype=tl.int32)
