@@ -178,21 +178,27 @@ def test_accepts_only_while_u_times_q_is_strictly_below_p(impl, runtime):
     assert tokens.tolist() == [r[2] for r in rows] and counts.tolist() == [r[3] for r in rows]
 
 
-def test_inverse_cdf_takes_the_first_index_whose_cumsum_exceeds_u_times_total(impl, runtime):
-    """cdf(p) = [0, .25, .25, .5, 1, 1]: u = 0 must skip the zero-mass token 0; u*total equal to
-    a cdf value moves past it (strict >); the residual path scales by its own total (0.5)."""
+@pytest.mark.parametrize("V, at", [(6, (1, 3, 4)), (3 * 2048 + 5, (2049, 4095, 4096))])
+def test_inverse_cdf_takes_the_first_index_whose_cumsum_exceeds_u_times_total(impl, runtime, V, at):
+    """p has mass .25, .25, .5 at the indices `at`, 0 elsewhere. V = 6: cdf(p) = [0, .25, .25,
+    .5, 1, 1]. V = 6149: the mass starts past a whole zero block of 2048 and the cdf reaches .5
+    at the very end of the second, so a kernel summing the row block by block (any power of two
+    up to 4096) meets u * total == a block's running sum. u = 0 must skip the zero-mass tokens;
+    u*total equal to a cdf value moves past it (strict >); the residual path scales by its own
+    total (0.5)."""
     dev = runtime.device
-    p = [0.0, 0.25, 0.0, 0.25, 0.5, 0.0]
-    q_reject = [0.25, 0.125, 0.0, 0.125, 0.25, 0.25]  # residual [0, .125, 0, .125, .25, 0]
+    p = torch.zeros(V)  # (V,)
+    p[list(at)] = torch.tensor([0.25, 0.25, 0.5])
+    q_reject = p / 2  # residual p / 2 (total .5); the other half of q where p = 0
+    q_reject[0] = q_reject[V - 1] = 0.25
     us = [0.0, 0.2, 0.25, 0.3, 0.5, 0.75, ONE_BELOW]
-    expected_bonus = [1, 1, 3, 3, 4, 4, 4]  # p: thresholds 0, .2, .25, .3, .5, .75, ~1
-    expected_resid = [1, 1, 3, 3, 4, 4, 4]  # residual: thresholds are half those, total .5
-    B = len(us)
-    for q, x, expected, n in ((p, 4, expected_bonus, 2), (q_reject, 0, expected_resid, 1)):
+    expected = [at[i] for i in (0, 0, 1, 1, 2, 2, 2)]  # p: thresholds 0, .2, .25, .3, .5, .75, ~1
+    B = len(us)  # the residual's thresholds are half those, against its total .5: same tokens
+    for q, x, n in ((p, at[2], 2), (q_reject, 0, 1)):
         args = {
             "draft_tokens": torch.full((B, 1), x, device=dev),
-            "draft_probs": torch.tensor([[q]] * B, device=dev),
-            "target_probs": torch.tensor([[p, p]] * B, device=dev),
+            "draft_probs": q.to(dev).expand(B, 1, V).contiguous(),
+            "target_probs": p.to(dev).expand(B, 2, V).contiguous(),
             "accept_u": torch.full((B, 1), 0.5, device=dev),
             "sample_u": torch.tensor(us, device=dev),
         }
