@@ -189,9 +189,9 @@ def _run_own(x, order, k: int, back, ch: Chunk, expert_fn, first: int) -> None:
         return
     own = x.index_select(0, order[a:b] // k)  # (n_own, H) r+w, while the dispatch travels
     outs, at = [], 0
-    for l, n in enumerate(ch.own_pieces):
+    for j, n in enumerate(ch.own_pieces):
         if n:
-            outs.append(expert_fn(first + l, own[at : at + n]))  # (n, H)
+            outs.append(expert_fn(first + j, own[at : at + n]))  # (n, H)
         at += n
     torch.cat(outs, out=back[a:b])  # (n_own, H) r+w
 
@@ -200,11 +200,11 @@ def _run_grouped(recv, from_src, expert_fn, first: int) -> torch.Tensor:
     """Each local expert once on all its rows: gather them by expert (r+w R*H), run, and
     index_copy the outputs back to arrival order (r+w R*H, instead of the cat)."""
     W, L = len(from_src), len(from_src[0])
-    sizes = [from_src[s][l] for l in range(L) for s in range(W)]  # pieces in expert order
+    sizes = [from_src[s][j] for j in range(L) for s in range(W)]  # pieces in expert order
     at, starts = 0, [0] * (W * L)
     for s in range(W):
-        for l in range(L):
-            starts[l * W + s], at = at, at + from_src[s][l]  # arrival offset of piece (s, l)
+        for j in range(L):
+            starts[j * W + s], at = at, at + from_src[s][j]  # arrival offset of piece (s, j)
     if at == 0:
         return recv
     dev = recv.device
@@ -216,10 +216,10 @@ def _run_grouped(recv, from_src, expert_fn, first: int) -> torch.Tensor:
     perm -= first_row.repeat_interleave(size_t, output_size=at)
     grouped = recv.index_select(0, perm)  # (R, H) by expert: r+w R*H
     y, pos = torch.empty_like(recv), 0  # (R, H) arrival order
-    for l in range(L):
-        n = sum(from_src[s][l] for s in range(W))
+    for j in range(L):
+        n = sum(from_src[s][j] for s in range(W))
         if n:
-            y.index_copy_(0, perm[pos : pos + n], expert_fn(first + l, grouped[pos : pos + n]))
+            y.index_copy_(0, perm[pos : pos + n], expert_fn(first + j, grouped[pos : pos + n]))
         pos += n
     return y
 
