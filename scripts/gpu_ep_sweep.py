@@ -121,7 +121,10 @@ def _rank(case: dict, device: str) -> dict:
         for n, call in calls.items():
             samples[n] += hooks._time_ranks(call, BUDGET_S / ROUNDS, device)
     layer = {n: hooks._time_ranks(_bound(n, inputs, experts), BUDGET_S, device) for n in CANDIDATES}
-    rows = {n: _summary(xs) for n, xs in samples.items()}
+    rows = {
+        n: _summary(samples[n]) | {"host_issue_ms": _host_issue(c, device)}
+        for n, c in calls.items()
+    }
     base = rows["baseline"]["median_ms"]
     for n in CANDIDATES:
         rows[n] |= checks[n] | {"fraction": base / rows[n]["median_ms"]}
@@ -132,6 +135,20 @@ def _rank(case: dict, device: str) -> dict:
         inputs, hooks._double, case, device
     )
     return {"rows": rows, **extra} if rank == 0 else {}
+
+
+def _host_issue(call, device: str, runs: int = 10) -> float:
+    """Median host time from the call to its return (GPU work may still be queued): near the
+    sample time means the host, not the GPU, sets the pace."""
+    xs = []
+    for _ in range(runs):
+        dist.barrier()
+        _sync(device)
+        t0 = time.perf_counter()
+        call()
+        xs.append((time.perf_counter() - t0) * 1e3)
+        _sync(device)
+    return statistics.median(xs)
 
 
 def _bound(name: str, inputs: dict, expert_fn):
@@ -267,13 +284,17 @@ def main() -> None:
 
 def _print(got: dict) -> None:
     rows = sorted(got["rows"].items(), key=lambda kv: kv[1]["median_ms"])
-    print(f"{'candidate':<16}{'median ms':>10}{'min ms':>9}{'fraction':>9}{'layer ms':>9}  equal")
+    print(
+        f"{'candidate':<16}{'median ms':>10}{'min ms':>9}{'host ms':>9}{'fraction':>9}"
+        f"{'layer ms':>9}  equal"
+    )
     for n, r in rows:
         frac, layer = r.get("fraction"), r.get("layer_ms")
         frac = "" if frac is None else f"{frac:.3f}"
         layer = "" if layer is None else f"{layer:.3f}"
         print(
-            f"{n:<16}{r['median_ms']:>10.4f}{r['min_ms']:>9.4f}{frac:>9}{layer:>9}"
+            f"{n:<16}{r['median_ms']:>10.4f}{r['min_ms']:>9.4f}{r['host_issue_ms']:>9.4f}"
+            f"{frac:>9}{layer:>9}"
             f"  {r.get('equal_to_default', '')}"
         )
     for n, ms in got.get("stages_ms", {}).items():
