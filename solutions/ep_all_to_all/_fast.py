@@ -88,43 +88,34 @@ def counts_to_host(
 
 @dataclass(frozen=True, slots=True)
 class Chunk:
-    """One chunk's place in the send buffer and its split lists (plain Python ints)."""
+    """One chunk's rows of the send buffer and its split lists (plain Python ints)."""
 
     tokens: tuple[int, int]  # [lo, hi) token range
     wire: tuple[int, int]  # rows of the send buffer that go through all_to_all
-    own: tuple[int, int]  # rows kept on this rank (empty unless local)
-    own_pieces: tuple[int, ...]  # rows per local expert inside `own`
     send_splits: list[int]
     recv_splits: list[int]
     from_src: list[list[int]]  # (W, L) rows from source s for local expert l
 
 
 def plan_chunks(
-    sent: list[int], got: list[int], W: int, rank: int, L: int, bounds: list[int], k: int, v
-) -> list[Chunk]:
+    sent: list[int], got: list[int], W: int, rank: int, bounds: list[int], local: bool
+) -> tuple[list[Chunk], tuple[int, list[int]]]:
     """sent/got are (W, C, L) flattened: rows this rank sends to rank d for chunk c and expert
-    d*L+l, and rows rank s sends it. Chunk c's slots fill [bounds[c]*k, bounds[c+1]*k)."""
-    C, out = len(bounds) - 1, []
+    d*L+l, and rows rank s sends it. Returns the chunks, whose wire rows follow each other from
+    row 0, and (first row, rows per local expert) of the own block after them (local only)."""
+    C, L, out, at = len(bounds) - 1, len(sent) // (W * (len(bounds) - 1)), [], 0
+    own = [0] * L
     for c in range(C):
         per_dest = [sum(sent[(d * C + c) * L : (d * C + c + 1) * L]) for d in range(W)]
         from_src = [got[(s * C + c) * L : (s * C + c + 1) * L] for s in range(W)]
-        own_pieces = tuple(sent[(rank * C + c) * L : (rank * C + c + 1) * L]) if v.local else ()
-        if v.local:
+        if local:
+            own = [n + m for n, m in zip(own, sent[(rank * C + c) * L : (rank * C + c + 1) * L])]
             per_dest[rank], from_src[rank] = 0, [0] * L
-        start, stop = bounds[c] * k, bounds[c + 1] * k
-        mid = start + sum(per_dest)
-        out.append(
-            Chunk(
-                (bounds[c], bounds[c + 1]),
-                (start, mid),
-                (mid, stop),
-                own_pieces,
-                per_dest,
-                [sum(row) for row in from_src],
-                from_src,
-            )
-        )
-    return out
+        wire = (at, at + sum(per_dest))
+        recv_splits = [sum(row) for row in from_src]
+        out.append(Chunk((bounds[c], bounds[c + 1]), wire, per_dest, recv_splits, from_src))
+        at = wire[1]
+    return out, (at, own if local else [])
 
 
 def ep_moe(x, ids, weights, expert_fn, num_experts: int, group: Any = None, *, variant: str):
@@ -138,19 +129,19 @@ def ep_moe(x, ids, weights, expert_fn, num_experts: int, group: Any = None, *, v
     tc = max(1, -(-T // v.chunks))  # tokens per chunk; every rank makes v.chunks pairs of calls
     bounds = [min(c * tc, T) for c in range(v.chunks + 1)]
     chunk = torch.arange(T * k, device=ids.device) // (tc * k)  # (T*k,) chunk of each slot
-    owner = flat // L  # (T*k,)
-    if v.local:
-        owner = torch.where(owner == rank, W, owner)  # own rows sort after every remote block
-    order = torch.argsort((chunk * (W + 1) + owner) * num_experts + flat, stable=True)  # (T*k,)
+    place = chunk
+    if v.local:  # own rows sort after every chunk, as one block by expert
+        place = torch.where(flat // L == rank, v.chunks, chunk)  # (T*k,)
+    order = torch.argsort(place * num_experts + flat, stable=True)  # (T*k,) by place, expert
     per_expert = counts_of(chunk * num_experts + flat, v.chunks * num_experts)  # (C*E,)
     sent = per_expert.view(v.chunks, W, L).transpose(0, 1).contiguous()  # (W, C, L) per dest
     sent_l, got_l, send = counts_to_host(sent, group, lambda: x.index_select(0, order // k))
-    chunks = plan_chunks(sent_l, got_l, W, rank, L, bounds, k, v)  # send: (T*k, H) r+w T*k*H
+    chunks, own = plan_chunks(sent_l, got_l, W, rank, bounds, v.local)  # send: r+w T*k*H
     back = torch.empty_like(send)  # (T*k, H) results in the send layout
-    return _pipeline(x, send, back, chunks, order, weights, expert_fn, rank * L, group, v)
+    return _pipeline(x, send, back, chunks, own, order, weights, expert_fn, rank * L, group, v)
 
 
-def _pipeline(x, send, back, chunks, order, weights, expert_fn, first, group, v):
+def _pipeline(x, send, back, chunks, own, order, weights, expert_fn, first, group, v):
     """All dispatches first (one NCCL stream runs them in issue order), the own rows' experts
     while they travel, then per chunk: wait for its rows, run its experts, send the results
     back; then per chunk: wait for its results and combine its tokens."""
@@ -163,8 +154,7 @@ def _pipeline(x, send, back, chunks, order, weights, expert_fn, first, group, v)
         )
         recvs.append(recv)
         works.append(w)
-    for ch in chunks:
-        _run_own(x, order, weights.shape[1], back, ch, expert_fn, first)  # nothing unless local
+    _run_own(x, order, weights.shape[1], back, own, expert_fn, first)  # nothing unless local
     returns, alive = [], []  # alive: each y until its return trip has run
     for ch, recv, w in zip(chunks, recvs, works):
         w.wait()  # the current stream waits for this chunk's rows (the host does not)
@@ -180,20 +170,21 @@ def _pipeline(x, send, back, chunks, order, weights, expert_fn, first, group, v)
     return _combine_chunks(back, chunks, returns, order, weights)
 
 
-def _run_own(x, order, k: int, back, ch: Chunk, expert_fn, first: int) -> None:
-    """The experts on this chunk's own rows, written into back. The rows are gathered again
-    into a buffer of their own: expert_fn may share or keep its input (the test harness moves
-    it to shared memory), so it must not see a view of `send` while a dispatch reads it."""
-    a, b = ch.own
-    if a == b:
+def _run_own(x, order, k: int, back, own: tuple[int, list[int]], expert_fn, first: int) -> None:
+    """The experts on the own rows (one call per local expert), written into back's last rows.
+    The rows are gathered again into a buffer of their own: expert_fn may share or keep its
+    input (the test harness moves it to shared memory), so it must not see a view of `send`
+    while a dispatch reads it."""
+    a, pieces = own
+    if not sum(pieces):
         return
-    own = x.index_select(0, order[a:b] // k)  # (n_own, H) r+w, while the dispatch travels
+    rows = x.index_select(0, order[a:] // k)  # (n_own, H) r+w, while the dispatches travel
     outs, at = [], 0
-    for j, n in enumerate(ch.own_pieces):
+    for j, n in enumerate(pieces):
         if n:
-            outs.append(expert_fn(first + j, own[at : at + n]))  # (n, H)
+            outs.append(expert_fn(first + j, rows[at : at + n]))  # (n, H)
         at += n
-    torch.cat(outs, out=back[a:b])  # (n_own, H) r+w
+    torch.cat(outs, out=back[a:])  # (n_own, H) r+w
 
 
 def _run_grouped(recv, from_src, expert_fn, first: int) -> torch.Tensor:
