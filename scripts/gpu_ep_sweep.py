@@ -99,14 +99,32 @@ def _summary(xs: list[float]) -> dict:
     return {"median_ms": statistics.median(xs), "min_ms": min(xs), "samples": len(xs)}
 
 
-def _rank(case: dict, device: str) -> dict:
-    hooks, W = _hooks(), dist.get_world_size()
-    rank, dev = dist.get_rank(), torch.device(device)
-    inputs = ref.make_inputs(
-        {**case, "routing": "uniform"}, torch.Generator(dev).manual_seed(1000 + rank)
-    )
+def _inputs(case: dict, device: str) -> dict:
+    gen = torch.Generator(torch.device(device)).manual_seed(1000 + dist.get_rank())  # as bench
+    return ref.make_inputs({**case, "routing": "uniform"}, gen)
+
+
+def _rank_checks(case: dict, device: str) -> dict:
+    """Each candidate's output checks; a failure on any rank drops it on every rank (the ranks
+    must agree on what they go on to time)."""
+    hooks, inputs = _hooks(), _inputs(case, device)
     want = _use("default")(**inputs, expert_fn=hooks._double)
-    checks = {n: _check(n, inputs, want, case, hooks._double) for n in CANDIDATES}
+    checks = {}
+    for n in CANDIDATES:
+        try:
+            checks[n] = _check(n, inputs, want, case, hooks._double)
+        except Exception as e:  # noqa: BLE001 - reported, and the candidate is not timed
+            checks[n] = {"error": f"rank {dist.get_rank()}: {type(e).__name__}: {e}"[:500]}
+        failed = torch.tensor([float("error" in checks[n])], device=device)
+        dist.all_reduce(failed)
+        checks[n]["ok"] = not float(failed)
+    _use("default")
+    return checks
+
+
+def _rank_times(case: dict, device: str, good: list[str]) -> dict:
+    """The samples (rank 0's view of the slowest rank), the stages and the expert_fn cost."""
+    hooks, W, rank, inputs = _hooks(), dist.get_world_size(), dist.get_rank(), _inputs(case, device)
     first, L = rank * case["E"] // W, case["E"] // W
     experts = hooks.SwiGLUExperts(
         first, L, case["H"], case["F"], inputs["x"].dtype, device, seed=first
@@ -114,27 +132,26 @@ def _rank(case: dict, device: str) -> dict:
     calls = {
         "baseline": hooks._plain_all_to_all(inputs, W),
         "wire_only": _wire_only(inputs, W),
-        **{n: _bound(n, inputs, hooks._double) for n in CANDIDATES},
+        **{n: _bound(n, inputs, hooks._double) for n in good},
     }
     samples: dict[str, list[float]] = {n: [] for n in calls}
     for _ in range(ROUNDS):  # interleaved: drift and clocks hit every candidate alike
         for n, call in calls.items():
             samples[n] += hooks._time_ranks(call, BUDGET_S / ROUNDS, device)
-    layer = {n: hooks._time_ranks(_bound(n, inputs, experts), BUDGET_S, device) for n in CANDIDATES}
+    layer = {n: hooks._time_ranks(_bound(n, inputs, experts), BUDGET_S, device) for n in good}
     rows = {
         n: _summary(samples[n]) | {"host_issue_ms": _host_issue(c, device)}
         for n, c in calls.items()
     }
     base = rows["baseline"]["median_ms"]
-    for n in CANDIDATES:
-        rows[n] |= checks[n] | {"fraction": base / rows[n]["median_ms"]}
+    for n in good:
+        rows[n]["fraction"] = base / rows[n]["median_ms"]
         rows[n]["layer_ms"] = statistics.median(layer[n])
         rows[n]["comm_share"] = base / rows[n]["layer_ms"]
     _use("default")
-    extra = _stages(inputs, hooks._double, device) | _expert_cost(
-        inputs, hooks._double, case, device
-    )
-    return {"rows": rows, **extra} if rank == 0 else {}
+    extra = _stages(inputs, hooks._double, device)
+    extra |= _expert_cost(inputs, hooks._double, case, device)
+    return {"rows": rows, **extra}
 
 
 def _host_issue(call, device: str, runs: int = 10) -> float:
@@ -266,8 +283,19 @@ def main() -> None:
     cpu = "--cpu" in sys.argv
     case, device = (DRY, "cpu") if cpu else (BENCH, "cuda")
     started = time.perf_counter()
-    with Ranks(case["W"], backend="gloo" if cpu else "nccl", timeout_s=240.0) as ranks:
-        got = ranks.run(_rank, case, device)[0]
+    with Ranks(case["W"], backend="gloo" if cpu else "nccl", timeout_s=60.0) as ranks:
+        checks = ranks.run(_rank_checks, case, device, timeout_s=60.0)
+        good = [n for n in CANDIDATES if checks[0][n]["ok"]]
+        got = ranks.run(_rank_times, case, device, good, timeout_s=110.0)[0]
+    for n in CANDIDATES:  # the checks, over both ranks
+        seen = [c[n] for c in checks]
+        errors = [c["error"] for c in seen if "error" in c]
+        got["rows"].setdefault(n, {}).update(
+            ok=checks[0][n]["ok"],
+            equal_to_default=all(c.get("equal_to_default") for c in seen),
+            max_abs_diff=max(c.get("max_abs_diff", float("nan")) for c in seen),
+            **({"error": errors[0]} if errors else {}),
+        )
     got |= {
         "case": case,
         "device": "cpu (dry run)" if cpu else torch.cuda.get_device_name(0),
@@ -283,12 +311,15 @@ def main() -> None:
 
 
 def _print(got: dict) -> None:
-    rows = sorted(got["rows"].items(), key=lambda kv: kv[1]["median_ms"])
+    rows = sorted(got["rows"].items(), key=lambda kv: kv[1].get("median_ms", float("inf")))
     print(
         f"{'candidate':<16}{'median ms':>10}{'min ms':>9}{'host ms':>9}{'fraction':>9}"
         f"{'layer ms':>9}  equal"
     )
     for n, r in rows:
+        if "median_ms" not in r:
+            print(f"{n:<16}not timed: {r.get('error')}")
+            continue
         frac, layer = r.get("fraction"), r.get("layer_ms")
         frac = "" if frac is None else f"{frac:.3f}"
         layer = "" if layer is None else f"{layer:.3f}"
