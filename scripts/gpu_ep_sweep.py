@@ -318,7 +318,7 @@ def _print(got: dict) -> None:
     )
     for n, r in rows:
         if "median_ms" not in r:
-            print(f"{n:<16}not timed: {r.get('error')}")
+            print(f"{n:<16}not timed: {str(r.get('error')).splitlines()[0]}")
             continue
         frac, layer = r.get("fraction"), r.get("layer_ms")
         frac = "" if frac is None else f"{frac:.3f}"
