@@ -129,27 +129,39 @@ def ep_moe(x, ids, weights, expert_fn, num_experts: int, group: Any = None, *, v
     W, rank = dist.get_world_size(group), dist.get_rank(group)
     if num_experts % W:
         raise ValueError(f"num_experts={num_experts} is not a multiple of the group size {W}")
-    (T, k), L = ids.shape, num_experts // W
+    (T, k), L, E = ids.shape, num_experts // W, num_experts
     flat = ids.reshape(-1)  # (T*k,)
     tc = max(1, -(-T // v.chunks))  # tokens per chunk; every rank makes v.chunks pairs of calls
     bounds = [min(c * tc, T) for c in range(v.chunks + 1)]
-    chunk = torch.arange(T * k, device=ids.device) // (tc * k)  # (T*k,) chunk of each slot
-    place = chunk
+    key = flat  # (T*k,) chunk * E + expert
+    if v.chunks > 1:
+        key = torch.arange(T * k, device=ids.device) // (tc * k) * E + flat
+    sent = counts_of(key, v.chunks * E).view(v.chunks, W, L).transpose(0, 1).contiguous()
     if v.local:  # own rows sort after every chunk, as one block by expert
-        place = torch.where(flat // L == rank, v.chunks, chunk)  # (T*k,)
-    order = torch.argsort(place * num_experts + flat, stable=True)  # (T*k,) by place, expert
-    per_expert = counts_of(chunk * num_experts + flat, v.chunks * num_experts)  # (C*E,)
-    sent = per_expert.view(v.chunks, W, L).transpose(0, 1).contiguous()  # (W, C, L) per dest
-    sent_l, got_l, send = counts_to_host(sent, group, lambda: x.index_select(0, order // k))
-    chunks, own = plan_chunks(sent_l, got_l, W, rank, bounds, v.local)  # send: r+w T*k*H
+        key = torch.where(flat // L == rank, flat + v.chunks * E, key)  # (T*k,)
+    # The counts (W, C, L) leave first; the sort and the gather are queued while they travel.
+    sent_l, got_l, (order, send, where) = counts_to_host(
+        sent, group, lambda: _sort_and_gather(x, key, k)
+    )
+    chunks, own = plan_chunks(sent_l, got_l, W, rank, bounds, v.local)
     back = torch.empty_like(send)  # (T*k, H) results in the send layout
-    return _pipeline(x, send, back, chunks, own, order, weights, expert_fn, rank * L, group, v)
+    done = _pipeline(x, send, back, chunks, own, order, weights, expert_fn, rank * L, group, v)
+    return _combine_chunks(back, chunks, done, order, where, weights)
+
+
+def _sort_and_gather(x, key, k: int):
+    """(order, send, where): slots stably sorted by key, x's rows in that order (r+w T*k*H),
+    and the inverse permutation for the combine (slot -> row of send)."""
+    order = torch.argsort(key, stable=True)  # (T*k,)
+    where = torch.empty_like(order)  # (T*k,)
+    where[order] = torch.arange(order.numel(), device=order.device)
+    return order, x.index_select(0, order // k), where
 
 
 def _pipeline(x, send, back, chunks, own, order, weights, expert_fn, first, group, v):
     """All dispatches first (one NCCL stream runs them in issue order), the own rows' experts
     while they travel, then per chunk: wait for its rows, run its experts, send the results
-    back; then per chunk: wait for its results and combine its tokens."""
+    back. Returns the return trips' (work handle, y), in chunk order."""
     recvs, works = [], []
     for ch in chunks:
         recv = send.new_empty((sum(ch.recv_splits), send.shape[1]))  # (R_c, H)
@@ -160,19 +172,18 @@ def _pipeline(x, send, back, chunks, own, order, weights, expert_fn, first, grou
         recvs.append(recv)
         works.append(w)
     _run_own(x, order, weights.shape[1], back, own, expert_fn, first)  # nothing unless local
-    returns, alive = [], []  # alive: each y until its return trip has run
+    returns = []  # (work handle, y): y stays alive until its return trip has run
     for ch, recv, w in zip(chunks, recvs, works):
         w.wait()  # the current stream waits for this chunk's rows (the host does not)
         run = _run_grouped if v.grouped else sol._run_local_experts
         y = run(recv, ch.from_src, expert_fn, first)  # (R_c, H) in arrival order
         a, b = ch.wire
-        returns.append(
-            dist.all_to_all_single(
-                back[a:b], y, ch.send_splits, ch.recv_splits, group=group, async_op=True
-            )
+        back_c = back[a:b]  # (rows sent in chunk c, H)
+        work = dist.all_to_all_single(
+            back_c, y, ch.send_splits, ch.recv_splits, group=group, async_op=True
         )
-        alive.append(y)
-    return _combine_chunks(back, chunks, returns, order, weights)
+        returns.append((work, y))
+    return returns
 
 
 def _run_own(x, order, k: int, back, own: tuple[int, list[int]], expert_fn, first: int) -> None:
@@ -220,18 +231,16 @@ def _run_grouped(recv, from_src, expert_fn, first: int) -> torch.Tensor:
     return y
 
 
-def _combine_chunks(back, chunks, returns, order, weights):
+def _combine_chunks(back, chunks, returns, order, where, weights):
     """On a GPU each chunk's tokens are combined as soon as its results are back (while later
     chunks travel); on the CPU, one combine at the end."""
     if not back.is_cuda:
-        for w in returns:
+        for w, _ in returns:
             w.wait()
         return sol.combine(back, order, weights)
     (T, k), weights = weights.shape, weights.contiguous()
-    where = torch.empty_like(order)  # (T*k,) slot -> row of back
-    where[order] = torch.arange(order.numel(), device=order.device)
     out = back.new_empty((T, back.shape[1]))  # (T, H)
-    for ch, w in zip(chunks, returns):
+    for ch, (w, _) in zip(chunks, returns):
         w.wait()
         lo, hi = ch.tokens
         if hi > lo:
