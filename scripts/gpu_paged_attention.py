@@ -108,7 +108,7 @@ def long_sweep(bench: Bench) -> list[dict]:
     base = sol.plan_for(a["q"], a["k_cache"], a["block_tables"].shape[1])
     rows = []
     for chunk in (4096, 8192, 16384):
-        for block_n, warps, stages in [(bn, w, st) for bn in (64, 128) for w, st in WARPS_STAGES]:
+        for block_n, warps, stages in [(128, w, st) for w, st in WARPS_STAGES]:
             plan = dataclasses.replace(
                 base, chunk=chunk, block_n=block_n, warps=warps, stages=stages
             )

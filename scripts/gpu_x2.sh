@@ -27,9 +27,10 @@
 #                              (the reference worker's cache trim), its wrong variants, the
 #                              launch-limit and CUDA-fault bad attempts, then the ncu
 #                              evidence of the bars not reached (scripts/gpu_ncu_evidence.sh)
-#   scripts/gpu_x2.sh sweeps   the test suite in two halves, one per GPU (pytest -n 8 each),
-#                              then GPU 0: the wmma_gemm and paged B = 1 sweeps; GPU 1: the
-#                              spec_decode sweep and the CUDA-fault probe; then both: ep sweep
+#   scripts/gpu_x2.sh sweeps   GPU 0: the wmma_gemm and paged B = 1 sweeps, GPU 1: the
+#                              spec_decode sweep and the CUDA-fault probe, then the test suite
+#                              in two halves, one per GPU (pytest -n 8 each, until 440 s);
+#                              then both GPUs: the ep_all_to_all sweep
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -139,22 +140,22 @@ rest_paged() {
         tests/gpu/test_fault_attribution_gpu.py -k "paged_attention or fault_attribution"
     timeout 160 bash scripts/gpu_ncu_evidence.sh 110
 }
-suite_a_then_sweeps() {  # session 8: half the suite, then the GEMM and paged B = 1 sweeps
-    bash scripts/gpu_suite_part.sh sandbox_gpu 330 8 tests/sandbox tests/gpu
-    timeout 120 python3 scripts/gpu_wmma_sweep.py > "$OUT/wmma_sweep.txt" 2>&1
-    tail -20 "$OUT/wmma_sweep.txt"
+sweeps_then_suite_a() {  # session 8: the GEMM and paged B = 1 sweeps, then half the suite
+    timeout 180 python3 scripts/gpu_wmma_sweep.py > "$OUT/wmma_sweep.txt" 2>&1
+    tail -24 "$OUT/wmma_sweep.txt"
     timeout 70 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
     tail -4 "$OUT/paged_long.txt"
+    bash scripts/gpu_suite_part.sh sandbox_gpu $((440 - SECONDS)) 8 tests/sandbox tests/gpu
 }
-suite_b_then_sweeps() {  # the other half, then the spec_decode sweep and the CUDA-fault probe
-    bash scripts/gpu_suite_part.sh unit_engine 330 8 tests/unit tests/engine tests/distributed
+sweeps_then_suite_b() {  # the spec_decode sweep and the CUDA-fault probe, then the other half
     timeout 90 python3 scripts/gpu_spec_sweep.py > "$OUT/spec_sweep.txt" 2>&1
-    tail -20 "$OUT/spec_sweep.txt"
+    tail -24 "$OUT/spec_sweep.txt"
     timeout 100 python3 scripts/gpu_fault_probe.py > "$OUT/fault_probe.txt" 2>&1
-    head -c 4000 "$OUT/fault_probe.txt"
+    head -c 3000 "$OUT/fault_probe.txt"
+    bash scripts/gpu_suite_part.sh unit_engine $((440 - SECONDS)) 8 tests/unit tests/engine
 }
 ep_sweep() {
-    timeout 120 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
+    timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
 }
 case "${1:-}" in
@@ -164,7 +165,7 @@ ep)     lane ep 0,1 ep ;;
 kernels) lane kernels 0 kernel_sweeps; lane checks 1 spec_and_checks; wait
          lane ep 0,1 ep_grade ;;
 rest)   lane problems 0 rest_problems; lane paged 1 rest_paged ;;
-sweeps) lane suite_a 0 suite_a_then_sweeps; lane suite_b 1 suite_b_then_sweeps; wait
+sweeps) lane sweeps_a 0 sweeps_then_suite_a; lane sweeps_b 1 sweeps_then_suite_b; wait
         lane ep 0,1 ep_sweep ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
