@@ -31,6 +31,7 @@
 #                              spec_decode sweep and the CUDA-fault probe, then the test suite
 #                              in two halves, one per GPU (pytest -n 8 each, until 440 s);
 #                              then both GPUs: the ep_all_to_all sweep
+#   scripts/gpu_x2.sh sweeps1  the four one-GPU sweeps of `sweeps`, one after another, on one H200
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -154,6 +155,16 @@ sweeps_then_suite_b() {  # the spec_decode sweep and the CUDA-fault probe, then 
     head -c 3000 "$OUT/fault_probe.txt"
     bash scripts/gpu_suite_part.sh unit_engine $((440 - SECONDS)) 8 tests/unit tests/engine
 }
+sweeps_one_gpu() {  # the sweeps of `sweeps` on one H200 (when two are not lent), no suite
+    timeout 170 python3 scripts/gpu_wmma_sweep.py > "$OUT/wmma_sweep.txt" 2>&1
+    tail -24 "$OUT/wmma_sweep.txt"
+    timeout 90 python3 scripts/gpu_spec_sweep.py > "$OUT/spec_sweep.txt" 2>&1
+    tail -24 "$OUT/spec_sweep.txt"
+    timeout 70 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
+    tail -4 "$OUT/paged_long.txt"
+    timeout 100 python3 scripts/gpu_fault_probe.py > "$OUT/fault_probe.txt" 2>&1
+    head -c 3000 "$OUT/fault_probe.txt"
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -167,11 +178,12 @@ kernels) lane kernels 0 kernel_sweeps; lane checks 1 spec_and_checks; wait
 rest)   lane problems 0 rest_problems; lane paged 1 rest_paged ;;
 sweeps) lane sweeps_a 0 sweeps_then_suite_a; lane sweeps_b 1 sweeps_then_suite_b; wait
         lane ep 0,1 ep_sweep ;;
+sweeps1) lane sweeps 0 sweeps_one_gpu ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
