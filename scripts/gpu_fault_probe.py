@@ -1,81 +1,40 @@
-"""Where does a CUDA fault in a CuPy-launched attempt stall? Runs writes_far_out_of_bounds.py's
-transpose in this process step by step (launch, sync, IPC export, next call), each step timed,
-with stack dumps every 15 s; then `dojo check` on it with the harness's stacks dumped by pytest's
-faulthandler_timeout. Usage on a GPU: OUT=... python3 scripts/gpu_fault_probe.py"""
+"""Where does a CUDA fault in a CuPy-launched attempt stall the check? (On an H200 `dojo check`
+of writes_far_out_of_bounds.py ended `timeout`, while the same fault in-process surfaces in
+0.2 s.) Runs the problem's tests on it through the harness with pytest's faulthandler dumping
+the harness's stacks, then asks the stuck worker for its stacks (SIGUSR1, see
+grader/harness/worker.py) and keeps its log.
+Usage on a GPU: OUT=... python3 scripts/gpu_fault_probe.py"""
 
-import faulthandler
-import importlib.util
+import glob
 import os
+import shutil
+import signal
 import subprocess
 import sys
+import tempfile
 import time
 
-import torch
-
-faulthandler.dump_traceback_later(15, repeat=True)
 out_dir = os.environ.get("OUT", "/tmp/out")
 path = "tests/sandbox/bad_attempts/writes_far_out_of_bounds.py"
-
-
-def step(name, fn):
-    t0 = time.monotonic()
-    try:
-        r = fn()
-        print(f"{name}: ok in {time.monotonic() - t0:.2f} s", flush=True)
-        return r
-    except BaseException as e:  # noqa: BLE001
-        print(
-            f"{name}: {type(e).__name__} in {time.monotonic() - t0:.2f} s: {str(e)[:300]}",
-            flush=True,
-        )
-
-
-if sys.argv[1:] == ["inproc"]:
-    spec = importlib.util.spec_from_file_location("far", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    x = torch.randn(64, 48, device="cuda")
-    out = step("launch", lambda: mod.transpose(x))
-    step("synchronize", torch.cuda.synchronize)
-    from torch.multiprocessing.reductions import reduce_tensor
-
-    step("ipc export of the output", lambda: reduce_tensor(out))
-    step("second call", lambda: mod.transpose(x))
-    step("empty", lambda: torch.empty(4, device="cuda"))
-    step("empty_cache", torch.cuda.empty_cache)
-    print("exiting", flush=True)
-    sys.exit(0)
-
+sandbox = tempfile.mkdtemp(prefix="probe-")
+cmd = [sys.executable, "-m", "pytest", "problems/smem_transpose/test_smem_transpose.py",
+       "--impl", path, "-x", "-v", "--noconftest", "-p", "grader.harness.plugin",
+       "-p", "no:cacheprovider", "-o", "faulthandler_timeout=20", "--hypothesis-profile=ci",
+       "--tb=short"]  # fmt: skip
+log = open(f"{out_dir}/fault_probe_pytest.txt", "w")
 t0 = time.monotonic()
-r = subprocess.run([sys.executable, __file__, "inproc"], capture_output=True, text=True, timeout=90)
-print(f"in-process probe: exit {r.returncode} after {time.monotonic() - t0:.1f} s")
-print(r.stdout[-3000:], r.stderr[-4000:])
-cmd = [
-    sys.executable,
-    "-m",
-    "pytest",
-    "problems/smem_transpose/test_smem_transpose.py",
-    "--impl",
-    path,
-    "-x",
-    "-q",
-    "--noconftest",
-    "-p",
-    "grader.harness.plugin",
-    "-p",
-    "no:cacheprovider",
-    "-o",
-    "faulthandler_timeout=25",
-    "--hypothesis-profile=ci",
-    "--tb=short",
-]
-t0 = time.monotonic()
+env = {**os.environ, "DOJO_SANDBOX_DIR": sandbox, "TMPDIR": sandbox}
+proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, start_new_session=True, env=env)
 try:
-    r = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
-    print(f"harness pytest: exit {r.returncode} after {time.monotonic() - t0:.1f} s")
-    text = r.stdout + r.stderr
-except subprocess.TimeoutExpired as e:
-    print(f"harness pytest: killed after {time.monotonic() - t0:.1f} s")
-    text = (e.stdout or b"").decode() + (e.stderr or b"").decode()
-open(f"{out_dir}/fault_probe_pytest.txt", "w").write(text)
-print(text[-6000:])
+    proc.wait(timeout=45)
+    print(f"harness pytest: exit {proc.returncode} after {time.monotonic() - t0:.1f} s")
+except subprocess.TimeoutExpired:
+    print(f"harness pytest: still running after {time.monotonic() - t0:.1f} s; worker stacks:")
+    subprocess.run(["pkill", "-USR1", "-f", "grader.harness.worker"], check=False)
+    time.sleep(2)
+    os.killpg(proc.pid, signal.SIGKILL)
+for i, f in enumerate(glob.glob(f"{sandbox}/**/worker.log", recursive=True)):
+    shutil.copy(f, f"{out_dir}/fault_probe_worker_{i}.log")
+    print(f"== {f}\n{open(f).read()[-4000:]}")
+log.close()
+print(open(f"{out_dir}/fault_probe_pytest.txt").read()[-6000:])

@@ -56,10 +56,10 @@ class Bench:
         assert_close(out, self.expected[j], self.tols[j], name="paged_decode_attention")
 
 
-def measure(call: Callable, bench: Bench) -> dict:
+def measure(call: Callable, bench: Bench, check: bool = True) -> dict:
     """Median time of call(**inputs) over the rotating pool and its fraction of copy; every
     timed output is checked against the reference (a wrong peer is timed and marked wrong)."""
-    pool = bench.pool
+    pool, want_check = bench.pool, check
     try:
         bench.verify(0, call(**pool[0]))
         check = "ok"
@@ -70,7 +70,12 @@ def measure(call: Callable, bench: Bench) -> dict:
     for i in range(3):
         call(**pool[i % POOL])  # compile, autotune, allocator warm-up
     verify = bench.verify if check == "ok" else None
-    t = timing.time_gpu(lambda i: call(**pool[i % POOL]), BUDGET_S, check=verify)
+    if not want_check:
+        verify, check = None, "not checked (a diagnostic)"
+    try:
+        t = timing.time_gpu(lambda i: call(**pool[i % POOL]), BUDGET_S, check=verify)
+    except AssertionError as e:  # right once (a stale buffer?), wrong on a later sample
+        return {"check": f"wrong while timed: {str(e).splitlines()[0]}"}
     fraction = ref.cost(bench.case)["bytes"] / (t.median_ms * 1e-3) / bench.copy_bw
     return {
         **t.to_json(),
@@ -113,8 +118,8 @@ def long_sweep(bench: Bench) -> list[dict]:
                 base, chunk=chunk, block_n=block_n, warps=warps, stages=stages
             )
             rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
-    rows.append({"plan": "default, phase 1 alone (the combine skipped: timed, marked wrong)",
-                 **measure(phase_one_only, bench)})  # fmt: skip
+    rows.append({"plan": "default, phase 1 alone (the combine not launched: wrong, not checked)",
+                 **measure(phase_one_only, bench, check=False)})  # fmt: skip
     return rows
 
 

@@ -4,9 +4,11 @@ sends back is checked in the harness, which never imports the attempt."""
 
 from __future__ import annotations
 
+import faulthandler
 import importlib.util
 import inspect
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -248,6 +250,7 @@ def _import_helper(file: str, qualname: str) -> Callable[..., Any]:
 
 def main(fd: int) -> None:
     conn = Connection(socket.socket(fileno=fd).detach())
+    faulthandler.register(signal.SIGUSR1, all_threads=True)  # a stuck worker's stacks, on ask
     undumpable()  # the reference's worker, say, is no business of the attempt's beside it
     Worker(conn).serve()
     os._exit(0)  # no atexit handlers of the attempt's

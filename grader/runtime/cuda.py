@@ -86,6 +86,8 @@ class CudaSource:
         try:
             k = self.module.get_function(name)
         except Exception as e:  # noqa: BLE001 - CuPy raises a bare CUDADriverError here
+            if CUDA_FAULT.search(str(e)):  # an earlier kernel's fault, not a missing name
+                raise RuntimeError(f"a kernel launched before this one faulted: {e}") from None
             raise ImplLoadError(
                 f"{self.path.name}: no kernel named '{name}' (declare it "
                 f'extern "C" __global__): {e}'
