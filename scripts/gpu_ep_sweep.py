@@ -328,6 +328,10 @@ def _print(got: dict) -> None:
             f"{frac:>9}{layer:>9}"
             f"  {r.get('equal_to_default', '')}"
         )
+    timed = [(n, r) for n, r in rows if "fraction" in r]
+    if timed:
+        n, r = max(timed, key=lambda nr: nr[1]["fraction"])
+        print(f"best: {n} at {r['fraction']:.3f} of the baseline (bars 0.5 / 0.7 / 0.85)")
     for n, ms in got.get("stages_ms", {}).items():
         print(f"  default stage {n:<32}{ms:8.4f} ms (host {got['stages_host_ms'][n]:.4f} ms)")
     if "stages_total_ms" in got:

@@ -214,11 +214,12 @@ def _run_grouped(recv, from_src, expert_fn, first: int) -> torch.Tensor:
             starts[j * W + s], at = at, at + from_src[s][j]  # arrival offset of piece (s, j)
     if at == 0:
         return recv
-    dev = recv.device
-    size_t = torch.tensor(sizes, device=dev)  # (W*L,) small host-to-device copies
-    start_t = torch.tensor(starts, device=dev)
+    # One small host-to-device copy, from pinned memory so that it does not wait for the stream
+    # (a pageable copy would stall the host until the dispatch has arrived).
+    small = torch.tensor(sizes + starts, pin_memory=recv.is_cuda)  # (2*W*L,)
+    size_t, start_t = small.to(recv.device, non_blocking=True).split(W * L)  # (W*L,) each
     first_row = torch.cumsum(size_t, 0) - size_t  # (W*L,) grouped offset of each piece
-    rows = torch.arange(at, device=dev)  # (R,) grouped position
+    rows = torch.arange(at, device=recv.device)  # (R,) grouped position
     perm = start_t.repeat_interleave(size_t, output_size=at) + rows  # (R,) arrival row
     perm -= first_row.repeat_interleave(size_t, output_size=at)
     grouped = recv.index_select(0, perm)  # (R, H) by expert: r+w R*H
