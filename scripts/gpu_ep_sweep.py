@@ -300,7 +300,7 @@ def main() -> None:
         "case": case,
         "device": "cpu (dry run)" if cpu else torch.cuda.get_device_name(0),
         "torch": torch.__version__,
-        "nccl": None if cpu else ".".join(map(str, torch.cuda.nccl.version())),
+        "nccl": None if cpu else _nccl_version(),
         "wall_s": time.perf_counter() - started,
     }
     out = Path(os.environ.get("OUT", ".")) / "ep_sweep.json"
@@ -308,6 +308,11 @@ def main() -> None:
     out.write_text(json.dumps(got, indent=1))
     _print(got)
     print(f"wrote {out} in {got['wall_s']:.0f} s")
+
+
+def _nccl_version() -> str:
+    v = torch.cuda.nccl.version()  # a tuple in recent PyTorch, an int in older ones
+    return ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
 def _print(got: dict) -> None:
