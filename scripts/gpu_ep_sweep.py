@@ -300,7 +300,7 @@ def main() -> None:
         "case": case,
         "device": "cpu (dry run)" if cpu else torch.cuda.get_device_name(0),
         "torch": torch.__version__,
-        "nccl": None if cpu else ".".join(map(str, torch.cuda.nccl.version())),
+        "nccl": None if cpu else _nccl_version(),
         "wall_s": time.perf_counter() - started,
     }
     out = Path(os.environ.get("OUT", ".")) / "ep_sweep.json"
@@ -308,6 +308,11 @@ def main() -> None:
     out.write_text(json.dumps(got, indent=1))
     _print(got)
     print(f"wrote {out} in {got['wall_s']:.0f} s")
+
+
+def _nccl_version() -> str:
+    v = torch.cuda.nccl.version()  # a tuple in recent PyTorch, an int in older ones
+    return ".".join(map(str, v)) if isinstance(v, tuple) else str(v)
 
 
 def _print(got: dict) -> None:
@@ -328,6 +333,10 @@ def _print(got: dict) -> None:
             f"{frac:>9}{layer:>9}"
             f"  {r.get('equal_to_default', '')}"
         )
+    timed = [(n, r) for n, r in rows if "fraction" in r]
+    if timed:
+        n, r = max(timed, key=lambda nr: nr[1]["fraction"])
+        print(f"best: {n} at {r['fraction']:.3f} of the baseline (bars 0.5 / 0.7 / 0.85)")
     for n, ms in got.get("stages_ms", {}).items():
         print(f"  default stage {n:<32}{ms:8.4f} ms (host {got['stages_host_ms'][n]:.4f} ms)")
     if "stages_total_ms" in got:

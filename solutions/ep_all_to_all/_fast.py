@@ -5,12 +5,14 @@ What they change, all with the same numbers as the default (the experts are row-
 combine is the solution's, fp32 in slot order):
 - counts without a host sync: torch.bincount on CUDA reads min and max back to the host (two
   syncs before the one we need); a scatter_add of ones does not.
-- the gather of x into send order runs on the compute stream while the counts travel on a side
-  stream, so the one host sync waits for max(gather, counts) instead of their sum.
+- the counts leave first, on a side stream; the sort of the slots, the gather of x into send
+  order and the inverse permutation are queued on the compute stream while they travel, so the
+  one host sync waits for max(that work, counts) instead of their sum.
 - chunks: the tokens split into C chunks sent with async all_to_all_single calls; the experts
   of chunk c (and the combine of its tokens) run while later chunks are on the wire.
 - local: rows for this rank's own experts never enter NCCL (self split 0); their experts run
-  while the remote rows travel. It moves (W-1)/W of the bytes the baseline moves.
+  while the remote rows travel. Under uniform routing it moves (W-1)/W of the bytes the
+  baseline moves (the baseline's own-rank split is a copy inside NCCL).
 - grouped: each local expert called once on all its rows (a gather of the received rows by
   expert, and index_copy of the outputs back to arrival order) instead of once per source.
 Slot layout of the send buffer: by chunk, then by destination rank, then by expert (local: a
@@ -35,6 +37,8 @@ from solutions.ep_all_to_all import torch as sol
 
 @dataclass(frozen=True, slots=True)
 class Variant:
+    """One exchange: how many token chunks, own rows local or not, experts grouped or not."""
+
     chunks: int = 1  # token chunks pipelined through the two all_to_all trips
     local: bool = False  # own rows stay off the wire
     grouped: bool = False  # one expert_fn call per local expert (chunks == 1 only)
@@ -67,8 +71,8 @@ _SIDE: dict[torch.device, torch.cuda.Stream] = {}  # a cache: one side stream pe
 
 
 def counts_to_host(
-    sent: torch.Tensor, group: Any, meanwhile: Callable[[], torch.Tensor]
-) -> tuple[list[int], list[int], torch.Tensor]:
+    sent: torch.Tensor, group: Any, meanwhile: Callable[[], Any]
+) -> tuple[list[int], list[int], Any]:
     """all_to_all of `sent` (even split), both count tensors read back to Python lists (the one
     host sync), and meanwhile() run on the current stream while the counts travel."""
     got = torch.empty_like(sent)
@@ -214,11 +218,12 @@ def _run_grouped(recv, from_src, expert_fn, first: int) -> torch.Tensor:
             starts[j * W + s], at = at, at + from_src[s][j]  # arrival offset of piece (s, j)
     if at == 0:
         return recv
-    dev = recv.device
-    size_t = torch.tensor(sizes, device=dev)  # (W*L,) small host-to-device copies
-    start_t = torch.tensor(starts, device=dev)
+    # One small host-to-device copy, from pinned memory so that it does not wait for the stream
+    # (a pageable copy would stall the host until the dispatch has arrived).
+    small = torch.tensor(sizes + starts, pin_memory=recv.is_cuda)  # (2*W*L,)
+    size_t, start_t = small.to(recv.device, non_blocking=True).split(W * L)  # (W*L,) each
     first_row = torch.cumsum(size_t, 0) - size_t  # (W*L,) grouped offset of each piece
-    rows = torch.arange(at, device=dev)  # (R,) grouped position
+    rows = torch.arange(at, device=recv.device)  # (R,) grouped position
     perm = start_t.repeat_interleave(size_t, output_size=at) + rows  # (R,) arrival row
     perm -= first_row.repeat_interleave(size_t, output_size=at)
     grouped = recv.index_select(0, perm)  # (R, H) by expert: r+w R*H
