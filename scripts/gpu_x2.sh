@@ -32,6 +32,9 @@
 #                              in two halves, one per GPU (pytest -n 8 each, until 440 s);
 #                              then both GPUs: the ep_all_to_all sweep
 #   scripts/gpu_x2.sh sweeps1  the four one-GPU sweeps of `sweeps`, one after another, on one H200
+#   scripts/gpu_x2.sh peers1   `final`'s GPU 1 on one H200 (the fault probe first); then
+#   scripts/gpu_x2.sh grade1   `final`'s GPU 0, then the GPU verdict tests of wmma_gemm,
+#                              spec_decode and the CUDA-fault attempts
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -165,6 +168,18 @@ sweeps_one_gpu() {  # the sweeps of `sweeps` on one H200 (when two are not lent)
     timeout 100 python3 scripts/gpu_fault_probe.py > "$OUT/fault_probe.txt" 2>&1
     head -c 3000 "$OUT/fault_probe.txt"
 }
+probe_then_peers() {  # one H200: where the CUDA-fault check stalls, then every problem's peers
+    timeout 60 python3 scripts/gpu_fault_probe.py > "$OUT/fault_probe.txt" 2>&1
+    head -c 2500 "$OUT/fault_probe.txt"
+    PEERS_S=$((570 - SECONDS)) bash scripts/gpu_peers.sh
+}
+grade_then_checks() {  # one H200: grade --all, then the GPU-only verdict tests of this session
+    timeout 470 python3 -m grader grade --all --impl solution --json --save "$OUT/h200.json" \
+        > "$OUT/grade.json" 2> "$OUT/grade.err"
+    echo "grade exit $?"; tail -3 "$OUT/grade.err"
+    bash scripts/gpu_suite_part.sh verdicts $((575 - SECONDS)) 4 tests/gpu/test_fault_attribution_gpu.py \
+        tests/sandbox/test_problems_reject_wrong_answers.py -k "wmma or spec or fault_attribution"
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -179,11 +194,13 @@ rest)   lane problems 0 rest_problems; lane paged 1 rest_paged ;;
 sweeps) lane sweeps_a 0 sweeps_then_suite_a; lane sweeps_b 1 sweeps_then_suite_b; wait
         lane ep 0,1 ep_sweep ;;
 sweeps1) lane sweeps 0 sweeps_one_gpu ;;
+peers1) lane peers 0 probe_then_peers ;;
+grade1) lane grade 0 grade_then_checks ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
