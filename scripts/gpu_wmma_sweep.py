@@ -1,13 +1,15 @@
-"""wmma_gemm on one GPU in one call: every fast-path kernel of solutions/wmma_gemm (the shipped
-ones and the swizzled candidates) checked on the problem's aligned fixed cases and the bench
-shapes, then timed round-robin with torch.matmul (cuBLAS) at 4096^3 and 8192^3. Not grading.
+"""wmma_gemm on one GPU in one call: every kernel of solutions/wmma_gemm (cupy.KERNELS) checked,
+the aligned (cp.async) ones on the problem's aligned fixed cases and the bench shapes, the
+fallback on every fixed case and some unaligned ones; then the aligned ones timed round-robin
+with torch.matmul (cuBLAS) at 4096^3 and 8192^3. Not grading. To compare a variant, add its
+instantiation to wmma_gemm.cu and its Tile to KERNELS (the shipped FAST and SMALL compare as is).
 
 Usage (repository root; about 30-60 s on an H200, most of it the one NVRTC compile):
     PYTHONPATH=$PWD OUT=/tmp/out python3 scripts/gpu_wmma_sweep.py [--rounds 20]
 Writes $OUT/wmma_sweep.json and prints a table, best first: TFLOP/s as a fraction of cuBLAS in
 the same run per size, the score (the worse of the two, as `dojo bench` scores; gold is 0.5),
-registers and local-memory bytes as NVRTC built them, resident CTAs per SM, the check verdict.
-`*` marks the shipped default (solutions/wmma_gemm/cupy.py's FAST).
+registers and local-memory bytes as NVRTC built them, resident CTAs per SM, the check verdict;
+then the fallback's verdict. `*` marks the shipped default (solutions/wmma_gemm/cupy.py's FAST).
 """
 
 from __future__ import annotations
@@ -39,10 +41,16 @@ EXTRA_CASES = [  # aligned, none a multiple of any tile: K below one slice, M be
     {"M": 33, "N": 520, "K": 4104},
     {"M": 1000, "N": 8, "K": 200},
 ]
+UNALIGNED_CASES = [  # for the fallback: odd K or N, an offset base, a long K
+    {"M": 70, "N": 33, "K": 2049},
+    {"M": 257, "N": 136, "K": 24, "offset": 1},
+    {"M": 1, "N": 4095, "K": 7, "offset": 1},
+    {"M": 513, "N": 3, "K": 1000, "values": "positive"},
+]
 
 
 def fast_kernels() -> list[str]:
-    return [name for name in gemm.KERNELS if name != gemm.ANY]
+    return [name for name, tile in gemm.KERNELS.items() if tile.aligned]
 
 
 def run(name: str, a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
@@ -78,19 +86,24 @@ def _occupancy(fn, tile: gemm.Tile) -> int | None:
 
 
 def check_all(names: list[str]) -> None:
-    """Every kernel on the problem's aligned fixed cases (tails in M, N and K, K = 8192 of
-    positive values), a few more tails and both bench shapes; one JSON line per kernel with
-    'ok' or the first mismatch. Runs in a child process (see checked)."""
+    """Each aligned kernel on the problem's aligned fixed cases (tails in M, N and K, K = 8192 of
+    positive values), a few more tails and both bench shapes; the fallback on every fixed case,
+    the extra tails and the unaligned cases. One JSON line per kernel with 'ok' or the first
+    mismatch. Runs in a child process (see checked)."""
     hooks = WmmaGemmHooks(get_problem("wmma_gemm"))
-    cases = [c for c in get_problem("wmma_gemm").cases if _aligned(c)] + EXTRA_CASES
-    cases += [{"M": s, "N": s, "K": s} for s in SIZES]
-    checks = []
-    for case in cases:  # (inputs, fp32-accumulated reference) once per case
-        args = ref.make_inputs(case, torch.Generator(device="cuda").manual_seed(0))
-        checks.append((case, args, ref.matmul(**args)))
+    fixed = get_problem("wmma_gemm").cases
+    aligned = (
+        [c for c in fixed if _aligned(c)] + EXTRA_CASES + [{"M": s, "N": s, "K": s} for s in SIZES]
+    )
+    checks = {}  # repr(case) -> (case, inputs, fp32-accumulated reference), made once
+    for case in [*aligned, *fixed, *EXTRA_CASES, *UNALIGNED_CASES]:
+        if repr(case) not in checks:
+            args = ref.make_inputs(case, torch.Generator(device="cuda").manual_seed(0))
+            checks[repr(case)] = (case, args, ref.matmul(**args))
     for name in names:
+        cases = aligned if gemm.KERNELS[name].aligned else fixed + EXTRA_CASES + UNALIGNED_CASES
         verdict = "ok"
-        for case, args, expected in checks:
+        for case, args, expected in (checks[repr(c)] for c in cases):
             try:
                 hooks.compare(run(name, **args), expected, args)
             except (AssertionError, ValueError) as e:
@@ -177,7 +190,7 @@ def main() -> None:
     began = time.perf_counter()
     facts = compile_all()
     print(f"NVRTC compile: {facts['compile_s']} s", flush=True)
-    verdicts = checked(fast_kernels())
+    verdicts = checked(list(gemm.KERNELS))
     passed = [n for n in fast_kernels() if verdicts[n] == "ok"]
     ms = {str(s): time_size(s, [CUBLAS, *passed], args.rounds) for s in SIZES}
     rows = [row(name, verdicts[name], ms if name in passed else None, facts) for name in passed]
@@ -192,11 +205,13 @@ def main() -> None:
         "cublas_tflops": cublas,
         "shipped": gemm.FAST,
         "kernels": rows,
+        "fallback": {"kernel": gemm.ANY, "check": verdicts[gemm.ANY]},
         "wall_s": round(time.perf_counter() - began, 1),
     }
     (out / "wmma_sweep.json").write_text(json.dumps(result, indent=1))
     print(f"cuBLAS TFLOP/s: {', '.join(f'{s}: {v:.0f}' for s, v in cublas.items())}")
     print(table(rows))
+    print(f"  fallback {gemm.ANY}: {verdicts[gemm.ANY]}")
     print(f"* shipped: {gemm.FAST}; wrote {out / 'wmma_sweep.json'} in {result['wall_s']} s")
 
 

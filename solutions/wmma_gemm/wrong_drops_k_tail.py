@@ -1,5 +1,6 @@
 """Known-wrong GEMM: loops over K // BK slices, silently dropping the last partial slice of K.
-Correct whenever K is a multiple of 32; wrong for K = 31, 72, 129, 1000.
+Correct whenever K is a multiple of the slice (64 on the aligned paths, 32 on the fallback);
+wrong for K = 1, 31, 40, 72, 129 (the fallback) and K = 16, 136, 1000 (SMALL).
 Rejected by: test_matches_fp32_accumulated_reference_on_fixed_cases (GPU)
 """
 
@@ -8,7 +9,9 @@ import torch
 from solutions.wmma_gemm.cupy import SOURCE as SOLUTION
 from solutions.wmma_gemm.cupy import _matmul
 
-SOURCE = SOLUTION.patched("const int KT = (K + BK - 1) / BK;", "const int KT = K / BK;  // BUG")
+SOURCE = SOLUTION.patched(
+    "const int slices = (K + BK - 1) / BK;", "const int slices = K / BK;  // BUG"
+)
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -9,15 +9,18 @@ import torch
 from solutions.wmma_gemm.cupy import SOURCE as SOLUTION
 from solutions.wmma_gemm.cupy import _matmul
 
-ROUND = """compute_tile(smem + (kt % STAGES) * STAGE, acc, wm, wn);
+MMA = "mma_step(acc, a[s & 1], b[s & 1]);"
+ROUND = f"""{MMA}
+                if (s == KS - 1) {{  // BUG: the running sum lives in fp16 between slices
 #pragma unroll
-            for (int i = 0; i < MI; ++i)
+                    for (int i = 0; i < MI; ++i)
 #pragma unroll
-                for (int j = 0; j < NI; ++j)
+                        for (int j = 0; j < NI; ++j)
 #pragma unroll
-                    for (int e = 0; e < 4; ++e)  // BUG: the running sum lives in fp16
-                        acc[i][j][e] = __half2float(__float2half(acc[i][j][e]));"""
-SOURCE = SOLUTION.patched("compute_tile(smem + (kt % STAGES) * STAGE, acc, wm, wn);", ROUND)
+                            for (int e = 0; e < 4; ++e)
+                                acc[i][j][e] = __half2float(__float2half(acc[i][j][e]));
+                }}"""
+SOURCE = SOLUTION.patched(MMA, ROUND)
 
 
 def matmul(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -1,11 +1,13 @@
 """solutions/wmma_gemm without a GPU: every kernel its launcher can pick compiles (nvcc, ptxas)
-with the launch bounds and shared memory its table launches it with and no register spills, and
-the candidates' shared-memory swizzle (compiled from wmma_gemm.cu's own text with g++) is a
-conflict-free permutation."""
+with the launch bounds and shared memory its table launches it with and no register spills; the
+known-wrong variants' patches still find their text and plant their bug in every kernel; the
+shared-memory swizzle (compiled from wmma_gemm.cu's own text with g++) is a conflict-free
+permutation."""
 
 from __future__ import annotations
 
 import functools
+import importlib
 import re
 import shutil
 import subprocess
@@ -13,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from grader.harness.ptx import ARCH, compile_ptx
+from grader.harness.ptx import ARCH, compile_ptx, function_body
+from grader.runtime.paths import ROOT
 from solutions.wmma_gemm import cupy as gemm
 
 pytestmark = pytest.mark.static
@@ -41,10 +44,50 @@ def test_every_kernel_in_the_table_is_compiled_with_its_launch_bounds():
 
 
 def test_no_kernel_spills_registers(tmp_path: Path):
+    assert_no_spills(ptx(), tmp_path)
+
+
+# What a patched variant's bug changes in each kernel's PTX, counted: the fp16 -> fp32
+# conversions of the rounded running sums (the shipped kernels have none), and the `+ BK - 1` of
+# the rounded-up slice count (gone when the count rounds down).
+PATCHED = {
+    "wrong_fp16_accumulator": lambda body, tile: body.count("cvt.f32.f16"),
+    "wrong_drops_k_tail": lambda body, tile: len(
+        re.findall(rf"add\.s32\s+%r\d+, %r\d+, {tile.bk - 1};", body)
+    ),
+}
+
+
+@pytest.mark.parametrize("variant", sorted(PATCHED))
+def test_wrong_variant_patches_every_kernel_and_compiles(variant, tmp_path: Path):
+    """The variant's patches find their text (CudaSource raises otherwise), the result compiles
+    without spills, and every kernel the launcher can pick carries the bug, so the fixed cases
+    (SMALL and the fallback on a 132-SM GPU) reach it."""
+    source = importlib.import_module(f"solutions.wmma_gemm.{variant}").SOURCE
+    assert source.patches, f"{variant} plants no patch"
+    text, count = compile_ptx(source), PATCHED[variant]
+    for name, tile in gemm.KERNELS.items():
+        shipped, wrong = function_body(ptx(), name), function_body(text, name)
+        assert count(wrong, tile) != count(shipped, tile), f"{variant}: {name} lacks the bug"
+    assert_no_spills(text, tmp_path)
+
+
+def test_every_patched_wrong_variant_is_checked_here():
+    patched = {
+        p.stem
+        for p in (ROOT / "solutions" / "wmma_gemm").glob("wrong_*.py")
+        if ".patched(" in p.read_text()
+    }
+    assert patched == set(PATCHED), "a patched wrong variant without its PTX check here"
+
+
+def assert_no_spills(ptx_text: str, tmp_path: Path) -> None:
+    """ptxas -v of the PTX: every kernel of KERNELS is built, without stack or spills, and its
+    registers fit its threads times its CTAs per SM."""
     if shutil.which("ptxas") is None:
         pytest.skip("needs ptxas (the CUDA toolkit)")
     src = tmp_path / "wmma_gemm.ptx"
-    src.write_text(ptx())
+    src.write_text(ptx_text)
     cmd = ["ptxas", f"-arch={ARCH}", "-v", str(src), "-o", str(tmp_path / "out.cubin")]
     log = subprocess.run(cmd, capture_output=True, text=True, timeout=300, check=True).stderr
     stats = {
