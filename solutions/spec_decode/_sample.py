@@ -123,7 +123,8 @@ def _sample_scan_kernel(
     ok = row_ok[:, None] & (b < NB)
     res_b = tl.load(res_sums_ptr + at, mask=ok, other=0.0)  # [ROWS, NB_PAD]
     empty = tl.max(res_b, axis=1) == 0.0  # [ROWS] sums of nonnegative terms: all zero
-    p_b = tl.load(p_sums_ptr + at, mask=ok & empty[:, None], other=0.0)  # only when empty
+    # p's sums are loaded with the residual's, used only when empty: one L2 round trip, not two
+    p_b = tl.load(p_sums_ptr + at, mask=ok, other=0.0)  # [ROWS, NB_PAD]
     inclusive = tl.cumsum(tl.where(empty[:, None], p_b, res_b), axis=1)  # [ROWS, NB_PAD]
     # total = the running sum at the last block, the very value the search compares with, so
     # the search always stops at or before that block (u < 1: u * total < total)
