@@ -174,7 +174,7 @@ probe_then_peers() {  # one H200: where the CUDA-fault check stalls, then every 
     PEERS_S=$((570 - SECONDS)) bash scripts/gpu_peers.sh
 }
 grade_then_checks() {  # one H200: grade --all, then the GPU-only verdict tests of this session
-    timeout 470 python3 -m grader grade --all --impl solution --json --save "$OUT/h200.json" \
+    timeout 465 python3 -m grader grade --all --impl solution --json --save "$OUT/h200.json" \
         > "$OUT/grade.json" 2> "$OUT/grade.err"
     echo "grade exit $?"; tail -3 "$OUT/grade.err"
     bash scripts/gpu_suite_part.sh verdicts $((575 - SECONDS)) 4 tests/gpu/test_fault_attribution_gpu.py \

@@ -129,6 +129,7 @@ class Worker:
                 return ("ok", (ms, self.export(_unaliased(out, fn, call_args, kwargs))))
             with self.watching(args[0][0]):
                 out = fn(*call_args, **kwargs)
+                settle()
             return ("ok", self.export(_unaliased(out, fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
             return ("raised", describe(e, self.source))
@@ -197,6 +198,15 @@ class Worker:
         if kind == "bench_extra":
             return (lambda: hooks.bench_extra(self.module, perf)), "bench_extra"
         return hooks.bench_target(self.module, perf), perf.entry
+
+
+def settle() -> None:
+    """Wait here for the GPU work a call queued, so a fault in it is raised in this process (as
+    the call's error: `crashed`). An output sent on unfinished work would carry CUDA IPC's event
+    for it to the harness, whose stream would then wait forever on a context that has died (seen
+    on an H200: a kernel writing 4 TB past its output hung the check instead of crashing it)."""
+    if torch.cuda.is_initialized():
+        torch.cuda.synchronize()
 
 
 def _unaliased(out: Any, fn: Any, args: tuple, kwargs: dict) -> Any:

@@ -107,7 +107,17 @@ def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: s
     try:
         return {"name": name, **_outcome(timed)}
     except Exception as e:  # noqa: BLE001 - a broken peer costs the implementation nothing
-        return {"name": name, "status": "error", "message": f"{type(e).__name__}: {e}"[:2000]}
+        text = f"{type(e).__name__}: {e}"[:2000] + _holders(str(e))
+        return {"name": name, "status": "error", "message": text}
+
+
+def _holders(message: str) -> str:
+    """After an out-of-memory error on a GPU: which processes hold its memory, and which one is
+    this driver (paged_attention's peers ran out beside a process holding 134 GB on an H200)."""
+    if "out of memory" not in message or not torch.cuda.is_available():
+        return ""
+    procs = " ".join(torch.cuda.list_gpu_processes().split())
+    return f" [GPU processes: {procs}; this driver is {os.getpid()}]"[:600]
 
 
 @contextmanager
@@ -150,6 +160,8 @@ def _case(
         row.update(time_cpu(call, perf, inputs))
     if call.mismatch:
         row["inexact"] = call.mismatch
+    if device == "cuda":  # this process's cached blocks back to the device before the next case
+        torch.cuda.empty_cache()
     return row
 
 
