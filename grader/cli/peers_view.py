@@ -37,8 +37,8 @@ def print_peers(console: Console, b: dict[str, Any]) -> None:
         if p["status"] == "inexact":
             why = "outside this problem's tolerance, timed anyway: " + _first(p["message"])
             hang(console, Text(f"{p['label']}: "), why, "dim")
-        elif p["status"] != "measured":
-            hang(console, Text(f"{p['label']}: "), _first(p.get("message", "")), "dim")
+        elif p.get("message"):  # not timed, or not on every case
+            hang(console, Text(f"{p['label']}: "), _first(p["message"]), "dim")
 
 
 def _case_table(console: Console, b: dict[str, Any], i: int, width: int) -> None:
@@ -51,7 +51,11 @@ def _case_table(console: Console, b: dict[str, Any], i: int, width: int) -> None
     )
     best = b["versus_peers"][i]["best_peer"]
     timed = [(b["cases"][i], b["impl"], "")]
-    timed += [(p["cases"][i], _label(p), "*" if p["name"] == best else "") for p in _measured(b)]
+    timed += [
+        (p["cases"][i], _label(p), "*" if p["name"] == best else "")
+        for p in _measured(b)
+        if "fraction" in p["cases"][i]
+    ]
     for row, label, mark in sorted(timed, key=lambda t: -t[0]["fraction"]):
         line = Text(f"{mark or ' '} {label:<{width}}  {perf_value(row['fraction']):>9}  ")
         line.append_text(tier_text(row.get("tier")))
@@ -61,6 +65,8 @@ def _case_table(console: Console, b: dict[str, Any], i: int, width: int) -> None
     for p in b["peers"]:
         if p["status"] in NOT_TIMED:
             console.print(Text(f"  {p['label']:<{width}}  {NOT_TIMED[p['status']]}", "dim"))
+        elif "fraction" not in p["cases"][i]:  # timed on the other cases, not this one
+            console.print(Text(f"  {_label(p):<{width}}  error on this case, not timed", "dim"))
 
 
 def _verdict(b: dict[str, Any], versus: dict[str, Any]) -> Text:

@@ -93,16 +93,8 @@ def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: s
         rows, lenient = [], hooks.relaxed(INEXACT_FACTOR)
         with _opened(problem, f"peer:{name}", root) as impl:
             for case in perf.cases:
-                try:
-                    rows.append(_case(problem, perf, hooks, impl, base, case, lenient))
-                except AssertionError as e:  # which case: a peer may be right on the others
-                    raise AssertionError(f"case {case}: {e}") from None
-        off = [f"case {r['case']}: {r.pop('inexact')}" for r in rows if "inexact" in r]
-        return (
-            {"status": "inexact", "message": off[0], "cases": rows}
-            if off
-            else {"status": "measured", "cases": rows}
-        )
+                rows.append(_peer_case(problem, perf, hooks, impl, base, case, lenient))
+        return _peer_record(rows)
 
     try:
         return {"name": name, **_outcome(timed)}
@@ -118,6 +110,32 @@ def _holders(message: str) -> str:
         return ""
     procs = " ".join(torch.cuda.list_gpu_processes().split())
     return f" [GPU processes: {procs}; this driver is {os.getpid()}]"[:600]
+
+
+def _peer_case(problem, perf, hooks, impl, base, case, lenient) -> dict[str, Any]:
+    """A peer's row for one case; a peer that cannot run a case (Liger's softmax stops at
+    65536 columns) is an error on that case alone, and the other cases are still timed. A wrong
+    answer, a fault or a dead worker ends the peer."""
+    try:
+        return _case(problem, perf, hooks, impl, base, case, lenient)
+    except AssertionError as e:
+        raise AssertionError(f"case {case}: {e}") from None
+    except ImplError as e:
+        if e.kind == "died" or e.cuda_fault:
+            raise
+        return {"case": case, "status": "error", "message": f"case {case}: {e}"[:1000]}
+
+
+def _peer_record(rows: list[dict[str, Any]]) -> dict[str, Any]:
+    """measured, inexact (outside the tolerance, within the factor) or, when no case ran,
+    error; the message is the first inexact case's mismatch, else the first case's error."""
+    timed = [r for r in rows if r.get("status") != "error"]
+    errors = [r["message"] for r in rows if r.get("status") == "error"]
+    if not timed:
+        return {"status": "error", "message": errors[0]}
+    off = [f"case {r['case']}: {r.pop('inexact')}" for r in timed if "inexact" in r]
+    record = {"status": "inexact" if off else "measured", "cases": rows}
+    return {**record, "message": (off + errors)[0]} if off or errors else record
 
 
 @contextmanager

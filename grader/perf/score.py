@@ -149,24 +149,38 @@ def _peer(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
         raise BadRecord(f"peer {peer.name}: unknown status {head['status']!r}")
     if head["status"] not in TIMED:
         return {**head, "message": str(row.get("message", ""))[:2000]}
-    if head["status"] == "inexact":
-        head["message"] = str(row.get("message", ""))[:2000]
+    if row.get("message"):  # inexact, or a case it could not run
+        head["message"] = str(row["message"])[:2000]
     rows = _rows(row.get("cases"), len(perf.cases))
     if [r.get("case") for r in rows] != list(perf.cases):
         raise BadRecord(f"peer {peer.name}: cases other than [perf.{perf.device}] cases")
     try:
-        cases = [_case(problem, perf, r) for r in rows]
+        cases = [_peer_case(problem, perf, r) for r in rows]
     except AssertionError as e:  # faster than the roofline: its timed region missed work
         return {**head, "status": "failed", "message": str(e)}
-    worst = min(cases, key=lambda c: c["fraction"])
+    timed = [c for c in cases if "fraction" in c]
+    if not timed:
+        raise BadRecord(f"peer {peer.name}: {head['status']} without a timed case")
+    worst = min(timed, key=lambda c: c["fraction"])
     return {**head, "cases": cases, "fraction": worst["fraction"], "tier": worst["tier"]}
+
+
+def _peer_case(problem: Problem, perf: Perf, row: dict) -> dict[str, Any]:
+    """A timed case scored like the implementation's, or a case the peer could not run."""
+    if row.get("status") == "error":
+        return {"case": row["case"], "status": "error", "message": str(row.get("message"))[:1000]}
+    return _case(problem, perf, row)
 
 
 def _versus(cases: list[dict], peers: list[dict]) -> list[dict[str, Any]]:
     """Per case: the best measured peer, and the implementation's fraction over its."""
     out = []
     for i, case in enumerate(cases):
-        timed = [(p["cases"][i]["fraction"], p["name"]) for p in peers if p["status"] in TIMED]
+        timed = [
+            (p["cases"][i]["fraction"], p["name"])
+            for p in peers
+            if p["status"] in TIMED and "fraction" in p["cases"][i]
+        ]
         best = max(timed, default=None)
         row = {"case": case["case"], "best_peer": best and best[1]}
         if best:

@@ -1,9 +1,11 @@
-"""A peer that rounds differently is timed and marked inexact; one further off is wrong. Run
-through the bench driver on a copy of moe_dispatch (float outputs, a CPU bench) with two planted
-peers: the reference's output moved by 2x the tolerance, and by 10x."""
+"""A peer that rounds differently is timed and marked inexact; one further off is wrong; one that
+cannot run a case is an error on that case and timed on the others. Run through the bench
+driver on a copy of moe_dispatch (float outputs, a CPU bench, two cases) with three planted
+peers: the reference's output moved by 2x the tolerance, by 10x, and one that raises at T=64."""
 
 from __future__ import annotations
 
+import re
 import shutil
 
 import pytest
@@ -32,6 +34,12 @@ def rounds(x, logits, w_gate, w_up, w_down, top_k):
 
 def off(x, logits, w_gate, w_up, w_down, top_k):
     return _moved(10.0, x, logits, w_gate, w_up, w_down, top_k)
+
+
+def picky(x, logits, w_gate, w_up, w_down, top_k):
+    if x.shape[0] == 64:  # a library's own limit, as Liger's softmax has at 65536 columns
+        raise ValueError("picky supports at most 32 tokens")
+    return _moved(0.0, x, logits, w_gate, w_up, w_down, top_k)
 """
 DECLARED = """
 [peers.rounds]
@@ -41,6 +49,10 @@ function = "rounds"
 [peers.off]
 label = "10x the tolerance"
 function = "off"
+
+[peers.picky]
+label = "at most 32 tokens"
+function = "picky"
 """
 
 
@@ -53,6 +65,8 @@ def run(tmp_path_factory):
     big = 'cases = [{ T = 2048, E = 8, k = 2, H = 256, F = 512, dtype = "bfloat16" }]'
     assert big in toml
     small = big.replace("T = 2048", "T = 64").replace("H = 256", "H = 32").replace("512", "64")
+    small = small.replace("}]", "}, " + small[small.index("{") : small.index("}") + 1].replace(
+        "T = 64", "T = 32") + "]")  # fmt: skip
     toml = toml.replace(big, small).replace(
         'entry = "moe_forward"\n', 'entry = "moe_forward"\nbudget_s = 1\n', 1
     )
@@ -94,3 +108,19 @@ def test_an_inexact_peer_counts_in_the_comparison_and_says_so_in_the_table(run):
     assert "2x the tolerance (inexact)" in text and "10x the tolerance" in text
     assert "outside this problem's tolerance, timed anyway" in text
     assert max(len(line) for line in text.splitlines()) <= 80
+
+
+def test_a_peer_that_cannot_run_one_case_is_timed_on_the_others(run):
+    _, result = run
+    picky = next(p for p in result["peers"] if p["name"] == "picky")
+    assert picky["status"] == "measured", picky
+    refused, timed = picky["cases"]
+    assert refused["status"] == "error" and "fraction" not in refused
+    assert "at most 32 tokens" in refused["message"] and "'T': 64" in refused["message"]
+    assert timed["case"]["T"] == 32 and picky["fraction"] == timed["fraction"] > 0
+    assert "at most 32 tokens" in picky["message"]
+    console = Console(width=80, record=True, color_system=None)
+    print_peers(console, {**result, "problem": "moe_dispatch", "impl": "reference"})
+    text = console.export_text()
+    assert re.search(r"at most 32 tokens +error on this case, not timed", text), text
+    assert result["versus_peers"][0]["best_peer"] != "picky"
