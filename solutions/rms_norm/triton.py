@@ -16,6 +16,11 @@ import torch
 import triton
 import triton.language as tl
 
+# Launch knobs (scripts/sweep.py rms_norm times them on a GPU): warps per program, 0 for the
+# rule in _num_warps; a cache hint for x, read once ("" none, or "evict_first").
+WARPS = 0
+EVICT = ""
+
 
 @triton.jit
 def _inv_rms(x, H, eps):
@@ -36,12 +41,13 @@ def _rms_norm_kernel(
     out_row_stride,
     BLOCK_H: tl.constexpr,
     INV_RMS: tl.constexpr,  # the statistic, a @triton.jit function: _inv_rms
+    EVICT_X: tl.constexpr = "",
 ):
     # Program i owns row i: reads x[i, :H] and weight[:H], writes out[i, :H].
     row = tl.program_id(0).to(tl.int64)
     cols = tl.arange(0, BLOCK_H)
     mask = cols < H
-    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0)  # (BLOCK_H,) x.dtype
+    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0, eviction_policy=EVICT_X)
     inv_rms = INV_RMS(x, H, eps)  # inlined; its fp32 cast of x is the one below (CSE)
     w = tl.load(w_ptr + cols, mask=mask, other=0.0)
     normed = (x.to(tl.float32) * inv_rms).to(out_ptr.dtype.element_ty)  # HF: round, then scale
@@ -79,7 +85,8 @@ def rms_norm_with(
         out.stride(0),
         BLOCK_H=block,
         INV_RMS=inv_rms,
-        num_warps=_num_warps(block),
+        EVICT_X=EVICT,
+        num_warps=WARPS or _num_warps(block),
     )
     return out.view(x.shape)
 
