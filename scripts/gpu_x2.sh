@@ -35,6 +35,9 @@
 #   scripts/gpu_x2.sh peers1   `final`'s GPU 1 on one H200 (the fault probe first); then
 #   scripts/gpu_x2.sh grade1   `final`'s GPU 0, then the GPU verdict tests of wmma_gemm,
 #                              spec_decode and the CUDA-fault attempts
+#   scripts/gpu_x2.sh next     GPU 0: paged_attention's B = 1 sweep, the rms_norm knobs, then
+#                              tests/sandbox + tests/gpu; GPU 1: tests/unit + tests/engine
+#                              (pytest -n 8 each); then both GPUs: the ep_all_to_all sweep
 # Everything under $OUT is also packed into $OUT/all.tgz (a call returns a few files only).
 # Every lane stops itself before the call's 600 s: a lane cut short still leaves its files.
 set -u
@@ -180,6 +183,13 @@ grade_then_checks() {  # one H200: grade --all, then the GPU-only verdict tests 
     bash scripts/gpu_suite_part.sh verdicts $((575 - SECONDS)) 4 tests/gpu/test_fault_attribution_gpu.py \
         tests/sandbox/test_problems_reject_wrong_answers.py -k "wmma or spec or fault_attribution"
 }
+next_a() {  # session 9's plan, GPU 0: the two sweeps this session could not finish, half the suite
+    timeout 80 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
+    tail -6 "$OUT/paged_long.txt"
+    timeout 60 python3 scripts/sweep.py rms_norm "$OUT/rms_sweep.json" > "$OUT/rms_sweep.txt" 2>&1
+    tail -8 "$OUT/rms_sweep.txt"
+    bash scripts/gpu_suite_part.sh sandbox_gpu $((440 - SECONDS)) 8 tests/sandbox tests/gpu
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -194,13 +204,16 @@ rest)   lane problems 0 rest_problems; lane paged 1 rest_paged ;;
 sweeps) lane sweeps_a 0 sweeps_then_suite_a; lane sweeps_b 1 sweeps_then_suite_b; wait
         lane ep 0,1 ep_sweep ;;
 sweeps1) lane sweeps 0 sweeps_one_gpu ;;
+next)   lane next_a 0 next_a
+        lane suite_b 1 bash scripts/gpu_suite_part.sh unit_engine 430 8 tests/unit tests/engine; wait
+        lane ep 0,1 ep_sweep ;;
 peers1) lane peers 0 probe_then_peers ;;
 grade1) lane grade 0 grade_then_checks ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
