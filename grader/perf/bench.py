@@ -104,8 +104,7 @@ def _peer(problem: Problem, perf: Perf, hooks: Hooks, base: CheckedImpl, name: s
 
 
 def _holders(message: str) -> str:
-    """After an out-of-memory error on a GPU: which processes hold its memory, and which one is
-    this driver (paged_attention's peers ran out beside a process holding 134 GB on an H200)."""
+    """After an out-of-memory error: who holds the GPU's memory (paged's peers met 134 GB)."""
     if "out of memory" not in message or not torch.cuda.is_available():
         return ""
     procs = " ".join(torch.cuda.list_gpu_processes().split())
@@ -113,9 +112,8 @@ def _holders(message: str) -> str:
 
 
 def _peer_case(problem, perf, hooks, impl, base, case, lenient) -> dict[str, Any]:
-    """A peer's row for one case; a peer that cannot run a case (Liger's softmax stops at
-    65536 columns) is an error on that case alone, and the other cases are still timed. A wrong
-    answer, a fault or a dead worker ends the peer."""
+    """A peer's row for one case: one it cannot run (Liger's softmax stops at 65536 columns) is
+    an error on that case alone; a wrong answer, a fault or a dead worker ends the peer."""
     try:
         return _case(problem, perf, hooks, impl, base, case, lenient)
     except AssertionError as e:
@@ -127,8 +125,7 @@ def _peer_case(problem, perf, hooks, impl, base, case, lenient) -> dict[str, Any
 
 
 def _peer_record(rows: list[dict[str, Any]]) -> dict[str, Any]:
-    """measured, inexact (outside the tolerance, within the factor) or, when no case ran,
-    error; the message is the first inexact case's mismatch, else the first case's error."""
+    """measured, inexact or (no case ran) error; the message: the first mismatch or error."""
     timed = [r for r in rows if r.get("status") != "error"]
     errors = [r["message"] for r in rows if r.get("status") == "error"]
     if not timed:
