@@ -35,6 +35,8 @@
 #   scripts/gpu_x2.sh peers1   `final`'s GPU 1 on one H200 (the fault probe first); then
 #   scripts/gpu_x2.sh grade1   `final`'s GPU 0, then the GPU verdict tests of wmma_gemm,
 #                              spec_decode and the CUDA-fault attempts
+#   scripts/gpu_x2.sh measure1 one H200: the paged B = 1, rms_norm and online_softmax sweeps,
+#                              then paged_attention and online_softmax benched with their peers
 #   scripts/gpu_x2.sh next     GPU 0: paged_attention's B = 1 sweep, the rms_norm knobs, then
 #                              tests/sandbox + tests/gpu; GPU 1: tests/unit + tests/engine
 #                              (pytest -n 8 each); then both GPUs: the ep_all_to_all sweep
@@ -190,6 +192,17 @@ next_a() {  # session 9's plan, GPU 0: the two sweeps this session could not fin
     tail -8 "$OUT/rms_sweep.txt"
     bash scripts/gpu_suite_part.sh sandbox_gpu $((440 - SECONDS)) 8 tests/sandbox tests/gpu
 }
+measure_one_gpu() {  # session 9, one H200: the sweeps not yet run, then two problems' peers
+    timeout 90 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
+    tail -6 "$OUT/paged_long.txt"
+    timeout 45 python3 scripts/sweep.py rms_norm "$OUT/rms_sweep.json" > "$OUT/rms_sweep.txt" 2>&1
+    tail -8 "$OUT/rms_sweep.txt"
+    timeout 110 python3 scripts/sweep.py online_softmax "$OUT/softmax_sweep.json" \
+        > "$OUT/softmax_sweep.txt" 2>&1
+    tail -30 "$OUT/softmax_sweep.txt"
+    bench_json paged_attention --peers
+    bench_json online_softmax --peers
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -208,12 +221,13 @@ next)   lane next_a 0 next_a
         lane suite_b 1 bash scripts/gpu_suite_part.sh unit_engine 430 8 tests/unit tests/engine; wait
         lane ep 0,1 ep_sweep ;;
 peers1) lane peers 0 probe_then_peers ;;
+measure1) lane measure 0 measure_one_gpu ;;
 grade1) lane grade 0 grade_then_checks ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
