@@ -37,6 +37,7 @@
 #                              spec_decode and the CUDA-fault attempts
 #   scripts/gpu_x2.sh measure1 one H200: the paged B = 1, rms_norm and online_softmax sweeps,
 #                              then paged_attention and online_softmax benched with their peers
+#   scripts/gpu_x2.sh suite1   one H200: paged_attention benched, then the whole suite (-n 8)
 #   scripts/gpu_x2.sh next     GPU 0: paged_attention's B = 1 sweep, the rms_norm knobs, then
 #                              tests/sandbox + tests/gpu; GPU 1: tests/unit + tests/engine
 #                              (pytest -n 8 each); then both GPUs: the ep_all_to_all sweep
@@ -203,6 +204,13 @@ measure_one_gpu() {  # session 9, one H200: the sweeps not yet run, then two pro
     bench_json paged_attention --peers
     bench_json online_softmax --peers
 }
+paged_then_suite() {  # one H200: paged_attention benched (B = 1 on the worker's own memory),
+    # then the whole suite with pytest -n 8 in the time left
+    timeout 70 python3 -m grader bench paged_attention --impl solution --json \
+        > "$OUT/bench_paged_attention.json" 2> "$OUT/bench_paged_attention.err"
+    grep -o '"fraction": [0-9.]*' "$OUT/bench_paged_attention.json" | head -4
+    bash scripts/gpu_suite_part.sh all $((585 - SECONDS)) 8
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -222,12 +230,13 @@ next)   lane next_a 0 next_a
         lane ep 0,1 ep_sweep ;;
 peers1) lane peers 0 probe_then_peers ;;
 measure1) lane measure 0 measure_one_gpu ;;
+suite1) lane suite 0 paged_then_suite ;;
 grade1) lane grade 0 grade_then_checks ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1|suite1"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
