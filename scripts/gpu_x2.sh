@@ -38,6 +38,7 @@
 #   scripts/gpu_x2.sh measure1 one H200: the paged B = 1, rms_norm and online_softmax sweeps,
 #                              then paged_attention and online_softmax benched with their peers
 #   scripts/gpu_x2.sh suite1   one H200: paged_attention benched, then the whole suite (-n 8)
+#   scripts/gpu_x2.sh rest1    one H200: three problems benched, then what suite1 left
 #   scripts/gpu_x2.sh next     GPU 0: paged_attention's B = 1 sweep, the rms_norm knobs, then
 #                              tests/sandbox + tests/gpu; GPU 1: tests/unit + tests/engine
 #                              (pytest -n 8 each); then both GPUs: the ep_all_to_all sweep
@@ -211,6 +212,20 @@ paged_then_suite() {  # one H200: paged_attention benched (B = 1 on the worker's
     grep -o '"fraction": [0-9.]*' "$OUT/bench_paged_attention.json" | head -4
     bash scripts/gpu_suite_part.sh all $((585 - SECONDS)) 8
 }
+benches_then_rest() {  # one H200: the three multi-kernel solutions benched on the worker's own
+    # memory, then what suite1 did not finish or failed, and paged_attention's and the engine's
+    # GPU tests again (the combine now launched by PDL, inside the engine's CUDA graphs too)
+    ruff check --quiet . 2>&1 | head -20
+    for slug in paged_attention spec_decode online_softmax; do
+        timeout 80 python3 -m grader bench $slug --impl solution --json \
+            > "$OUT/bench_$slug.json" 2> "$OUT/bench_$slug.err"
+        echo "$slug $(grep -o '"fraction": [0-9.]*' "$OUT/bench_$slug.json" | head -4 | tr '\n' ' ')"
+    done
+    bash scripts/gpu_suite_part.sh rest $((585 - SECONDS)) 8 problems/paged_attention \
+        tests/sandbox/test_problems_reject_wrong_answers.py tests/unit/test_stubs.py \
+        tests/unit/test_gpu_etiquette.py tests/unit/test_online_softmax_split_merge.py \
+        tests/unit/test_style.py tests/gpu tests/engine
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -231,12 +246,13 @@ next)   lane next_a 0 next_a
 peers1) lane peers 0 probe_then_peers ;;
 measure1) lane measure 0 measure_one_gpu ;;
 suite1) lane suite 0 paged_then_suite ;;
+rest1)  lane rest 0 benches_then_rest ;;
 grade1) lane grade 0 grade_then_checks ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1|suite1"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1|suite1|rest1"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"

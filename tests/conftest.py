@@ -34,11 +34,11 @@ def _flock(path: Path, mode: int) -> Iterator[None]:
 
 
 @contextmanager
-def gpu_turn(exclusive: bool) -> Iterator[None]:
+def gpu_turn(exclusive: bool, locks: Path = LOCKS) -> Iterator[None]:
     """Shared by every test, exclusive for one: the turnstile is held while waiting for the
     lock exclusively, so tests arriving later queue behind the exclusive one."""
-    LOCKS.mkdir(exist_ok=True)
-    gate, lock = LOCKS / "turnstile", LOCKS / "gpu"
+    locks.mkdir(exist_ok=True)
+    gate, lock = locks / "turnstile", locks / "gpu"
     if exclusive:
         with _flock(gate, fcntl.LOCK_EX), _flock(lock, fcntl.LOCK_EX):
             yield

@@ -126,6 +126,7 @@ class Worker:
                 return ("ok", None)
             if op == "time":  # one GPU sample, timed with CUDA events here
                 call_args, kwargs = _own_memory(call_args), _own_memory(kwargs)
+                torch.cuda.synchronize()  # the copies are done, whatever stream the call uses
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
                 return ("ok", (ms, self.export(_unaliased(out, fn, call_args, kwargs))))
             with self.watching(args[0][0]):

@@ -1,6 +1,6 @@
-"""online_softmax's split kernel in the Triton interpreter, its workspace pre-filled with every
-chunk's packed (max, sum): no program waits, so what is checked is the indexing, the packing,
-the merge and the scaling (the waiting itself only runs on a GPU: tests/gpu/)."""
+"""online_softmax's split kernel in the Triton interpreter (on a GPU where there is one), its
+workspace pre-filled with every chunk's packed (max, sum): no program waits, so what is checked
+is the indexing, the packing, the merge and the scaling (the waiting: tests/gpu/)."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from solutions.online_softmax import triton as sol
 from solutions.online_softmax import wrong_stale_running_sum
 
 HOOKS = hooks_for(get_problem("online_softmax"))
+DEVICE = "cuda" if torch.cuda.is_available() else "cpu"
 VALUES = ["normal", "wide", "large", "near_1e4", "offset", "neginf", "neginf_prefix", "all_neginf"]
 
 
@@ -36,14 +37,15 @@ def split_softmax(x: torch.Tensor, block: int, rescale=sol._rescaled):
     """The split kernel alone, launched as solution._split does, with the pairs already there."""
     M, N = x.shape
     C = triton.cdiv(N, block)
-    sync = torch.cat([torch.zeros(1, dtype=torch.int64), published_pairs(x, block).flatten()])
-    out = torch.empty((M, N), dtype=x.dtype)  # (M, N)
+    pairs = published_pairs(x, block).flatten()
+    sync = torch.cat([torch.zeros(1, dtype=torch.int64, device=x.device), pairs])
+    out = torch.empty((M, N), dtype=x.dtype, device=x.device)  # (M, N)
     meta = dict(BLOCK=block, CHUNKS_POW2=triton.next_power_of_2(C), EVICT="", num_warps=4)
     steps = dict(SHIFT=sol._finite_or_zero, RESCALE=rescale, DIVIDE=sol._divide)
     strides = (x.stride(0), out.stride(0))
     sol._softmax_split_kernel[(M * C,)](x, out, sync, N, C, *strides, **meta, **steps, TICKET=True)
     assert int(sync[0]) == M * C, "every program takes exactly one ticket"
-    return out
+    return out.cpu()
 
 
 @given(
@@ -60,8 +62,8 @@ def test_split_kernel_merges_published_pairs_into_the_softmax(
 ):
     gen = torch.Generator().manual_seed(seed)
     x = ref.make_inputs({"M": M, "N": N, "dtype": dtype, "values": values}, gen)["x"]  # (M, N)
-    wide = torch.zeros(M, N + pad, dtype=x.dtype)  # (M, N + pad): rows strided when pad > 0
-    wide[:, :N] = x
+    wide = torch.zeros(M, N + pad, dtype=x.dtype, device=DEVICE)  # (M, N + pad): strided rows
+    wide[:, :N] = x.to(DEVICE)
     got = split_softmax(wide[:, :N], block)
     assert_close(got, ref.softmax(x), HOOKS.tolerance(x.dtype, N), name="split softmax(x)")
 
@@ -71,8 +73,8 @@ def test_the_merge_uses_the_rescale_step():
     chunk maxes differ: the kernel merges through RESCALE, so that variant stays rejected."""
     x = torch.randn(2, 1000)  # (M, N)
     x[:, -1] = 30.0  # the row max in the last chunk
-    ok = split_softmax(x, 256)
-    bad = split_softmax(x, 256, rescale=wrong_stale_running_sum._not_rescaled)
+    ok = split_softmax(x.to(DEVICE), 256)
+    bad = split_softmax(x.to(DEVICE), 256, rescale=wrong_stale_running_sum._not_rescaled)
     tol = HOOKS.tolerance(x.dtype, 1000)
     assert_close(ok, ref.softmax(x), tol, name="split softmax(x)")
     assert not torch.allclose(bad, ok, rtol=1e-3), "an unrescaled merge should be wrong"
