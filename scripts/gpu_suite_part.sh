@@ -5,11 +5,11 @@ set -u
 name=$1 limit=$2 n=$3; shift 3
 export PYTHONPATH=$PWD PYTHONUNBUFFERED=1 NCCL_NVLS_ENABLE=0 HF_HUB_OFFLINE=1
 OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
-for d in .device/wheels .device/serve; do  # gguf, ruff; the server's and Liger's wheels
-    [ -d /tmp/site/gguf ] && [ "$d" = .device/wheels ] && continue  # gpu_x2.sh installed them
-    ls "$d"/*.whl > /dev/null 2>&1 && python3 -m pip install -q --no-deps --no-index --upgrade \
-        --target /tmp/site "$d"/*.whl
-done
+# gguf, ruff; the server's and Liger's wheels: one pip call (a second --target install would
+# replace /tmp/site/bin, ruff's included), once per machine
+wheels=$(ls .device/wheels/*.whl .device/serve/*.whl 2> /dev/null)
+[ -e /tmp/site/.dojo-wheels ] || { [ -n "$wheels" ] && python3 -m pip install -q --no-deps \
+    --no-index --target /tmp/site $wheels && touch /tmp/site/.dojo-wheels; }
 export PYTHONPATH=$PYTHONPATH:/tmp/site PATH=$PATH:/tmp/site/bin
 timeout "$limit" python3 -m pytest "$@" -n "$n" -p no:cacheprovider -v -rfEs --tb=line \
   --deselect tests/engine/test_weights.py::test_real_wheel_gives_the_recorded_greedy_continuation \
