@@ -9,7 +9,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 # replace /tmp/site/bin, ruff's included), once per machine
 wheels=$(ls .device/wheels/*.whl .device/serve/*.whl 2> /dev/null)
 [ -e /tmp/site/.dojo-wheels ] || { [ -n "$wheels" ] && python3 -m pip install -q --no-deps \
-    --no-index --target /tmp/site $wheels && touch /tmp/site/.dojo-wheels; }
+    --no-index --upgrade --target /tmp/site $wheels && touch /tmp/site/.dojo-wheels; }
 export PYTHONPATH=$PYTHONPATH:/tmp/site PATH=$PATH:/tmp/site/bin
 timeout "$limit" python3 -m pytest "$@" -n "$n" -p no:cacheprovider -v -rfEs --tb=line \
   --deselect tests/engine/test_weights.py::test_real_wheel_gives_the_recorded_greedy_continuation \

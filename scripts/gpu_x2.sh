@@ -50,7 +50,7 @@ OUT=${OUT:-/tmp/out}; mkdir -p "$OUT"
 # replace /tmp/site/bin, ruff's included), once per machine
 wheels=$(ls .device/wheels/*.whl .device/serve/*.whl 2> /dev/null)
 [ -e /tmp/site/.dojo-wheels ] || { [ -n "$wheels" ] && python3 -m pip install -q --no-deps \
-    --no-index --target /tmp/site $wheels && touch /tmp/site/.dojo-wheels; }
+    --no-index --upgrade --target /tmp/site $wheels && touch /tmp/site/.dojo-wheels; }
 export PYTHONPATH=$PWD:/tmp/site PATH=$PATH:/tmp/site/bin PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
 export NCCL_NVLS_ENABLE=0 TORCH_SYMM_MEM_DISABLE_MULTICAST=1  # NVLink multicast stays off
 nvidia-smi --query-gpu=index,name,memory.total --format=csv,noheader | tee "$OUT/env.txt"
