@@ -77,7 +77,8 @@ def main(paths: list[str]) -> str:
     files = [Path(p).resolve() for p in paths] or sorted((ROOT / "results").glob("*.json"))
     out = []
     for f in files:
-        results = json.loads(f.read_text()).get("results")
+        record = json.loads(f.read_text())  # sweeps and probes are lists or other records
+        results = record.get("results") if isinstance(record, dict) else None
         if results:
             out.append(table(f) if "verdict" in results[0] else peers_table(f))
     return "\n\n".join(out)
