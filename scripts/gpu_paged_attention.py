@@ -108,7 +108,8 @@ def sweep(bench: Bench) -> list[dict]:
 
 
 def long_sweep(bench: Bench) -> list[dict]:
-    """B = 1 at 128k keys: chunks up to 16384 keys (8 programs per KV head) at each tile knob."""
+    """B = 1 at 128k keys: chunks up to 16384 keys (8 programs per KV head) at each tile knob,
+    then the merge without PDL, fused into the last program of each head (Plan.fuse)."""
     a = bench.pool[0]
     base = sol.plan_for(a["q"], a["k_cache"], a["block_tables"].shape[1])
     rows = []
@@ -118,6 +119,9 @@ def long_sweep(bench: Bench) -> list[dict]:
                 base, chunk=chunk, block_n=block_n, warps=warps, stages=stages
             )
             rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
+    for chunk, fuse, pdl in ((4096, False, False), (4096, True, False), (2048, True, False)):
+        plan = dataclasses.replace(base, chunk=chunk, fuse=fuse, pdl=pdl)  # the merge's options
+        rows.append({"plan": dataclasses.asdict(plan), **measure(solution_with(plan), bench)})
     rows.append({"plan": "default, phase 1 alone (the combine not launched: wrong, not checked)",
                  **measure(phase_one_only, bench, check=False)})  # fmt: skip
     return rows

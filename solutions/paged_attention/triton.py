@@ -17,6 +17,8 @@ work is reading K and V: each key serves the G = Hq / Hkv query heads of its KV 
     M = max_s m_s, out = sum_s exp(m_s - M) acc_s / sum_s exp(m_s - M) den_s. On Hopper it is
     launched early (programmatic dependent launch) and waits in-kernel for phase 1, so the gap
     between the two kernels leaves the critical path (B = 1: 5 of 148 us went to the combine).
+    Phase 2 lives in _merge.py, with Plan.fuse's alternative: the last phase-1 program of each
+    KV head to finish (an arrival counter that resets itself) merges, and no kernel follows.
   When one split holds every key (short sequences, or a batch that fills the GPU without
   splitting), phase 1 writes acc / den itself and phase 2 does not run.
 Why split. With one program per (sequence, KV head), B = 1 gives 8 programs for Llama-3-8B's
@@ -51,6 +53,8 @@ import torch
 import triton
 import triton.language as tl
 
+from solutions.paged_attention._merge import _combine_kernel, _locks, _merge_heads, _split_weight
+
 try:  # grid dependency control (PDL): Triton >= 3.4 on sm_90+; absent: the combine waits plainly
     from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
 except ImportError:  # pragma: no cover - older Triton
@@ -75,6 +79,7 @@ class Plan:
     warps: int = 4
     stages: int = 2
     pdl: bool = True  # launch the combine early (programmatic dependent launch, sm_90+)
+    fuse: bool = False  # the last split of each head merges (no second kernel); not yet measured
 
     def __post_init__(self):
         if self.chunk % self.block_n or self.block_n & (self.block_n - 1):
@@ -173,12 +178,13 @@ def _online_update(m, den, acc, s, v):
 @triton.jit
 def _split_kernel(
     q_ptr, k_ptr, v_ptr, ks_ptr, vs_ptr, tables_ptr, lens_ptr, m_ptr, den_ptr, acc_ptr, out_ptr,
-    scale_log2, HQ, HKV, GROUP, TILES, SPLITS, chunk, table_stride,
+    locks_ptr, scale_log2, HQ, HKV, GROUP, TILES, SPLITS, chunk, table_stride,
     q_stride_b, q_stride_h, page_stride, slot_stride, head_stride,
     S: tl.constexpr, D: tl.constexpr, BLOCK_N: tl.constexpr, BLOCK_G: tl.constexpr,
-    DIRECT: tl.constexpr, FP8: tl.constexpr, PDL: tl.constexpr,
+    DIRECT: tl.constexpr, FP8: tl.constexpr, PDL: tl.constexpr, FUSED: tl.constexpr,
+    SPLITS_POW2: tl.constexpr, SPLIT_BLOCK: tl.constexpr,
     SPLIT_BOUNDS: tl.constexpr, QUERY_HEADS: tl.constexpr, TOKEN_ROWS: tl.constexpr,
-    ONLINE_UPDATE: tl.constexpr,  # the @triton.jit steps below, constexpr so a variant swaps one
+    ONLINE_UPDATE: tl.constexpr, SPLIT_WEIGHT: tl.constexpr,  # the @triton.jit steps, swappable
 ):  # fmt: skip
     # Program (b, kv_head * TILES + tile, split): reads the split's keys and values of one KV
     # head once, writes (m, den, acc) for the query heads of that head: rows (b, h, split).
@@ -187,7 +193,8 @@ def _split_kernel(
         gdc_launch_dependents()  # the combine may be scheduled now; it waits for these partials
     b, kv_tile, split = tl.program_id(0), tl.program_id(1), tl.program_id(2)
     kv_head, tile = kv_tile // TILES, kv_tile % TILES
-    start, end = SPLIT_BOUNDS(tl.load(lens_ptr + b), split, chunk, S)
+    seq_len = tl.load(lens_ptr + b)
+    start, end = SPLIT_BOUNDS(seq_len, split, chunk, S)
     if start >= end:
         return  # past this sequence's end: the combine never reads this split
     heads, head_ok = QUERY_HEADS(kv_head, tile, GROUP, HKV, BLOCK_G)  # (BLOCK_G,)
@@ -219,42 +226,15 @@ def _split_kernel(
         tl.store(m_ptr + part, m, mask=head_ok)
         tl.store(den_ptr + part, den, mask=head_ok)
         tl.store(acc_ptr + part[:, None] * D + d[None, :], acc, mask=head_ok[:, None])
-
-
-@triton.jit
-def _split_weight(m_split, m_max):
-    # A partial summed against its own max m_split counts exp2(m_split - m_max) at the common max.
-    return tl.exp2(m_split - m_max)
-
-
-@triton.jit
-def _combine_kernel(
-    m_ptr, den_ptr, acc_ptr, lens_ptr, out_ptr, HQ, SPLITS, chunk, out_stride_b, out_stride_h,
-    D: tl.constexpr, SPLITS_POW2: tl.constexpr, SPLIT_BLOCK: tl.constexpr, PDL: tl.constexpr,
-    SPLIT_WEIGHT: tl.constexpr,  # @triton.jit _split_weight
-):  # fmt: skip
-    # Program (b, h): merges the partials (b, h, :) of the splits that hold keys, writes out[b, h].
-    # Reads SPLIT_BLOCK partials per step: a loop of one load per split would be latency-bound.
-    b, h = tl.program_id(0), tl.program_id(1)
-    if PDL:
-        gdc_wait()  # launched early: phase 1's partials are complete and visible after this
-    used = tl.cdiv(tl.load(lens_ptr + b), chunk)  # splits that hold at least one key
-    row = (b * HQ + h) * SPLITS
-    s = tl.arange(0, SPLITS_POW2)
-    m_max = tl.max(tl.load(m_ptr + row + s, mask=s < used, other=float("-inf")), axis=0)
-    d = tl.arange(0, D)
-    num = tl.zeros((D,), tl.float32)
-    den = tl.zeros((SPLIT_BLOCK,), tl.float32)
-    for first in range(0, used, SPLIT_BLOCK):
-        i = first + tl.arange(0, SPLIT_BLOCK)
-        ok = i < used
-        w = SPLIT_WEIGHT(tl.load(m_ptr + row + i, mask=ok, other=float("-inf")), m_max)
-        w = tl.where(ok, w, 0.0)  # (SPLIT_BLOCK,)
-        acc = tl.load(acc_ptr + (row + i)[:, None] * D + d[None, :], mask=ok[:, None], other=0.0)
-        num += tl.sum(w[:, None] * acc, axis=0)  # (D,)
-        den += w * tl.load(den_ptr + row + i, mask=ok, other=0.0)
-    out = out_ptr + b.to(tl.int64) * out_stride_b + h * out_stride_h + d
-    tl.store(out, (num / tl.sum(den, axis=0)).to(out_ptr.dtype.element_ty))
+        if FUSED:  # the last split of (b, kv_tile) to arrive merges its heads' partials
+            tl.debug_barrier()  # every thread's stores above precede the release below
+            lock = locks_ptr + b * HKV * TILES + kv_tile
+            if tl.atomic_add(lock, 1, sem="acq_rel") == tl.cdiv(seq_len, chunk) - 1:
+                tl.atomic_xchg(lock, 0)  # reset for the next call
+                tl.debug_barrier()  # the other threads read after the acquire
+                _merge_heads(m_ptr, den_ptr, acc_ptr, out_ptr, b, heads, head_ok, q_stride_b,
+                             q_stride_h, HQ, SPLITS, tl.cdiv(seq_len, chunk), BLOCK_G, D,
+                             SPLITS_POW2, SPLIT_BLOCK, SPLIT_WEIGHT)  # fmt: skip
 
 
 HELPERS = {  # the steps a variant may swap, by the name it defines them under
@@ -300,18 +280,21 @@ def attend(
     den = torch.empty_like(m)  # partial sums of exp
     acc = torch.empty((B, Hq, splits, D), dtype=torch.float32, device=q.device)  # sums of p*v
     grid = (B, Hkv * tiles, splits)
-    pdl = plan.pdl and splits > 1 and _pdl_works(q.device)
+    fused = plan.fuse and splits > 1
+    pdl = plan.pdl and splits > 1 and not fused and _pdl_works(q.device)
+    locks = _locks(q.device, B * Hkv * tiles) if fused else seq_lens  # unread unless fused
     _split_kernel[grid](
-        q, k_cache, v_cache, k_scales, v_scales, block_tables, seq_lens, m, den, acc, out,
+        q, k_cache, v_cache, k_scales, v_scales, block_tables, seq_lens, m, den, acc, out, locks,
         scale * LOG2E, Hq, Hkv, Hq // Hkv, tiles, splits, plan.chunk, block_tables.stride(0),
         q.stride(0), q.stride(1), k_cache.stride(0), k_cache.stride(1), k_cache.stride(2),
         S=S, D=D, BLOCK_N=plan.block_n, BLOCK_G=plan.block_g,
-        DIRECT=splits == 1, FP8=scales is not None, PDL=pdl,
+        DIRECT=splits == 1, FP8=scales is not None, PDL=pdl, FUSED=fused,
+        SPLITS_POW2=triton.next_power_of_2(splits), SPLIT_BLOCK=16,
         SPLIT_BOUNDS=steps["_split_bounds"], QUERY_HEADS=steps["_query_heads"],
         TOKEN_ROWS=steps["_token_rows"], ONLINE_UPDATE=steps["_online_update"],
-        num_warps=plan.warps, num_stages=plan.stages,
+        SPLIT_WEIGHT=steps["_split_weight"], num_warps=plan.warps, num_stages=plan.stages,
     )  # fmt: skip
-    if splits == 1:
+    if splits == 1 or fused:
         return out
     _combine_kernel[(B, Hq)](
         m, den, acc, seq_lens, out, Hq, splits, plan.chunk, out.stride(0), out.stride(1),
