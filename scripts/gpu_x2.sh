@@ -39,6 +39,8 @@
 #                              then paged_attention and online_softmax benched with their peers
 #   scripts/gpu_x2.sh suite1   one H200: paged_attention benched, then the whole suite (-n 8)
 #   scripts/gpu_x2.sh rest1    one H200: three problems benched, then what suite1 left
+#   scripts/gpu_x2.sh paged1   one H200: paged B = 1's merge options timed, the fused path and
+#                              the peers' bound tested on the GPU, then the bench with peers
 #   scripts/gpu_x2.sh next     GPU 0: paged_attention's B = 1 sweep, the rms_norm knobs, then
 #                              tests/sandbox + tests/gpu; GPU 1: tests/unit + tests/engine
 #                              (pytest -n 8 each); then both GPUs: the ep_all_to_all sweep
@@ -227,6 +229,14 @@ benches_then_rest() {  # one H200: the three multi-kernel solutions benched on t
         tests/unit/test_gpu_etiquette.py tests/unit/test_online_softmax_split_merge.py \
         tests/unit/test_style.py tests/gpu tests/engine
 }
+paged_next() {  # session 10's first call, one H200: the merge options timed (PDL, fused),
+    # the fused path and the peers' bound on the GPU, then paged_attention with its peers
+    timeout 120 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
+    tail -6 "$OUT/paged_long.txt"
+    bash scripts/gpu_suite_part.sh fused 150 8 tests/unit/test_paged_fused_merge.py \
+        tests/unit/test_paged_peer_bound.py problems/paged_attention
+    bench_json paged_attention --peers
+}
 ep_sweep() {
     timeout 110 python3 scripts/gpu_ep_sweep.py > "$OUT/ep_sweep.txt" 2>&1
     tail -25 "$OUT/ep_sweep.txt"
@@ -248,12 +258,13 @@ peers1) lane peers 0 probe_then_peers ;;
 measure1) lane measure 0 measure_one_gpu ;;
 suite1) lane suite 0 paged_then_suite ;;
 rest1)  lane rest 0 benches_then_rest ;;
+paged1) lane paged 0 paged_next ;;
 grade1) lane grade 0 grade_then_checks ;;
 final)  lane grade 0 final_grade; lane peers 1 bash scripts/gpu_peers.sh ;;
 suite)  lane smollm2 0 smollm2_then_bs1; lane suite 1 bash scripts/gpu_suite_part.sh all 560 8 tests ;;
 verify) lane engine 0 engine_stages
         lane checks 1 checks_then_redteam ;;
-*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1|suite1|rest1"; exit 2 ;;
+*)      echo "usage: $0 grade|engine|ep|verify|suite|kernels|final|rest|sweeps|sweeps1|peers1|grade1|next|measure1|suite1|rest1|paged1"; exit 2 ;;
 esac
 wait
 cat "$OUT/lanes.txt"
