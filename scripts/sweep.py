@@ -19,7 +19,10 @@ KNOBS = {  # problem -> (solution module, {knob: values}); each combination is t
         "solutions.online_softmax.triton",
         {"SPLIT_BLOCK": [4096, 8192, 16384], "SPLIT_WARPS": [4, 8, 16]},
     ),
-    "rms_norm": ("solutions.rms_norm.triton", {"WARPS": [4, 8, 16], "EVICT": ["", "evict_first"]}),
+    "rms_norm": (
+        "solutions.rms_norm.triton",
+        {"WARPS": [4, 8], "PERSISTENT": [0, 1, 2, 4], "STAGES": [2, 3]},
+    ),
     "fp8_quant": (
         "solutions.fp8_quant.triton",
         {"ELEMENTS_PER_PROGRAM": [2048, 4096, 8192], "NUM_WARPS": [4, 8]},

@@ -17,9 +17,13 @@ import triton
 import triton.language as tl
 
 # Launch knobs (scripts/sweep.py rms_norm times them on a GPU): warps per program, 0 for the
-# rule in _num_warps; a cache hint for x, read once ("" none, or "evict_first").
+# rule in _num_warps; a cache hint for x, read once ("" none, or "evict_first"); PERSISTENT > 0:
+# that many programs per SM, each looping over rows with STAGES rows' loads in flight (weight
+# read once per program), instead of one program per row. Not yet timed: off.
 WARPS = 0
 EVICT = ""
+PERSISTENT = 0
+STAGES = 2
 
 
 @triton.jit
@@ -45,6 +49,29 @@ def _rms_norm_kernel(
 ):
     # Program i owns row i: reads x[i, :H] and weight[:H], writes out[i, :H].
     row = tl.program_id(0).to(tl.int64)
+    _normalize_row(x_ptr, w_ptr, out_ptr, row, H, eps, x_row_stride, out_row_stride, BLOCK_H,
+                   INV_RMS, EVICT_X)  # fmt: skip
+
+
+@triton.jit
+def _rms_norm_rows_kernel(
+    x_ptr, w_ptr, out_ptr, N, H, eps, x_row_stride, out_row_stride, BLOCK_H: tl.constexpr,
+    INV_RMS: tl.constexpr, EVICT_X: tl.constexpr, STAGES: tl.constexpr,
+):  # fmt: skip
+    # PERSISTENT: program i owns rows i, i + programs, ...; the software pipeline keeps STAGES
+    # rows' loads in flight (the weight's rows hit in L1 after the first).
+    x_stride, out_stride = x_row_stride.to(tl.int64), out_row_stride.to(tl.int64)  # offsets
+    for row in tl.range(tl.program_id(0), N, tl.num_programs(0), num_stages=STAGES):
+        _normalize_row(x_ptr, w_ptr, out_ptr, row, H, eps, x_stride, out_stride, BLOCK_H,
+                       INV_RMS, EVICT_X)  # fmt: skip
+
+
+@triton.jit
+def _normalize_row(
+    x_ptr, w_ptr, out_ptr, row, H, eps, x_row_stride, out_row_stride, BLOCK_H: tl.constexpr,
+    INV_RMS: tl.constexpr, EVICT_X: tl.constexpr,
+):  # fmt: skip
+    # Reads x[row, :H] and weight[:H], writes out[row, :H].
     cols = tl.arange(0, BLOCK_H)
     mask = cols < H
     x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0, eviction_policy=EVICT_X)
@@ -74,21 +101,21 @@ def rms_norm_with(
         x2 = x2.contiguous()
     out = torch.empty(x2.shape, dtype=x.dtype, device=x.device)  # (N, H)
     block = triton.next_power_of_2(H)
-    grid = (x2.shape[0],)
-    _rms_norm_kernel[grid](
-        x2,
-        weight,
-        out,
-        H,
-        eps,
-        x2.stride(0),
-        out.stride(0),
-        BLOCK_H=block,
-        INV_RMS=inv_rms,
-        EVICT_X=EVICT,
-        num_warps=WARPS or _num_warps(block),
-    )
+    N, warps = x2.shape[0], WARPS or _num_warps(block)
+    args = (x2, weight, out, H, eps, x2.stride(0), out.stride(0))
+    meta = dict(BLOCK_H=block, INV_RMS=inv_rms, EVICT_X=EVICT, num_warps=warps)
+    if PERSISTENT and N:
+        programs = min(N, PERSISTENT * _sm_count(x2.device))
+        _rms_norm_rows_kernel[(programs,)](*args[:3], N, *args[3:], **meta, STAGES=STAGES)
+    else:
+        _rms_norm_kernel[(N,)](*args, **meta)
     return out.view(x.shape)
+
+
+def _sm_count(device: torch.device) -> int:
+    if device.type != "cuda":
+        return 4  # the interpreter: a few programs, each looping over rows
+    return torch.cuda.get_device_properties(device).multi_processor_count
 
 
 def fused_add_rms_norm(
