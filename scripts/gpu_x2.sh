@@ -39,8 +39,9 @@
 #                              then paged_attention and online_softmax benched with their peers
 #   scripts/gpu_x2.sh suite1   one H200: paged_attention benched, then the whole suite (-n 8)
 #   scripts/gpu_x2.sh rest1    one H200: three problems benched, then what suite1 left
-#   scripts/gpu_x2.sh paged1   one H200: paged B = 1's merge options timed, the fused path and
-#                              the peers' bound tested on the GPU, then the bench with peers
+#   scripts/gpu_x2.sh paged1   one H200: paged B = 1's merge options and rms_norm's persistent
+#                              grid timed, both tested on the GPU with the peers' bound, then
+#                              paged_attention benched with its peers
 #   scripts/gpu_x2.sh next     GPU 0: paged_attention's B = 1 sweep, the rms_norm knobs, then
 #                              tests/sandbox + tests/gpu; GPU 1: tests/unit + tests/engine
 #                              (pytest -n 8 each); then both GPUs: the ep_all_to_all sweep
@@ -233,8 +234,11 @@ paged_next() {  # session 10's first call, one H200: the merge options timed (PD
     # the fused path and the peers' bound on the GPU, then paged_attention with its peers
     timeout 120 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
     tail -6 "$OUT/paged_long.txt"
+    timeout 70 python3 scripts/sweep.py rms_norm "$OUT/rms_sweep.json" > "$OUT/rms_sweep.txt" 2>&1
+    sort -t: -k6 "$OUT/rms_sweep.txt" | tail -4
     bash scripts/gpu_suite_part.sh fused 150 8 tests/unit/test_paged_fused_merge.py \
-        tests/unit/test_paged_peer_bound.py problems/paged_attention
+        tests/unit/test_paged_peer_bound.py tests/unit/test_rms_norm_persistent.py \
+        problems/paged_attention
     bench_json paged_attention --peers
 }
 ep_sweep() {
