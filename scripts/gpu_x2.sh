@@ -235,7 +235,7 @@ paged_next() {  # session 10's first call, one H200: the merge options timed (PD
     timeout 120 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
     tail -6 "$OUT/paged_long.txt"
     timeout 70 python3 scripts/sweep.py rms_norm "$OUT/rms_sweep.json" > "$OUT/rms_sweep.txt" 2>&1
-    sort -t: -k6 "$OUT/rms_sweep.txt" | tail -4
+    tail -16 "$OUT/rms_sweep.txt"
     bash scripts/gpu_suite_part.sh fused 150 8 tests/unit/test_paged_fused_merge.py \
         tests/unit/test_paged_peer_bound.py tests/unit/test_rms_norm_persistent.py \
         problems/paged_attention
