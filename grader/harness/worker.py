@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import faulthandler
 import importlib.util
-import inspect
 import os
 import signal
 import socket
@@ -23,6 +22,7 @@ enable_interpreter_if_no_gpu()  # before the attempt can import triton
 
 import torch  # noqa: E402
 
+from grader.harness.crossing import own_memory, param_names, settle, unaliased  # noqa: E402
 from grader.harness.faults import describe  # noqa: E402
 from grader.harness.hooks import hooks_for  # noqa: E402
 from grader.harness.rules_watch import Watch  # noqa: E402
@@ -125,14 +125,14 @@ class Worker:
                 self.staged, self.result = (fn, call_args, kwargs), None
                 return ("ok", None)
             if op == "time":  # one GPU sample, timed with CUDA events here
-                call_args, kwargs = _own_memory(call_args), _own_memory(kwargs)
+                call_args, kwargs = own_memory(call_args), own_memory(kwargs)
                 torch.cuda.synchronize()  # the copies are done, whatever stream the call uses
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
-                return ("ok", (ms, self.export(_unaliased(out, fn, call_args, kwargs))))
+                return ("ok", (ms, self.export(unaliased(out, fn, call_args, kwargs))))
             with self.watching(args[0][0]):
                 out = fn(*call_args, **kwargs)
                 settle()
-            return ("ok", self.export(_unaliased(out, fn, call_args, kwargs)))
+            return ("ok", self.export(unaliased(out, fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
             return ("raised", describe(e, self.source))
 
@@ -150,7 +150,7 @@ class Worker:
             raise RuntimeError("fetch without a run")
         fn, call_args, kwargs, out = self.result
         self.result = None
-        return self.export(_unaliased(out, fn, call_args, kwargs))
+        return self.export(unaliased(out, fn, call_args, kwargs))
 
     def load(self, slug: str, spec: str, root: str) -> dict[str, Any]:
         """Import the implementation; say which entries it defines and their parameter names."""
@@ -169,7 +169,7 @@ class Worker:
             kinds[name] = (
                 "class" if isinstance(value, type) else "function" if callable(value) else ""
             )
-            params[name] = _param_names(value) if kinds[name] == "function" else []
+            params[name] = param_names(value) if kinds[name] == "function" else []
         return {"kinds": kinds, "params": params}
 
     def watching(self, target: str = "module") -> AbstractContextManager[None]:
@@ -200,65 +200,6 @@ class Worker:
         if kind == "bench_extra":
             return (lambda: hooks.bench_extra(self.module, perf)), "bench_extra"
         return hooks.bench_target(self.module, perf), perf.entry
-
-
-def settle() -> None:
-    """Wait here for the GPU work a call queued, so a fault in it is raised in this process (as
-    the call's error: `crashed`). An output sent on unfinished work would carry CUDA IPC's event
-    for it to the harness, whose stream would then wait forever on a context that has died (seen
-    on an H200: a kernel writing 4 TB past its output hung the check instead of crashing it)."""
-    if torch.cuda.is_initialized():
-        torch.cuda.synchronize()
-
-
-def _own_memory(value: Any) -> Any:
-    """A timed sample's CUDA inputs copied, before the clock starts, into this process's memory
-    (strides kept): CUDA IPC maps the harness's buffers here afresh at every sample, and on an
-    H200 paged_attention's B = 1 kernel read them 10% slower than memory of its own (its first
-    kernel: 0.156 against 0.141 ms; scripts/gpu_gap_probe.py). The copy baseline, and a real
-    caller, read memory they own."""
-    if type(value) is torch.Tensor and value.is_cuda:
-        return value.clone()
-    if type(value) in (list, tuple):
-        return type(value)(_own_memory(v) for v in value)
-    if type(value) is dict:
-        return {k: _own_memory(v) for k, v in value.items()}
-    return value
-
-
-def _unaliased(out: Any, fn: Any, args: tuple, kwargs: dict) -> Any:
-    """An output that is a view of an input cannot go back (CUDA IPC refuses to re-send memory it
-    received): it goes as a marker naming the input, which the harness reports as aliasing."""
-    inputs = dict(zip(_param_names(fn) or [f"arg{i}" for i in range(len(args))], args))
-    inputs.update(kwargs)
-    shared = [(k, v) for k, v in inputs.items() if isinstance(v, torch.Tensor)]
-
-    def mark(value: Any) -> Any:
-        if type(value) in (list, tuple):
-            return type(value)(mark(v) for v in value)
-        if isinstance(value, torch.Tensor):
-            for name, x in shared:
-                if _overlaps(value, x):
-                    return (HANDLE, 0, f"tensor that shares memory with input '{name}'")
-        return value
-
-    return mark(out)
-
-
-def _overlaps(a: torch.Tensor, b: torch.Tensor) -> bool:
-    if a.device != b.device or a.numel() == 0 or b.numel() == 0:
-        return False
-    sa, sb = a.untyped_storage(), b.untyped_storage()
-    return (
-        sa.data_ptr() < sb.data_ptr() + sb.nbytes() and sb.data_ptr() < sa.data_ptr() + sa.nbytes()
-    )
-
-
-def _param_names(fn: Any) -> list[str]:
-    try:
-        return list(inspect.signature(fn).parameters)
-    except (TypeError, ValueError):
-        return []
 
 
 def _import_helper(file: str, qualname: str) -> Callable[..., Any]:

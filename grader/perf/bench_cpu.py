@@ -16,7 +16,7 @@ from grader.perf.tamper import cpu_seconds, own_copy, undisturbed
 from grader.runtime import timing
 
 if TYPE_CHECKING:
-    from grader.perf.bench import Call
+    from grader.perf.call import Call
     from grader.problem.spec import Perf
 
 
