@@ -21,7 +21,7 @@ KNOBS = {  # problem -> (solution module, {knob: values}); each combination is t
     ),
     "rms_norm": (
         "solutions.rms_norm.triton",
-        {"WARPS": [4, 8], "PERSISTENT": [0, 1, 2, 4], "STAGES": [2, 3]},
+        {"WARPS": [4, 8], "PERSISTENT": [0, 1, 2, 4, 8]},
     ),
     "fp8_quant": (
         "solutions.fp8_quant.triton",

@@ -18,12 +18,11 @@ import triton.language as tl
 
 # Launch knobs (scripts/sweep.py rms_norm times them on a GPU): warps per program, 0 for the
 # rule in _num_warps; a cache hint for x, read once ("" none, or "evict_first"); PERSISTENT > 0:
-# that many programs per SM, each looping over rows with STAGES rows' loads in flight (weight
-# read once per program), instead of one program per row. Not yet timed: off.
+# that many programs per SM, each looping over rows with the next row's load in flight, instead
+# of one program per row. Not yet timed: off.
 WARPS = 0
 EVICT = ""
 PERSISTENT = 0
-STAGES = 2
 
 
 @triton.jit
@@ -56,14 +55,19 @@ def _rms_norm_kernel(
 @triton.jit
 def _rms_norm_rows_kernel(
     x_ptr, w_ptr, out_ptr, N, H, eps, x_row_stride, out_row_stride, BLOCK_H: tl.constexpr,
-    INV_RMS: tl.constexpr, EVICT_X: tl.constexpr, STAGES: tl.constexpr,
+    INV_RMS: tl.constexpr, EVICT_X: tl.constexpr,
 ):  # fmt: skip
-    # PERSISTENT: program i owns rows i, i + programs, ...; the software pipeline keeps STAGES
-    # rows' loads in flight (the weight's rows hit in L1 after the first).
-    x_stride, out_stride = x_row_stride.to(tl.int64), out_row_stride.to(tl.int64)  # offsets
-    for row in tl.range(tl.program_id(0), N, tl.num_programs(0), num_stages=STAGES):
-        _normalize_row(x_ptr, w_ptr, out_ptr, row, H, eps, x_stride, out_stride, BLOCK_H,
-                       INV_RMS, EVICT_X)  # fmt: skip
+    # PERSISTENT: program i owns rows i, i + programs, ...; the next row's load is issued before
+    # this row is reduced and stored, so a program always has a row in flight (Triton's loop
+    # pipeliner leaves loads that feed no tl.dot alone: the prefetch is written out here).
+    first, step = tl.program_id(0).to(tl.int64), tl.num_programs(0)  # int64: row offsets
+    x = _load_row(x_ptr, first, _width(first, N, H), x_row_stride, BLOCK_H, EVICT_X)
+    for i in range(0, tl.cdiv(N - tl.program_id(0), step)):
+        row = first + i * step
+        following = _load_row(x_ptr, row + step, _width(row + step, N, H), x_row_stride, BLOCK_H,
+                              EVICT_X)  # fmt: skip
+        _finish_row(x, w_ptr, out_ptr, row, H, eps, out_row_stride, BLOCK_H, INV_RMS)
+        x = following
 
 
 @triton.jit
@@ -72,9 +76,31 @@ def _normalize_row(
     INV_RMS: tl.constexpr, EVICT_X: tl.constexpr,
 ):  # fmt: skip
     # Reads x[row, :H] and weight[:H], writes out[row, :H].
+    x = _load_row(x_ptr, row, H, x_row_stride, BLOCK_H, EVICT_X)
+    _finish_row(x, w_ptr, out_ptr, row, H, eps, out_row_stride, BLOCK_H, INV_RMS)
+
+
+@triton.jit
+def _width(row, N, H):
+    # H for a row of x, 0 past its last row (the persistent loop's prefetch: nothing read)
+    return H * (row < N).to(tl.int32)
+
+
+@triton.jit
+def _load_row(x_ptr, row, width, x_row_stride, BLOCK_H: tl.constexpr, EVICT_X: tl.constexpr):
+    # x[row, :width] as stored, 0 in the padded lanes.
+    cols = tl.arange(0, BLOCK_H)
+    mask = cols < width
+    return tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0, eviction_policy=EVICT_X)
+
+
+@triton.jit
+def _finish_row(
+    x, w_ptr, out_ptr, row, H, eps, out_row_stride, BLOCK_H: tl.constexpr, INV_RMS: tl.constexpr
+):
+    # out[row, :H] = weight * (x * 1/rms(x)) rounded as HF does.
     cols = tl.arange(0, BLOCK_H)
     mask = cols < H
-    x = tl.load(x_ptr + row * x_row_stride + cols, mask=mask, other=0.0, eviction_policy=EVICT_X)
     inv_rms = INV_RMS(x, H, eps)  # inlined; its fp32 cast of x is the one below (CSE)
     w = tl.load(w_ptr + cols, mask=mask, other=0.0)
     normed = (x.to(tl.float32) * inv_rms).to(out_ptr.dtype.element_ty)  # HF: round, then scale
@@ -106,7 +132,7 @@ def rms_norm_with(
     meta = dict(BLOCK_H=block, INV_RMS=inv_rms, EVICT_X=EVICT, num_warps=warps)
     if PERSISTENT and N:
         programs = min(N, PERSISTENT * _sm_count(x2.device))
-        _rms_norm_rows_kernel[(programs,)](*args[:3], N, *args[3:], **meta, STAGES=STAGES)
+        _rms_norm_rows_kernel[(programs,)](*args[:3], N, *args[3:], **meta)
     else:
         _rms_norm_kernel[(N,)](*args, **meta)
     return out.view(x.shape)

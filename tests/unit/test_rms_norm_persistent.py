@@ -1,5 +1,5 @@
-"""rms_norm's persistent launch (PERSISTENT programs per SM, each looping over rows with STAGES
-rows' loads in flight; off until timed) against the reference, in the Triton interpreter (on
+"""rms_norm's persistent launch (PERSISTENT programs per SM, each looping over rows with the next
+row's load in flight; off until timed) against the reference, in the Triton interpreter (on
 the GPU where there is one): every row normalised once, none skipped, the eps placement bug
 still caught through it."""
 
@@ -25,8 +25,8 @@ DTYPES = ["float32", "float16"] + (["bfloat16"] if DEVICE == "cuda" else [])
 
 
 def persistent():
-    """2 programs per SM (8 in the interpreter: each loops over rows), 2 stages."""
-    return patch.multiple(sol, PERSISTENT=2, STAGES=2)
+    """2 programs per SM (8 in the interpreter: each loops over rows)."""
+    return patch.multiple(sol, PERSISTENT=2)
 
 
 def inputs(rows: int, H: int, dtype: str, values: str, seed: int) -> dict:
