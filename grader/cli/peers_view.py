@@ -26,8 +26,8 @@ def print_peers(console: Console, b: dict[str, Any]) -> None:
     if b.get("status") != "measured" or "peers" not in b:
         return
     if not b["peers"]:
-        why = "its baseline is what a user would call" if b["metric"] == "custom" else "none"
-        console.print(f"peers: {b['problem']} declares none ({why}; see its problem.toml)")
+        why = ": its baseline is what a user would call" if b["metric"] == "custom" else ""
+        console.print(f"peers: {b['problem']} declares none{why or ' (see its problem.toml)'}")
         return
     width = max(14, len(b["impl"]), *(len(_label(p)) for p in b["peers"]))
     for i in range(len(b["cases"])):

@@ -378,3 +378,22 @@ def test_run_bench_asks_the_driver_for_peers_and_scores_its_signed_record(monkey
     assert result["status"] == "measured", result
     assert [p["status"] for p in result["peers"]] == ["measured", "not_here"]
     assert result["versus_peers"][0]["ratio"] == pytest.approx(2.0)  # speedups 10 and 5
+
+
+@pytest.mark.parametrize(
+    "metric, said",
+    [
+        ("speedup", "peers: radix_tree declares none (see its problem.toml)"),
+        ("custom", "ep_all_to_all declares none: its baseline is what a user would call"),
+    ],
+)
+def test_a_bench_without_peers_says_so_in_one_line(metric, said):
+    from rich.console import Console
+
+    from grader.cli.peers_view import print_peers
+
+    console = Console(width=80, record=True)
+    slug = "ep_all_to_all" if metric == "custom" else "radix_tree"  # the longest name: 80 columns
+    print_peers(console, {"status": "measured", "peers": [], "metric": metric, "problem": slug})
+    text = console.export_text()
+    assert said in text and text.count("\n") == 1, text
