@@ -30,3 +30,19 @@ def enable_interpreter_if_no_gpu() -> None:
     """Triton reads TRITON_INTERPRET at import: call this before anything imports triton."""
     if cuda_count() == 0 and "triton" not in sys.modules:
         os.environ["TRITON_INTERPRET"] = "1"
+
+
+def programmatic_launch(device) -> bool:
+    """Whether a Triton kernel on `device` (a torch.device) may be launched early by its
+    predecessor (programmatic dependent launch: launch_pdl=True, gdc_wait in the kernel): a
+    CUDA device of compute capability 9.0 or newer (Hopper) and a Triton with grid dependency
+    control. Call it after triton is imported."""
+    import torch
+
+    if device.type != "cuda" or torch.version.hip:
+        return False
+    try:
+        from triton.language.extra.cuda import gdc_wait  # noqa: F401
+    except ImportError:
+        return False
+    return torch.cuda.get_device_capability(device)[0] >= 9

@@ -53,12 +53,13 @@ import torch
 import triton
 import triton.language as tl
 
+from grader.runtime.device import programmatic_launch
 from solutions.paged_attention._merge import _combine_kernel, _locks, _merge_heads, _split_weight
 
 try:  # grid dependency control (PDL): Triton >= 3.4 on sm_90+; absent: the combine waits plainly
-    from triton.language.extra.cuda import gdc_launch_dependents, gdc_wait
+    from triton.language.extra.cuda import gdc_launch_dependents
 except ImportError:  # pragma: no cover - older Triton
-    gdc_launch_dependents = gdc_wait = None
+    gdc_launch_dependents = None
 
 LOG2E = 1.4426950408889634
 PROGRAMS_PER_SM = 2  # phase-1 programs wanted per SM: enough loads in flight to hide latency
@@ -281,7 +282,7 @@ def attend(
     acc = torch.empty((B, Hq, splits, D), dtype=torch.float32, device=q.device)  # sums of p*v
     grid = (B, Hkv * tiles, splits)
     fused = plan.fuse and splits > 1
-    pdl = plan.pdl and splits > 1 and not fused and _pdl_works(q.device)
+    pdl = plan.pdl and splits > 1 and not fused and programmatic_launch(q.device)
     locks = _locks(q.device, B * Hkv * tiles) if fused else seq_lens  # unread unless fused
     _split_kernel[grid](
         q, k_cache, v_cache, k_scales, v_scales, block_tables, seq_lens, m, den, acc, out, locks,
@@ -302,14 +303,6 @@ def attend(
         SPLIT_WEIGHT=steps["_split_weight"], **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return out
-
-
-def _pdl_works(device: torch.device) -> bool:
-    """Programmatic dependent launch needs compute capability 9.0 or newer (Hopper) and a
-    Triton with grid dependency control; elsewhere the combine is launched plainly."""
-    if device.type != "cuda" or torch.version.hip or gdc_wait is None:
-        return False
-    return torch.cuda.get_device_capability(device)[0] >= 9
 
 
 def paged_decode_attention(

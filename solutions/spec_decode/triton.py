@@ -29,12 +29,12 @@ import torch
 import triton
 import triton.language as tl
 
+from grader.runtime.device import programmatic_launch
 from solutions.spec_decode._sample import (
     _sample_kernel,
     _sample_scan_kernel,
     _stop_positions,
     gdc_launch_dependents,
-    gdc_wait,
 )
 
 TILE = 8192  # short rows (V < block) share a program up to ROWS * BLOCK = TILE elements
@@ -169,7 +169,7 @@ def verify(
     tokens = torch.empty(B, G + 1, dtype=torch.int64, device=dev)  # (B, G+1)
     counts = torch.empty(B, dtype=torch.int64, device=dev)  # (B,)
     g_pad = triton.next_power_of_2(G + 1)
-    pdl = plan.pdl and _pdl_works(dev)
+    pdl = plan.pdl and programmatic_launch(dev)
     grid = (triton.cdiv(B, rows), split)
     _block_sums_kernel[grid](
         *args, res_sums, p_sums, B, G, V, stride,
@@ -190,14 +190,6 @@ def verify(
         num_warps=warps, **({"launch_pdl": True} if pdl else {}),
     )  # fmt: skip
     return tokens, counts
-
-
-def _pdl_works(device: torch.device) -> bool:
-    """Programmatic dependent launch needs a CUDA device of compute capability 9.0 or newer
-    (Hopper) and a Triton with grid dependency control; elsewhere the kernels run plainly."""
-    if device.type != "cuda" or torch.version.hip or gdc_wait is None:
-        return False
-    return torch.cuda.get_device_capability(device)[0] >= 9
 
 
 def verify_greedy(
