@@ -4,9 +4,11 @@ steps run here on two gloo ranks; forged or implausible records become verdicts.
 
 from __future__ import annotations
 
+import statistics
+
 import pytest
 
-from grader.perf.score import BadRecord, score
+from grader.perf.score import IMPOSSIBLE, BadRecord, score
 from grader.problem.registry import get_problem
 from grader.runtime.paths import ROOT
 from grader.runtime.ranks import Ranks
@@ -58,6 +60,14 @@ def test_two_gloo_ranks_send_raw_times_that_the_parent_scores():
         got = ranks.run(_bench_step, CASE)[0]  # asserts closeness to the reference per rank
     assert set(got) == set(SERIES)
     assert all(len(got[k]) >= 3 and min(got[k]) > 0 for k in SERIES), got
+    # gloo's bare all_to_all on two busy CPU cores can be slower than the attempt's own
+    # exchange, so the ratio is whatever the machine gave: the parent must score it from the
+    # raw times either way, and refuse it as impossible above IMPOSSIBLE["custom"]
+    ratio = statistics.median(got["baseline_samples_ms"]) / statistics.median(got["samples_ms"])
+    if ratio > IMPOSSIBLE["custom"]:
+        with pytest.raises(AssertionError, match=f"impossible result: {ratio:.2f}x the nccl"):
+            _score(_rows(**got))
+        return
     result = _score(_rows(**got))
     case = result["cases"][0]
     assert case["fraction"] == pytest.approx(case["baseline_ms"] / case["median_ms"])
