@@ -200,7 +200,7 @@ def harness_error(e: WorkerRaised | WorkerGone, name: str) -> Exception:
     if isinstance(e, WorkerGone):
         return ImplError(f"{name}: {e}", "died")
     info = e.info
-    if info.get("unreceivable"):
+    if info.get("unreceivable") or info.get("tampered"):
         return AssertionError(f"{name} {info['message']}")
     if info.get("not_attempted"):
         edit = str(info.get("where", "")).split(":")[0] or "the attempt"

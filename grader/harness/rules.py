@@ -15,15 +15,12 @@ from typing import Any
 import pytest
 
 from grader.harness.checked import remote
-from grader.harness.rules_ast import Violation, scan
+from grader.harness.rules_ast import Violation, rule_message, short, static_violations
 from grader.problem.impls import ImplRef
-from grader.problem.rules import ALWAYS_FORBIDDEN_IMPORTS, RULED, allowed_imports
+from grader.problem.rules import RULED, allowed_imports
 from grader.problem.spec import Problem
-from grader.runtime.errors import ImplLoadError
-from grader.runtime.paths import ROOT
 
 STATIC_TEST, DYNAMIC_TEST = "test_follows_the_rules", "test_runs_no_forbidden_call"
-_IMPORT_REASON = "attempts may not import (or read) the reference or the shipped solutions"
 
 
 # Both are marked static: a stub passes them, and must stay `not_attempted`, not `failed`.
@@ -51,13 +48,6 @@ def _require_ruled(impl_ref: ImplRef) -> None:
         pytest.skip(f"the rules are for attempts and solutions, not for the {impl_ref.kind}")
 
 
-def static_violations(problem: Problem, path: Path, allowed: tuple[str, ...]) -> list[Violation]:
-    try:
-        return scan(path.read_text(), short(path), problem.rules, allowed)
-    except SyntaxError as e:
-        raise ImplLoadError(f"{short(path)}:{e.lineno}: syntax error: {e.msg}") from None
-
-
 def dynamic_violations(report: Any) -> list[Violation]:
     """The worker's records as Violations; a report of the wrong shape is itself a failure
     (the worker is the attempt's process: only data that checks out is believed)."""
@@ -70,22 +60,6 @@ def dynamic_violations(report: Any) -> list[Violation]:
             raise AssertionError("rules: the attempt's process sent a malformed rule report")
         out.append(Violation(short(Path(str(r["file"]))), int(r["line"]), r["verb"], r["name"]))
     return out
-
-
-def rule_message(problem: Problem, v: Violation, more: int) -> str:
-    """rules: attempt.py:12 calls torch.softmax — online_softmax asks you to write ... (+2 more)"""
-    top = v.name.replace("/", ".").split(".")[0]
-    is_import = v.verb in ("imports", "reads") and top in ALWAYS_FORBIDDEN_IMPORTS
-    reason = _IMPORT_REASON if is_import else problem.rules.reason
-    tail = f" (+{more} more)" if more else ""
-    return f"rules: {v} — {reason}{tail}"
-
-
-def short(path: Path) -> str:
-    try:
-        return str(path.resolve().relative_to(ROOT))
-    except ValueError:
-        return str(path)
 
 
 def add_to(module: Any) -> None:

@@ -5,8 +5,15 @@ from __future__ import annotations
 
 import ast
 from dataclasses import dataclass
+from pathlib import Path
 
-from grader.problem.rules import Rules
+from grader.problem.rules import ATTEMPT_API, Rules
+from grader.problem.spec import Problem
+from grader.runtime.errors import ImplLoadError
+from grader.runtime.paths import ROOT
+
+_IMPORT_REASON = "attempts may not import (or read) the reference or the shipped solutions"
+_GRADER_REASON = "attempts may not reach into the grader (its worker, clock or checks)"
 
 TENSOR = "torch.Tensor"
 _RECEIVERS_NOT_TENSORS = ("self", "cls")  # a method of the attempt's own class
@@ -23,7 +30,8 @@ class Violation:
     name: str
 
     def __str__(self) -> str:
-        return f"{self.file}:{self.line} {self.verb} {self.name}"
+        where = f"{self.file}:{self.line}" if self.line else self.file  # 0: no one line
+        return f"{where} {self.verb} {self.name}"
 
 
 def scan(text: str, file: str, rules: Rules, allowed: tuple[str, ...] = ()) -> list[Violation]:
@@ -35,6 +43,34 @@ def scan(text: str, file: str, rules: Rules, allowed: tuple[str, ...] = ()) -> l
     scanner.visit(tree)
     unique = {(v.line, v.verb, v.name): v for v in scanner.found}
     return sorted(unique.values(), key=lambda v: (v.line, v.name))
+
+
+def static_violations(problem: Problem, path: Path, allowed: tuple[str, ...]) -> list[Violation]:
+    """scan() of an implementation's file, judged in the harness (the attempt never runs)."""
+    try:
+        return scan(path.read_text(), short(path), problem.rules, allowed)
+    except SyntaxError as e:
+        raise ImplLoadError(f"{short(path)}:{e.lineno}: syntax error: {e.msg}") from None
+
+
+def rule_message(problem: Problem, v: Violation, more: int) -> str:
+    """rules: attempt.py:12 calls torch.softmax — online_softmax asks you to write ... (+2 more)"""
+    top = v.name.replace("/", ".").split(".")[0]
+    if reaches_the_grader(v):
+        reason = _GRADER_REASON
+    elif v.verb in ("imports", "reads") and top in ("reference", "solutions"):
+        reason = _IMPORT_REASON
+    else:
+        reason = problem.rules.reason
+    tail = f" (+{more} more)" if more else ""
+    return f"rules: {v} — {reason}{tail}"
+
+
+def short(path: Path) -> str:
+    try:
+        return str(path.resolve().relative_to(ROOT))
+    except ValueError:
+        return str(path)
 
 
 def aliases(tree: ast.AST) -> dict[str, str]:
@@ -89,22 +125,52 @@ def _getattr_constant(node: ast.AST) -> str | None:
 
 
 def forbidden_module(module: str, imports: tuple[str, ...], allowed: tuple[str, ...]) -> bool:
-    """Whether `module` is one of `imports` or inside one, and not inside one of `allowed`."""
+    """Whether `module` is one of `imports` or inside one, and not inside one of `allowed` nor
+    of the grader's ATTEMPT_API."""
 
     def under(prefixes: tuple[str, ...]) -> bool:
         return any(module == p or module.startswith(p + ".") for p in prefixes)
 
-    return under(imports) and not under(allowed)
+    return under(imports) and not under((*allowed, *ATTEMPT_API))
+
+
+def holds_api(package: str) -> bool:
+    """`grader.runtime` holds grader.runtime.cuda: `from grader.runtime import cuda` is judged
+    by the names it imports, not by the package."""
+    return any(api.startswith(package + ".") for api in ATTEMPT_API)
+
+
+# What reaches into the process the attempt runs in: the worker's module (it runs as __main__),
+# the frames that called the attempt and every live object. A kernel needs none of them; the
+# worker's clock and replies live there (tests/sandbox/bad_attempts/reports_its_own_time.py).
+PROCESS_NAMES = frozenset(
+    """sys.modules sys._getframe sys._current_frames sys.settrace sys.setprofile
+    inspect.currentframe inspect.stack inspect.trace inspect.getouterframes gc.get_objects
+    gc.get_referrers gc.get_referents""".split()
+)
+FRAME_ATTRIBUTES = frozenset(("f_back", "f_globals", "f_locals", "tb_frame", "__globals__"))
+MAIN = "'__main__'"
+
+
+def reaches_the_grader(v: Violation) -> bool:
+    """A violation of the grader's own process, not of the problem's rules."""
+    top = v.name.replace("/", ".").split(".")[0]
+    process = v.name in PROCESS_NAMES or v.name.startswith((".", MAIN))
+    return process or v.verb == "replaces" or top in ("grader", "__main__")
 
 
 def _is_main_guard(node: ast.If) -> bool:
+    """`if __name__ == "__main__":`, either way round."""
     test = node.test
-    return (
-        isinstance(test, ast.Compare)
-        and isinstance(test.left, ast.Name)
-        and test.left.id == "__name__"
-        and any(isinstance(c, ast.Constant) and c.value == "__main__" for c in test.comparators)
-    )
+    if not (isinstance(test, ast.Compare) and len(test.comparators) == 1):
+        return False
+    return {_side(test.left), _side(test.comparators[0])} == {"__name__", "'__main__'"}
+
+
+def _side(node: ast.AST) -> str | None:
+    if isinstance(node, ast.Name) and node.id == "__name__":
+        return "__name__"
+    return MAIN if isinstance(node, ast.Constant) and node.value == "__main__" else None
 
 
 class _Scanner(ast.NodeVisitor):
@@ -118,7 +184,7 @@ class _Scanner(ast.NodeVisitor):
         self.found.append(Violation(self.file, getattr(node, "lineno", 0), verb, name))
 
     def check_name(self, node: ast.AST, path: str | None) -> None:
-        if path in self.forbidden:
+        if path in self.forbidden or path in PROCESS_NAMES:
             self.flag(node, "calls" if id(node) in self._called else "uses", path)
 
     def check_module(self, node: ast.AST, module: str) -> bool:
@@ -141,7 +207,7 @@ class _Scanner(ast.NodeVisitor):
     def visit_ImportFrom(self, node: ast.ImportFrom) -> None:
         if not node.module or node.level:
             return
-        if self.check_module(node, node.module):
+        if not holds_api(node.module) and self.check_module(node, node.module):
             return
         for a in node.names:
             if a.name == "*" and any(f.startswith(node.module + ".") for f in self.forbidden):
@@ -157,11 +223,20 @@ class _Scanner(ast.NodeVisitor):
         attr = _getattr_constant(node)
         if attr is not None:
             self._check_attribute(node, node.args[0], attr)
+            if attr in FRAME_ATTRIBUTES:
+                self.flag(node, "uses", f".{attr}")
         self.generic_visit(node)
 
     def visit_Attribute(self, node: ast.Attribute) -> None:
         self._check_attribute(node, node.value, node.attr)
+        if node.attr in FRAME_ATTRIBUTES:
+            self.flag(node, "uses", f".{node.attr}")
         self.generic_visit(node)
+
+    def visit_Constant(self, node: ast.Constant) -> None:
+        """The string '__main__' outside the main guard names the worker's module."""
+        if node.value == "__main__":
+            self.flag(node, "uses", MAIN)
 
     def visit_Name(self, node: ast.Name) -> None:
         if isinstance(node.ctx, ast.Load):

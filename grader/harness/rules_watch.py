@@ -25,7 +25,7 @@ from typing import Any
 import torch
 from torch.overrides import TorchFunctionMode
 
-from grader.harness.rules_ast import forbidden_module
+from grader.harness.rules_ast import forbidden_module, holds_api
 from grader.problem.rules import Rules
 
 _LIBRARIES = tuple(
@@ -44,6 +44,8 @@ class Watch:
 
     def __init__(self, rules: Rules, root: Path, allowed: tuple[str, ...] = ()):
         self.rules, self.allowed = rules, allowed
+        # files read count as imports for the answer's modules, not the grader's own sources
+        self.answers = tuple(m for m in rules.imports if m not in ("grader", "__main__"))
         self.targets: dict[int, tuple[Any, str]] = {}
         self.refresh()
         self.casts = {getattr(torch, c) for c in rules.casts if hasattr(torch, c)}
@@ -82,7 +84,7 @@ class Watch:
             if path.is_relative_to(self.root):
                 name = _module_name(path.relative_to(self.root))
                 parent = any(a.startswith(name + ".") for a in self.allowed)  # its package
-                if forbidden_module(name, self.rules.imports, self.allowed) and not parent:
+                if forbidden_module(name, self.answers, self.allowed) and not parent:
                     self.record("reads", path.relative_to(self.root).as_posix())
         finally:
             self.active = True
@@ -92,9 +94,11 @@ class Watch:
 
         def watched(name: str, *args: Any, **kwargs: Any) -> Any:
             level = kwargs.get("level", args[3] if len(args) > 3 else 0)
-            relative = level or name.startswith(".")
-            if not relative and forbidden_module(name, self.rules.imports, self.allowed):
-                self.record("imports", name)
+            if not (level or name.startswith(".")):
+                fromlist = kwargs.get("fromlist", args[2] if len(args) > 2 else None)
+                for module in _imported(name, fromlist):
+                    if forbidden_module(module, self.rules.imports, self.allowed):
+                        self.record("imports", module)
             return real(name, *args, **kwargs)
 
         return watched
@@ -147,6 +151,14 @@ class _Mode(TorchFunctionMode):
         out = func(*args, **(kwargs or {}))
         self.watch.check_cast(func, args, out)
         return out
+
+
+def _imported(name: str, fromlist: Any) -> list[str]:
+    """What an import statement names: `from grader.runtime import cuda` is grader.runtime.cuda
+    (the package holds the attempts' API), anything else the module itself."""
+    if holds_api(name) and fromlist and not isinstance(fromlist, str):
+        return [f"{name}.{n}" for n in fromlist if isinstance(n, str)]
+    return [name]
 
 
 def _module_name(path: Path) -> str:

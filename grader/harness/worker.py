@@ -26,6 +26,7 @@ from grader.harness.crossing import own_memory, param_names, settle, unaliased  
 from grader.harness.faults import describe  # noqa: E402
 from grader.harness.hooks import hooks_for  # noqa: E402
 from grader.harness.rules_watch import Watch  # noqa: E402
+from grader.harness.seal import Seal  # noqa: E402
 from grader.problem.impls import load, resolve  # noqa: E402
 from grader.problem.registry import get_problem  # noqa: E402
 from grader.problem.rules import RULED, allowed_imports  # noqa: E402
@@ -42,6 +43,7 @@ class Worker:
         self.staged: tuple | None = None  # (fn, args, kwargs) for the next "run"
         self.result: tuple | None = None  # (fn, args, kwargs, output) of the last "run"
         self.watch: Watch | None = None  # the dynamic rule check, for attempts and solutions
+        self.seal = Seal(globals(), Worker)  # before the attempt is imported
 
     # ---- values crossing the wire -----------------------------------------------------------
 
@@ -106,7 +108,7 @@ class Worker:
             if op == "load":
                 return ("ok", self.load(*args))
             if op == "rules":
-                return ("ok", list(self.watch.found) if self.watch else None)
+                return ("ok", self.rule_report())
             if op == "release":
                 for key in args[0]:
                     self.objects.pop(key, None)
@@ -125,6 +127,8 @@ class Worker:
                 self.staged, self.result = (fn, call_args, kwargs), None
                 return ("ok", None)
             if op == "time":  # one GPU sample, timed with CUDA events here
+                if self.seal.broken():
+                    return ("raised", self.refusal())
                 call_args, kwargs = own_memory(call_args), own_memory(kwargs)
                 torch.cuda.synchronize()  # the copies are done, whatever stream the call uses
                 ms, out = sample_gpu(lambda: fn(*call_args, **kwargs))
@@ -135,6 +139,22 @@ class Worker:
             return ("ok", self.export(unaliased(out, fn, call_args, kwargs)))
         except BaseException as e:  # noqa: BLE001 - everything the attempt raises is reported
             return ("raised", describe(e, self.source))
+
+    def rule_report(self) -> list[dict[str, Any]] | None:
+        """The watch's records, and the grader's machinery the attempt replaced (seal.py)."""
+        if self.watch is None:
+            return None
+        replaced = [
+            {"file": str(self.source), "line": 0, "verb": "replaces", "name": name}
+            for name in self.seal.broken()
+        ]
+        return [*self.watch.found, *replaced]
+
+    def refusal(self) -> dict[str, Any]:
+        names = self.seal.broken()
+        more = f" (+{len(names) - 1} more)" if len(names) > 1 else ""
+        why = f"replaced {names[0]}{more}, part of the grader's clock: its times are refused"
+        return {"tampered": True, "message": why}
 
     def run(self) -> None:
         """A CPU sample in three requests (stage, run, fetch) so the one the harness times carries

@@ -9,8 +9,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from grader.harness.rules_ast import rule_message, static_violations
 from grader.perf.score import BadRecord, score
 from grader.problem.impls import resolve
+from grader.problem.rules import RULED, allowed_imports
 from grader.problem.spec import Perf, Problem
 from grader.problem.stubs import stub_reason
 from grader.runtime.device import best_device
@@ -42,8 +44,11 @@ def run_bench(
     root = root or problem.path.parent.parent
     try:
         ref = resolve(problem, impl, root)
+        broken = _rules_broken(problem, ref)
     except ImplLoadError as e:
         return {"status": "error", "message": str(e)}
+    if broken:  # its time would be torch's, say, or whatever its own clock said
+        return {"problem": problem.slug, "impl": ref.spec, **_status("failed", broken)}
     # every peer is one more implementation timed in the run: each gets the problem's budget
     timeout = timeout or problem.timeouts["bench"] * (1 + (len(problem.peers) if peers else 0))
     stream = EventStream()
@@ -64,6 +69,16 @@ def run_bench(
         stream.join()
     head = {"problem": problem.slug, "impl": ref.spec}
     return {**head, **_result(problem, stream, finished, guard, timeout, peers)}
+
+
+def _rules_broken(problem: Problem, ref) -> str:
+    """The source check of `dojo check`'s first step, for what the rules apply to: the first
+    violation as one line ('' when none), so a rule-breaker is never timed."""
+    if ref.kind not in RULED or ref.path is None:
+        return ""
+    found = static_violations(problem, ref.path, allowed_imports(ref.kind, problem.slug))
+    more = f" (+{len(found) - 1} more; dojo check shows them)" if len(found) > 1 else ""
+    return f"not benchmarked: {rule_message(problem, found[0], 0)}{more}" if found else ""
 
 
 def _result(

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import pytest
+import torch
 
 from grader.problem.registry import get_problem
 from grader.runtime.device import cuda_count
@@ -18,14 +19,18 @@ from grader.sandbox.check import run_check
 BAD = Path(__file__).parent / "bad_attempts"
 
 
-def _check(name: str, slug: str = "rms_norm", **kw):
-    return run_check(get_problem(slug), str(BAD / f"{name}.py"), fail_fast=True, **kw)
+def _check(name: str, slug: str = "rms_norm", fail_fast: bool = True, **kw):
+    return run_check(get_problem(slug), str(BAD / f"{name}.py"), fail_fast=fail_fast, **kw)
 
 
 @pytest.mark.parametrize("name", ["rebinds_test_module", "patches_torch", "hypothesis_no_phases"])
 def test_patching_its_own_process_does_not_reach_the_harness(name):
-    r = _check(name)
+    """Failed by the value checks themselves, not only by the rules (which name
+    rebinds_test_module's walk over sys.modules)."""
+    r = _check(name, fail_fast=False)
     assert r.verdict == "failed", f"{name}: {r.verdict}: {r.message}"
+    failed = [c.name for c in r.checks if c.status == "failed"]
+    assert any(not c.startswith(("test_follows_the_rules", "test_runs_no")) for c in failed), failed
 
 
 def test_raising_pytests_skipped_is_an_error_not_needs_gpu():
@@ -109,3 +114,24 @@ def _alive(pid: int) -> bool:
 
 
 assert os.name == "posix", "the sandbox tests need /proc (Linux)"
+
+
+@pytest.mark.parametrize("name", ["reports_its_own_time", "patches_the_clock_unseen"])
+def test_a_worker_whose_clock_was_replaced_refuses_to_time(name):
+    """The GPU bench's timed request ("time"), sent here on any machine: the seal is checked
+    before the clock starts, so the refusal comes before any CUDA call."""
+    from grader.harness.checked import open_impl, remote
+    from grader.problem.impls import resolve
+
+    problem = get_problem("rms_norm")
+    impl = open_impl(problem, resolve(problem, str(BAD / f"{name}.py"), ROOT), ROOT)
+    x, w = torch.randn(4, 8), torch.ones(8)
+    try:
+        with pytest.raises(AssertionError) as raised:
+            remote(impl.client, ("time", ("module", "rms_norm"), (x, w), {}), "rms_norm")
+    finally:
+        impl.client.close()
+    assert str(raised.value) == (
+        "rms_norm replaced the worker's sample_gpu, part of the grader's clock: its times are "
+        "refused"
+    )

@@ -44,6 +44,7 @@ EXPECTED = {
     ),
     "rules_imports_by_computed_name": ("rms_norm", 6, "imports reference.rms_norm", DYNAMIC),
     "rules_reads_a_solution": ("rms_norm", 9, "reads solutions/rms_norm/triton.py", DYNAMIC),
+    "reports_its_own_time": ("rms_norm", 14, "uses '__main__'", STATIC),
 }
 
 
@@ -72,3 +73,15 @@ def test_a_forbidden_call_or_import_fails_a_rules_check_in_one_line(name):
     assert "\n" not in message and "Traceback" not in message, message
     failed = [c["name"] for c in result["checks"] if c["status"] == "failed"]
     assert failed == [check], f"{name} failed {failed}, not only {check}"
+
+
+def test_a_clock_replaced_by_names_no_source_check_sees_fails_the_dynamic_rules_check():
+    """The worker sealed its clock before the import: what was replaced is named, with the
+    grader's reason (no line: a seal sees the result, not the statement)."""
+    name = "patches_the_clock_unseen"
+    result = _dojo_check("rms_norm", BAD / f"{name}.py")
+    where = f"{BAD.relative_to(ROOT) / name}.py replaces the worker's sample_gpu — "
+    assert result["verdict"] == "failed", result["message"]
+    assert result["message"].startswith(f"{DYNAMIC}: rules: {where}attempts may not reach into")
+    failed = [c["name"] for c in result["checks"] if c["status"] == "failed"]
+    assert failed == [DYNAMIC], failed

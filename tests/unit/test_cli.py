@@ -15,6 +15,7 @@ from typer.testing import CliRunner
 
 from grader.cli.app import app
 from grader.cli.report import next_step
+from grader.perf import grade as grade_mod
 from grader.problem.complete import missing_parts
 from grader.problem.impls import import_file
 from grader.problem.registry import ROOT, all_problems, get_problem
@@ -111,6 +112,28 @@ def test_bench_without_a_gpu_reports_needs_gpu_not_a_number():
         pytest.skip("this machine has a GPU")
     code, data = _json(["bench", "rms_norm", "--impl", "solution", "--json"])
     assert code == 3 and data["status"] == "needs_gpu" and "fraction" not in data
+
+
+@pytest.mark.parametrize(
+    ("slug", "attempt", "words"),
+    [
+        (
+            "online_softmax",
+            "rules_softmax_through_an_alias",
+            ":8 calls torch.nn.functional.softmax",
+        ),
+        ("rms_norm", "reports_its_own_time", ":14 uses '__main__' — attempts may not reach into"),
+    ],
+)
+def test_bench_never_times_an_attempt_that_breaks_the_rules(slug, attempt, words, monkeypatch):
+    """On any machine, before a driver starts: its time would be torch's own op, or whatever
+    its own clock said."""
+    monkeypatch.setattr(grade_mod, "run_process", lambda *a, **k: pytest.fail("it was timed"))
+    path = ROOT / "tests" / "sandbox" / "bad_attempts" / f"{attempt}.py"
+    code, data = _json(["bench", slug, "--impl", str(path), "--json"])
+    assert code == 1 and data["status"] == "failed" and "fraction" not in data
+    assert data["message"].startswith("not benchmarked: rules: tests/sandbox/bad_attempts/")
+    assert words in data["message"] and "\n" not in data["message"]
 
 
 def test_grade_json_has_score_tier_and_readiness():

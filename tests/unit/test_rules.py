@@ -197,8 +197,10 @@ def test_the_watch_records_imports_and_casts(tmp_path):
     run = _compiled(src, str(tmp_path / "attempt.py"))["run"]
     with watch.watching():
         run(torch.randn(4))
-    got = [(r["line"], r["verb"]) for r in watch.found]
+    # importing the reference also reads its files, unless an earlier test imported it here
+    got = [(r["line"], r["verb"]) for r in watch.found if r["verb"] != "reads"]
     assert got == [(3, "imports"), (6, "converts")], watch.found
+    assert {r["line"] for r in watch.found if r["verb"] == "reads"} <= {3}, watch.found
 
 
 @pytest.mark.parametrize(
@@ -214,3 +216,73 @@ def test_the_watch_records_imports_and_casts(tmp_path):
 def test_a_malformed_report_from_the_worker_is_a_failure(report):
     with pytest.raises(AssertionError, match="rule report"):
         dynamic_violations(report)
+
+
+# ---- reaching into the grader's own process ---------------------------------------------------
+
+# (source line, what the static check names): each a way to the worker's module (it runs as
+# __main__), its frames or its objects, where the clock and the replies live
+REACHES = [
+    ("import sys\nw = sys.modules['__main__']", "sys.modules"),
+    ("from sys import modules\nw = modules.get('__ma' 'in__')", "'__main__'"),
+    ("import __main__ as w", "__main__"),
+    ("import importlib\nw = importlib.import_module('__main__')", "__main__"),
+    ("from grader.runtime import timing", "grader.runtime.timing"),
+    ("from grader import harness", "grader.harness"),
+    ("import grader.harness.worker as w", "grader.harness.worker"),
+    ("import grader.runtime", "grader.runtime"),
+    ("import sys\nf = sys._getframe(1)", "sys._getframe"),
+    ("import inspect as i\nf = i.stack()", "inspect.stack"),
+    ("import gc\nobjs = gc.get_objects()", "gc.get_objects"),
+    ("def f(e):\n    return e.__traceback__.tb_frame", ".tb_frame"),
+    ("def f(frame):\n    return getattr(frame, 'f_back')", ".f_back"),
+    ("def f(fn):\n    return fn.__globals__['sample_gpu']", ".__globals__"),
+]
+
+
+@pytest.mark.parametrize(("src", "name"), REACHES)
+def test_reaching_into_the_graders_process_is_found_with_its_own_reason(src, name):
+    found = scan(src + "\n", "attempt.py", SOFTMAX)
+    assert name in [v.name for v in found], found
+    hit = next(v for v in found if v.name == name)
+    message = rule_message(get_problem("online_softmax"), hit, 0)
+    assert message.endswith("attempts may not reach into the grader (its worker, clock or checks)")
+
+
+def test_the_attempts_api_of_the_grader_and_the_main_guard_are_fine():
+    src = (
+        "import sys\n"
+        "from grader.runtime.cuda import CudaSource, launch\n"
+        "from grader.runtime import cuda, device\n"
+        "import grader.runtime.device\n"
+        "from grader.runtime.device import programmatic_launch\n"
+        "name = __name__\n"
+        "if '__main__' == __name__:\n"
+        "    print(sys.modules)\n"
+        "if __name__ == '__main__':\n"
+        "    import gc; gc.get_objects()\n"
+    )
+    assert scan(src, "attempt.py", SOFTMAX) == []
+
+
+def test_the_watch_records_grader_imports_by_computed_names_not_the_attempts_api(tmp_path):
+    watch = Watch(Rules(), ROOT)
+    src = (
+        "import importlib\n"
+        "def run():\n"
+        "    from grader.runtime import cuda, device\n"
+        "    import grader.runtime.device\n"
+        "    importlib.import_module('grader.runtime.' + 'timing')\n"
+        "    __import__('grader.runtime', fromlist=('wire',))\n"
+        "    importlib.import_module('__ma' + 'in__')\n"
+        "    open(importlib.import_module('grader.runtime.cuda').__file__).close()\n"
+    )
+    run = _compiled(src, str(tmp_path / "attempt.py"))["run"]
+    with watch.watching():
+        run()
+    got = [(r["line"], r["verb"], r["name"]) for r in watch.found]
+    assert got == [
+        (5, "imports", "grader.runtime.timing"),
+        (6, "imports", "grader.runtime.wire"),
+        (7, "imports", "__main__"),
+    ], watch.found
