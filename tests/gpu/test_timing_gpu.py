@@ -49,3 +49,11 @@ def test_memoised_results_gain_nothing_on_fresh_inputs():
     b = run_bench(get_problem("rms_norm"), str(BAD / "memoizing_cheat.py"))
     assert b["status"] == "measured" and b["tier"] is None, b
     assert b["fraction"] < 0.5, b
+
+
+def test_a_worker_whose_clock_was_replaced_is_not_timed():
+    """The clock replaced by names no source check resolves: the worker's seal refuses the
+    first timed sample, so the bench reports the replacement, never a (tripled) fraction."""
+    b = run_bench(get_problem("rms_norm"), str(BAD / "patches_the_clock_unseen.py"))
+    assert b["status"] == "failed" and "fraction" not in b, b
+    assert "replaced the worker's sample_gpu, part of the grader's clock" in b["message"], b
