@@ -230,15 +230,16 @@ benches_then_rest() {  # one H200: the three multi-kernel solutions benched on t
         tests/unit/test_gpu_etiquette.py tests/unit/test_online_softmax_split_merge.py \
         tests/unit/test_style.py tests/gpu tests/engine
 }
-paged_next() {  # session 10's first call, one H200: the merge options timed (PDL, fused),
-    # the fused path and the peers' bound on the GPU, then paged_attention with its peers
+paged_next() {  # session 11's first call, one H200: the merge options timed (PDL, fused),
+    # the fused path, the peers' bound and the worker's sealed clock on the GPU, then
+    # paged_attention with its peers
     timeout 120 python3 scripts/gpu_paged_attention.py "$OUT" --long > "$OUT/paged_long.txt" 2>&1
     tail -6 "$OUT/paged_long.txt"
     timeout 70 python3 scripts/sweep.py rms_norm "$OUT/rms_sweep.json" > "$OUT/rms_sweep.txt" 2>&1
     tail -16 "$OUT/rms_sweep.txt"
     bash scripts/gpu_suite_part.sh fused 150 8 tests/unit/test_paged_fused_merge.py \
         tests/unit/test_paged_peer_bound.py tests/unit/test_rms_norm_persistent.py \
-        problems/paged_attention
+        problems/paged_attention tests/gpu/test_timing_gpu.py tests/sandbox/test_isolation.py
     bench_json paged_attention --peers
 }
 ep_sweep() {
