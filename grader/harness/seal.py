@@ -1,8 +1,9 @@
-"""The worker's own machinery, fingerprinted before the attempt is imported: the functions and
-modules its GPU clock and its replies go through (the worker's globals and methods, the timing
-and wire modules, torch.cuda.Event, torch.cuda.synchronize, time.perf_counter). An attempt that
-rebinds one, or swaps a function's code, is named by `Seal.broken()`: the worker refuses to time
-it and its rule check fails (tests/sandbox/bad_attempts/reports_its_own_time.py).
+"""The grader's own machinery in the attempt's process, fingerprinted before the attempt is
+imported: the functions and modules a clock and the replies go through (the worker's globals
+and methods, the timing and wire modules, ep_all_to_all's rank timing, torch.cuda.Event,
+torch.cuda.synchronize, time.perf_counter). An attempt that rebinds one, or swaps a function's
+code, is named by `Seal.broken()`: the worker refuses to time it and its rule check fails
+(tests/sandbox/bad_attempts/reports_its_own_time.py).
 
 Limits, honestly: like the rule watch, this runs in the attempt's process, which could patch
 this module too. It is defence in depth behind the source check (which names any reach into
@@ -12,6 +13,7 @@ code, and never goes through as a number that nobody remarked."""
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from types import ModuleType
 from typing import Any
 
@@ -20,7 +22,7 @@ import torch
 from grader.runtime import timing, wire
 
 _VALUES = (ModuleType, type, int, float, str)  # and callables: what a namespace binds for good
-_TORCH = {
+TORCH = {  # what every clock here goes through
     "torch.cuda.Event": lambda: torch.cuda.Event,
     "torch.cuda.Event.record": lambda: torch.cuda.Event.record,
     "torch.cuda.Event.elapsed_time": lambda: torch.cuda.Event.elapsed_time,
@@ -33,17 +35,23 @@ _TORCH = {
 
 
 class Seal:
-    """Fingerprints of the worker's namespace (`main`: its module's globals), its class's
-    methods, the timing and wire modules and the torch functions in _TORCH."""
+    """Fingerprints of whole namespaces (name prefix -> the dict, read again at each check) and
+    of single objects (name -> a getter), taken when the seal is made."""
 
-    def __init__(self, main: dict[str, Any], worker_class: type):
-        self._spaces = {
-            "the worker's": lambda: main,
+    def __init__(self, spaces: dict[str, Callable[[], dict]], objects: dict[str, Callable]):
+        self._spaces, self._objects = spaces, {**TORCH, **objects}
+        self._marks = self._take()
+
+    @classmethod
+    def worker(cls, main: dict[str, Any], worker_class: type) -> Seal:
+        """The grader's worker: its module's globals (`main`), its class, timing and wire."""
+        spaces = {
+            "the worker's ": lambda: main,
             "the worker's Worker.": lambda: vars(worker_class),
             "grader.runtime.timing.": lambda: vars(timing),
             "grader.runtime.wire.": lambda: vars(wire),
         }
-        self._marks = self._take()
+        return cls(spaces, {})
 
     def broken(self) -> list[str]:
         """The names bound to something else, or whose code changed, since the seal was made."""
@@ -55,9 +63,8 @@ class Seal:
         for prefix, space in self._spaces.items():
             for key, value in list(space().items()):
                 if (callable(value) or isinstance(value, _VALUES)) and not key.startswith("__"):
-                    sep = " " if prefix.endswith("'s") else ""
-                    marks[f"{prefix}{sep}{key}"] = _mark(value)
-        for name, get in _TORCH.items():
+                    marks[prefix + key] = _mark(value)
+        for name, get in self._objects.items():
             marks[name] = _mark(get())
         return marks
 

@@ -43,7 +43,7 @@ class Worker:
         self.staged: tuple | None = None  # (fn, args, kwargs) for the next "run"
         self.result: tuple | None = None  # (fn, args, kwargs, output) of the last "run"
         self.watch: Watch | None = None  # the dynamic rule check, for attempts and solutions
-        self.seal = Seal(globals(), Worker)  # before the attempt is imported
+        self.seal = Seal.worker(globals(), Worker)  # before the attempt is imported
 
     # ---- values crossing the wire -----------------------------------------------------------
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-# the answer (reference, solutions) and the grader's own process (its modules, the worker running
-# as __main__): what times and judges an attempt is no business of the attempt's
-ALWAYS_FORBIDDEN_IMPORTS = ("reference", "solutions", "grader", "__main__")
+# the answer (reference, solutions) and the grader's own code in the attempt's process (its
+# modules, the worker running as __main__, the problems' tests and hooks, which time the ranks)
+ALWAYS_FORBIDDEN_IMPORTS = ("reference", "solutions", "grader", "__main__", "problems")
 # the grader's modules written for attempts to call: the CUDA launcher and the device checks
 ATTEMPT_API = ("grader.runtime.cuda", "grader.runtime.device")
 # the --impl kinds the rules apply to: not the reference (it is the spec, written with the very

@@ -19,12 +19,12 @@ CASE |= {"dtype": "float32"}
 SERIES = ("samples_ms", "baseline_samples_ms", "layer_samples_ms")
 
 
-def _bench_step(case: dict) -> dict:
+def _bench_step(case: dict, spec: str = "solution") -> dict:
     """One rank's bench step, given the implementation as grader.perf.bench gives it."""
     from grader.problem.impls import resolve
     from problems.ep_all_to_all.hooks import _bench_rank, _locator
 
-    ref = resolve(get_problem("ep_all_to_all"), "solution")
+    ref = resolve(get_problem("ep_all_to_all"), spec)
     return _bench_rank(_locator(ref), case, 0.05, "cpu")
 
 
@@ -100,3 +100,14 @@ def test_a_record_without_plausible_samples_is_rejected(row):
 def test_faster_than_the_bare_collectives_it_must_run_is_impossible():
     with pytest.raises(AssertionError, match="impossible result: 4.00x the nccl baseline"):
         _score(_rows(samples_ms=[0.25] * 5, baseline_samples_ms=[1.0] * 5))
+
+
+def test_an_attempt_that_replaced_the_ranks_clock_gets_no_times():
+    """The ranks run the attempt, so their clock is sealed before it is loaded (seal.py)."""
+    cheat = str(ROOT / "tests" / "sandbox" / "bad_attempts" / "ep_flatters_its_clock.py")
+    with Ranks(2, timeout_s=120) as ranks:
+        with pytest.raises(AssertionError) as raised:
+            ranks.run(_bench_step, CASE, cheat)
+    assert "ep_moe replaced problems.ep_all_to_all.hooks._sample_ms, part of the rank's" in str(
+        raised.value
+    )

@@ -231,6 +231,7 @@ REACHES = [
     ("from grader import harness", "grader.harness"),
     ("import grader.harness.worker as w", "grader.harness.worker"),
     ("import grader.runtime", "grader.runtime"),
+    ("from problems.ep_all_to_all import hooks", "problems.ep_all_to_all"),
     ("import sys\nf = sys._getframe(1)", "sys._getframe"),
     ("import inspect as i\nf = i.stack()", "inspect.stack"),
     ("import gc\nobjs = gc.get_objects()", "gc.get_objects"),

@@ -33,7 +33,7 @@ class Tampering(RuleBasedStateMachine):
 
     def __init__(self):
         super().__init__()
-        self.seal = Seal(vars(worker), worker.Worker)
+        self.seal = Seal.worker(vars(worker), worker.Worker)
         self.saved: dict[str, Callable[[], None]] = {}  # name -> what puts it back
 
     @rule(i=st.integers(0, len(SPACES) - 1))
@@ -71,7 +71,7 @@ TestTampering = Tampering.TestCase
 
 
 def test_an_untouched_worker_is_sealed_and_intact():
-    seal = Seal(vars(worker), worker.Worker)
+    seal = Seal.worker(vars(worker), worker.Worker)
     assert seal.broken() == []
     names = seal._marks
     assert {"the worker's sample_gpu", "grader.runtime.timing.sample_gpu"} <= set(names)
@@ -79,7 +79,7 @@ def test_an_untouched_worker_is_sealed_and_intact():
 
 
 def test_swapping_a_functions_code_in_place_is_named_in_both_bindings():
-    seal, fn = Seal(vars(worker), worker.Worker), timing.sample_gpu
+    seal, fn = Seal.worker(vars(worker), worker.Worker), timing.sample_gpu
     code = fn.__code__
     fn.__code__ = (lambda call: (1e-3, call())).__code__
     try:
